@@ -1,0 +1,177 @@
+// Machine configuration: plain JSON-able objects with defaults, validated when loaded.
+//
+// Every latency is in CPU cycles and is load-to-use: the time from issuing an access to having
+// its data, as a pointer-chasing rdtsc loop measures it. A fill from the LLC therefore costs
+// `llc.hitLatency`, not l1d + l2 + llc. Sizes are bytes and may be written "48k", "1m", "4g".
+
+import { z } from 'zod';
+import { UserError } from './errors.js';
+import { replacementPolicies } from './tags.js';
+
+const SIZE_RE = /^(\d+)\s*([kmgt]?)(i?b)?$/i;
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** Parses "48k", "1m", "4g" or a plain number of bytes; NaN when it is neither. */
+export function parseSize(text: string | number): number {
+  if (typeof text === 'number') return text;
+  const m = SIZE_RE.exec(text.trim());
+  if (m === null) return NaN;
+  return Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!;
+}
+
+export function formatSize(bytes: number): string {
+  for (const [unit, scale] of [['t', 2 ** 40], ['g', 2 ** 30], ['m', 2 ** 20], ['k', 2 ** 10]] as const) {
+    if (bytes >= scale && bytes % scale === 0) return `${bytes / scale}${unit}`;
+  }
+  return String(bytes);
+}
+
+const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0 && n <= 2 ** 30;
+
+const bytes = (what: string) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const n = parseSize(v);
+    if (!Number.isInteger(n) || n <= 0) {
+      ctx.addIssue({ code: 'custom', message: `expected ${what} as bytes or a size like "48k", got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const cycles = (description: string) => z.number().int().min(0).describe(`${description} (cycles)`);
+
+const cacheShape = {
+  size: bytes('a cache size').describe('capacity in bytes'),
+  ways: z.number().int().min(1).max(64).describe('associativity'),
+  line: z.number().int().describe('line size in bytes'),
+  hitLatency: cycles('load-to-use latency of a hit in this level'),
+  replacement: z.enum(replacementPolicies).describe('replacement policy'),
+};
+
+function checkCache(c: { size: number; ways: number; line: number; replacement: string }, ctx: z.RefinementCtx): void {
+  if (c.line !== 64) ctx.addIssue({ code: 'custom', path: ['line'], message: `expected 64 (the machine's line size), got ${c.line}` });
+  const sets = c.size / (c.ways * c.line);
+  if (Number.isInteger(c.size) && (!Number.isInteger(sets) || !isPow2(sets))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ways'],
+      message: `expected size / (ways × line) to be a power of two, got ${c.size} / (${c.ways} × ${c.line})`,
+    });
+  }
+  if (c.replacement === 'plru' && !isPow2(c.ways)) {
+    ctx.addIssue({ code: 'custom', path: ['ways'], message: `tree-PLRU needs a power-of-two number of ways, got ${c.ways}` });
+  }
+}
+
+const cacheLevel = z.strictObject(cacheShape).superRefine(checkCache);
+const llcLevel = z
+  .strictObject({ ...cacheShape, inclusive: z.boolean().describe('an LLC eviction back-invalidates private copies') })
+  .superRefine(checkCache);
+
+const tlbShape = {
+  entries: z.number().int().min(1).describe('number of entries'),
+  ways: z.number().int().min(1).describe('associativity (entries for fully associative)'),
+};
+
+function checkTlb(t: { entries: number; ways: number }, ctx: z.RefinementCtx): void {
+  const sets = t.entries / t.ways;
+  if (!Number.isInteger(sets) || !isPow2(sets)) {
+    ctx.addIssue({ code: 'custom', path: ['ways'], message: `expected entries / ways to be a power of two, got ${t.entries} / ${t.ways}` });
+  }
+}
+
+const tlbArray = z.strictObject(tlbShape).superRefine(checkTlb);
+const tlbL2 = z
+  .strictObject({ ...tlbShape, hitLatency: cycles('extra latency of an L1 DTLB miss that hits the L2 TLB') })
+  .superRefine(checkTlb);
+
+export const machineConfigSchema = z
+  .strictObject({
+    name: z.string().default('custom'),
+    cpus: z.number().int().min(1).max(64).describe('number of CPUs'),
+    clockGHz: z.number().positive().max(100).describe('clock rate, used only to print times'),
+    seed: z.number().int().min(0).describe('seed of every random choice the machine makes'),
+    syncQuantum: cycles('how far a CPU may run ahead of the slowest runnable CPU between synchronization points'),
+    memory: z.strictObject({
+      size: bytes('a memory size').refine((n) => n >= 2 ** 21 && n <= 2 ** 40 && n % 4096 === 0, {
+        message: 'expected a multiple of 4 KiB between 2 MiB and 1 TiB',
+      }),
+      dramLatency: cycles('load-to-use latency of a DRAM access'),
+    }),
+    l1d: cacheLevel,
+    l2: cacheLevel,
+    llc: llcLevel,
+    coherence: z.strictObject({
+      protocol: z.enum(['mesi', 'moesi']).default('mesi').describe('coherence protocol of the private caches'),
+      c2cLatency: cycles('load-to-use latency of a line supplied by another CPU\'s private cache'),
+      invalidateLatency: cycles('latency of gaining ownership of a line other private caches share'),
+    }),
+    tlb: z.strictObject({
+      l1Small: tlbArray.describe('L1 DTLB for 4K pages'),
+      l1Large: tlbArray.describe('L1 DTLB for 2M and 1G pages'),
+      l2: tlbL2,
+      walkLatency: cycles('fixed cost of starting a page walk, besides its loads'),
+      invlpgLatency: cycles('latency of one invlpg'),
+    }),
+    cpu: z.strictObject({
+      lockedOpLatency: cycles('extra latency of a locked read-modify-write on a line already owned'),
+      pauseLatency: cycles('latency of one pause instruction'),
+      mfenceLatency: cycles('latency of mfence with an empty store buffer'),
+      ipiLatency: cycles('time from sending an IPI to the target taking it'),
+    }),
+  })
+  .superRefine((c, ctx) => {
+    if (c.l2.size < c.l1d.size) ctx.addIssue({ code: 'custom', path: ['l2', 'size'], message: `expected at least the L1D size (${c.l1d.size}), got ${c.l2.size}` });
+  });
+
+export type MachineConfig = z.output<typeof machineConfigSchema>;
+export type MachineConfigInput = z.input<typeof machineConfigSchema>;
+export type CacheLevelConfig = MachineConfig['l1d'];
+
+/** A partial config: any field may be left out and is then taken from the base. */
+export type MachineOverrides = { [K in keyof MachineConfigInput]?: unknown };
+
+function describeIssue(where: string, issue: z.core.$ZodIssue): string {
+  const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+  let msg = issue.message;
+  if (issue.code === 'invalid_type') msg = `expected ${issue.expected}`;
+  if (issue.code === 'too_small' || issue.code === 'too_big') msg = issue.message.replace(/^Too (small|big): /, '');
+  if (issue.code === 'unrecognized_keys') return `${where}: unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${issue.path.length ? ` in ${path}` : ''}`;
+  return `${where}: field ${path}: ${msg}`;
+}
+
+function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = obj;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+/** Validates a complete config; `where` names its source in the error (a file or preset). */
+export function validateMachineConfig(input: unknown, where = 'machine config'): MachineConfig {
+  const result = machineConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const text = describeIssue(where, issue);
+    if (issue.code === 'invalid_type' || issue.code === 'too_small' || issue.code === 'too_big' || issue.code === 'invalid_value') {
+      const got = valueAt(input, issue.path);
+      return `${text}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`;
+    }
+    return text;
+  });
+  throw new UserError(lines.join('\n'));
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Deep-merges overrides onto a base config; unknown fields are reported by validation. */
+export function mergeConfig(base: unknown, overrides: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(overrides)) return overrides === undefined ? base : overrides;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(overrides)) out[k] = k in base ? mergeConfig(base[k], v) : v;
+  return out;
+}

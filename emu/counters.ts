@@ -1,0 +1,152 @@
+// Counters, named by path and reason, attributed to path labels.
+//
+// Each CPU keeps one flat table: for every path label (the innermost label the code running
+// on it has pushed) a row of counter kinds. A cache or TLB event is counted on the CPU that
+// caused it (a shared-LLC miss on the CPU whose access missed), so per-cache totals are sums
+// over CPUs. Derived figures (miss rates, cycles per op) are computed from these, never stored.
+
+export const counterNames = [
+  'cycles', // every cycle the CPU's clock advanced under this label
+  'idleCycles', // of which asleep or with nothing to run
+  'lock.spinCycles', // of which spinning on a held lock word
+  'lock.spins', // pause iterations of those spin loops
+  'mem.loads',
+  'mem.stores',
+  'mem.atomics',
+  'mem.cycles', // cycles in data accesses, translation included
+  'l1d.readHit',
+  'l1d.readMiss',
+  'l1d.writeHit',
+  'l1d.writeMiss',
+  'l1d.writeback', // dirty line evicted from L1D into L2
+  'l2.readHit',
+  'l2.readMiss',
+  'l2.writeHit',
+  'l2.writeMiss',
+  'l2.writeback', // dirty line leaving the private L2 for the LLC
+  'llc.hit',
+  'llc.miss',
+  'llc.writeback', // dirty LLC victim written to DRAM
+  'llc.backInvalidation', // private copies removed because an inclusive LLC evicted the line
+  'dram.read',
+  'dram.write',
+  'coherence.c2cTransfer', // a dirty line supplied by another CPU's cache
+  'coherence.c2cClean', // a clean line supplied by another CPU's cache
+  'coherence.upgrade', // a shared line made exclusive for a write
+  'coherence.invalidationSent', // other CPUs' copies invalidated by this CPU's writes
+  'coherence.invalidationReceived', // this CPU's copies invalidated by others
+  'coherence.downgradeReceived', // this CPU's exclusive copies made shared by others' reads
+  'tlb.l1Hit',
+  'tlb.l1Miss',
+  'tlb.l2Hit',
+  'tlb.l2Miss',
+  'tlb.walkCycles',
+  'tlb.walkLoads',
+  'tlb.adUpdate', // page-table entries whose A or D bit the walker set
+  'tlb.invlpg',
+  'tlb.flush',
+  'tlb.shootdown', // shootdowns this CPU initiated
+  'ipi.sent',
+  'ipi.received',
+  'ipi.handlerCycles',
+  'ipi.waitCycles', // cycles the sender waited for acknowledgements
+  'fault.page',
+] as const;
+
+export type CounterName = (typeof counterNames)[number];
+export const NCOUNTERS = counterNames.length;
+
+/** Index of each counter kind in a row. */
+export const K = Object.fromEntries(counterNames.map((n, i) => [n, i])) as { readonly [N in CounterName]: number };
+
+/** The label every CPU starts under. */
+export const ROOT_LABEL = 'other';
+
+/** Path-label names ↔ ids, shared by all CPUs of a machine. */
+export class LabelRegistry {
+  private readonly ids = new Map<string, number>();
+  readonly names: string[] = [];
+
+  constructor() {
+    this.id(ROOT_LABEL);
+  }
+
+  id(name: string): number {
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      this.names.push(name);
+      this.ids.set(name, id);
+    }
+    return id;
+  }
+
+  get size(): number {
+    return this.names.length;
+  }
+}
+
+/** A frozen copy of every CPU's counter table and clock. */
+export class CounterSnapshot {
+  constructor(
+    readonly labels: readonly string[],
+    /** tables[cpu][label * NCOUNTERS + kind] */
+    readonly tables: readonly Float64Array[],
+    readonly clocks: readonly number[],
+  ) {}
+
+  get cpus(): number {
+    return this.tables.length;
+  }
+
+  /** One counter on one CPU, summed over labels unless a label is given. */
+  get(cpu: number, name: CounterName, label?: string): number {
+    const table = this.tables[cpu];
+    if (table === undefined) return 0;
+    const k = K[name];
+    if (label !== undefined) {
+      const l = this.labels.indexOf(label);
+      return l < 0 ? 0 : (table[l * NCOUNTERS + k] ?? 0);
+    }
+    let sum = 0;
+    for (let l = 0; l < this.labels.length; l++) sum += table[l * NCOUNTERS + k] ?? 0;
+    return sum;
+  }
+
+  /** One counter summed over all CPUs (and over labels unless a label is given). */
+  total(name: CounterName, label?: string): number {
+    let sum = 0;
+    for (let c = 0; c < this.cpus; c++) sum += this.get(c, name, label);
+    return sum;
+  }
+
+  /** Every non-zero counter of a CPU (all CPUs when cpu is undefined), keyed "label/name". */
+  nonZero(cpu?: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let c = 0; c < this.cpus; c++) {
+      if (cpu !== undefined && c !== cpu) continue;
+      const table = this.tables[c]!;
+      for (let l = 0; l < this.labels.length; l++) {
+        for (let k = 0; k < NCOUNTERS; k++) {
+          const v = table[l * NCOUNTERS + k] ?? 0;
+          if (v !== 0) {
+            const key = `${this.labels[l]}/${counterNames[k]}`;
+            out[key] = (out[key] ?? 0) + v;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Counters accumulated since `earlier` (clocks too): the warm-up delta. */
+  minus(earlier: CounterSnapshot): CounterSnapshot {
+    const tables = this.tables.map((t, c) => {
+      const out = new Float64Array(this.labels.length * NCOUNTERS);
+      const before = earlier.tables[c];
+      for (let i = 0; i < out.length; i++) out[i] = (t[i] ?? 0) - (before?.[i] ?? 0);
+      return out;
+    });
+    return new CounterSnapshot(this.labels, tables, this.clocks.map((t, c) => t - (earlier.clocks[c] ?? 0)));
+  }
+}

@@ -1,0 +1,567 @@
+// One CPU: its cycle clock, TLBs, path-label stack and counters, and the instructions the
+// kernel runs on it.
+//
+// Plain loads and stores are synchronous calls that translate, go through the caches and
+// advance the clock by what they cost. Everything that is a synchronization point — atomics,
+// spinning on a lock word, blocking, IPIs — is a generator (`yield* cpu.cmpxchg32(...)`) so
+// the scheduler can hold the CPU until its clock is the smallest (see machine.ts).
+//
+// The CPU runs in supervisor mode with CR0.WP set: a write to a read-only page faults.
+
+import { K, NCOUNTERS } from './counters.js';
+import type { Machine } from './machine.js';
+import { LINE_SIZE, type AccessContext, type MemorySystem } from './memsys.js';
+import {
+  PAGE_4K, PF_PROT, PF_WRITE, PTE_A, PTE_D, PTE_G, PTE_NX_HI, PTE_P, PTE_PS, PTE_RW, PTE_US,
+  entryFrame, hex64, pointerFrom, pointerHi, tableIndex,
+} from './paging.js';
+import type { PhysMem } from './physmem.js';
+import { Tlb, TLB_D, TLB_G, TLB_NX, TLB_RW, TLB_US } from './tlb.js';
+
+/** What a CPU's coroutine yields to the scheduler. */
+export const YIELD_SYNC = 1; // resume me when my clock is the smallest of the runnable CPUs
+export const YIELD_BLOCK = 2; // I am blocked; resume me after machine.wake()
+
+/** A computation that may reach synchronization points; its result is T. */
+export type Task<T = void> = Generator<number, T, void>;
+/** What a CPU runs. */
+export type Program = (cpu: Cpu) => Task;
+
+export const CPU_RUNNABLE = 0;
+export const CPU_BLOCKED = 1;
+export const CPU_DONE = 2;
+
+/** A page fault no handler resolved. */
+export class PageFault extends Error {
+  constructor(
+    readonly cpu: number,
+    readonly va: number,
+    readonly errorCode: number,
+  ) {
+    super(`page fault on cpu${cpu} at ${hex64(va)}: ${(errorCode & PF_PROT) !== 0 ? 'protection violation' : 'page not present'} on ${(errorCode & PF_WRITE) !== 0 ? 'write' : 'read'}`);
+    this.name = 'PageFault';
+  }
+}
+
+const TWO_32 = 4294967296;
+const OP_CMPXCHG = 0;
+const OP_XADD = 1;
+const OP_XCHG = 2;
+const RW_D = TLB_RW | TLB_D;
+const MAX_FAULT_RETRIES = 4;
+
+const kCycles = K.cycles;
+const kMemCycles = K['mem.cycles'];
+const kLoads = K['mem.loads'];
+const kStores = K['mem.stores'];
+const kTlbL1Hit = K['tlb.l1Hit'];
+
+export class Cpu implements AccessContext {
+  readonly id: number;
+  clock = 0;
+  ctr: Float64Array;
+  cbase = 0;
+  status = CPU_DONE;
+  /** Physical address of the PML4 this CPU translates through. */
+  cr3 = 0;
+  readonly tlb: Tlb;
+  /**
+   * Called on a fault the walker reports; returns true when it mapped the page (the access is
+   * retried) and false to let the fault propagate as a PageFault.
+   */
+  onPageFault: ((cpu: Cpu, va: number, errorCode: number) => boolean) | undefined;
+  /** Set while blocked: when it blocked, why, and (after wake) when it was woken. */
+  blockedSince = 0;
+  blockReason = '';
+  wakeTime = 0;
+  /** Cycles of IPI handlers run while the CPU was blocked. */
+  stolenWhileBlocked = 0;
+
+  private readonly machine: Machine;
+  private readonly memsys: MemorySystem;
+  private readonly mem: PhysMem;
+  private readonly stack = new Int32Array(256);
+  private depth = 0;
+  private label = 0;
+  // The last 4K page translated: its number, the physical base of that 4K page, the flags.
+  // Re-using it skips only lookups that would hit the MRU L1 entry, so LRU order is unchanged.
+  private memoVpn = -1;
+  private memoBase = 0;
+  private memoFlags = 0;
+  private faultCode = 0;
+  /** Physical address of the last data access (the line a spin-wait then watches). */
+  private lastPa = 0;
+  private readonly l2TlbLatency: number;
+  private readonly walkLatency: number;
+  private readonly invlpgLatency: number;
+  private readonly lockedOpLatency: number;
+  private readonly pauseLatency: number;
+  private readonly mfenceLatency: number;
+  private readonly spinIteration: number;
+
+  constructor(machine: Machine, id: number) {
+    this.machine = machine;
+    this.memsys = machine.memsys;
+    this.mem = machine.mem;
+    this.id = id;
+    const cfg = machine.config;
+    this.tlb = new Tlb(cfg.tlb);
+    this.ctr = new Float64Array(16 * NCOUNTERS);
+    this.l2TlbLatency = cfg.tlb.l2.hitLatency;
+    this.walkLatency = cfg.tlb.walkLatency;
+    this.invlpgLatency = cfg.tlb.invlpgLatency;
+    this.lockedOpLatency = cfg.cpu.lockedOpLatency;
+    this.pauseLatency = cfg.cpu.pauseLatency;
+    this.mfenceLatency = cfg.cpu.mfenceLatency;
+    // One turn of a test-and-test-and-set wait loop: pause, then a load that hits L1D.
+    this.spinIteration = cfg.cpu.pauseLatency + cfg.l1d.hitLatency;
+  }
+
+  // --- Time and labels ------------------------------------------------------------------
+
+  /** Advances the clock by n cycles, charged to the current label. */
+  tick(n: number): void {
+    this.clock += n;
+    this.ctr[this.cbase + kCycles]! += n;
+  }
+
+  /** Models n cycles of computation that touches no memory. */
+  compute(n: number): void {
+    this.tick(n);
+  }
+
+  /** Adds to a counter of the current label. */
+  count(kind: number, n = 1): void {
+    this.ctr[this.cbase + kind]! += n;
+  }
+
+  /** Pushes a path label; every cycle and event until leave() is attributed to it. */
+  enter(labelId: number): void {
+    if (this.depth === this.stack.length) throw new RangeError(`cpu${this.id}: path labels nested deeper than ${this.stack.length}`);
+    this.stack[this.depth++] = this.label;
+    this.setLabel(labelId);
+  }
+
+  leave(): void {
+    if (this.depth === 0) throw new RangeError(`cpu${this.id}: leave() without enter()`);
+    this.setLabel(this.stack[--this.depth]!);
+  }
+
+  /** The innermost path label's name. */
+  get currentLabel(): string {
+    return this.machine.labels.names[this.label]!;
+  }
+
+  private setLabel(id: number): void {
+    const base = id * NCOUNTERS;
+    if (base >= this.ctr.length) {
+      const grown = new Float64Array(Math.max(this.ctr.length * 2, base + NCOUNTERS));
+      grown.set(this.ctr);
+      this.ctr = grown;
+    }
+    this.label = id;
+    this.cbase = base;
+  }
+
+  // --- Plain loads and stores -------------------------------------------------------------
+
+  load8(va: number): number {
+    this.ctr[this.cbase + kLoads]!++;
+    return this.mem.read8(this.access(va, 1, false));
+  }
+
+  load16(va: number): number {
+    this.ctr[this.cbase + kLoads]!++;
+    if ((va & 4095) > 4094) return this.crossPageLoad(va, 2);
+    return this.mem.read16(this.access(va, 2, false));
+  }
+
+  load32(va: number): number {
+    this.ctr[this.cbase + kLoads]!++;
+    if ((va & 4095) > 4092) return this.crossPageLoad(va, 4);
+    return this.mem.read32(this.access(va, 4, false));
+  }
+
+  /** An unsigned 64-bit load, exact below 2^53. */
+  load64(va: number): number {
+    this.ctr[this.cbase + kLoads]!++;
+    if ((va & 4095) > 4088) return this.crossPageLoad(va, 8);
+    return this.mem.read64(this.access(va, 8, false));
+  }
+
+  /** Loads a 64-bit pointer and returns the 48-bit address it holds. */
+  loadPtr(va: number): number {
+    this.ctr[this.cbase + kLoads]!++;
+    if ((va & 4095) > 4088) {
+      const lo = this.crossPageLoad(va, 4);
+      return pointerFrom(lo, this.crossPageLoad(va + 4, 4));
+    }
+    const pa = this.access(va, 8, false);
+    return pointerFrom(this.mem.read32(pa), this.mem.read32(pa + 4));
+  }
+
+  store8(va: number, value: number): void {
+    this.ctr[this.cbase + kStores]!++;
+    this.mem.write8(this.access(va, 1, true), value);
+  }
+
+  store16(va: number, value: number): void {
+    this.ctr[this.cbase + kStores]!++;
+    if ((va & 4095) > 4094) this.crossPageStore(va, 2, value);
+    else this.mem.write16(this.access(va, 2, true), value);
+  }
+
+  store32(va: number, value: number): void {
+    this.ctr[this.cbase + kStores]!++;
+    if ((va & 4095) > 4092) this.crossPageStore(va, 4, value);
+    else this.mem.write32(this.access(va, 4, true), value);
+  }
+
+  /** An unsigned 64-bit store of a value below 2^53. */
+  store64(va: number, value: number): void {
+    this.ctr[this.cbase + kStores]!++;
+    if ((va & 4095) > 4088) this.crossPageStore(va, 8, value);
+    else this.mem.write64(this.access(va, 8, true), value);
+  }
+
+  /** Stores a 48-bit address as a sign-extended 64-bit pointer. */
+  storePtr(va: number, ptr: number): void {
+    this.ctr[this.cbase + kStores]!++;
+    const lo = ptr >>> 0;
+    const hi = pointerHi(ptr);
+    if ((va & 4095) > 4088) {
+      this.crossPageStore(va, 4, lo);
+      this.crossPageStore(va + 4, 4, hi);
+      return;
+    }
+    const pa = this.access(va, 8, true);
+    this.mem.write32(pa, lo);
+    this.mem.write32(pa + 4, hi);
+  }
+
+  /** pause: one turn of a spin-wait loop. */
+  pause(): void {
+    this.tick(this.pauseLatency);
+  }
+
+  mfence(): void {
+    this.tick(this.mfenceLatency);
+  }
+
+  /**
+   * Translates va and charges the cache accesses of a reference of `size` bytes that does not
+   * cross a page (it may cross a line: both lines are accessed). Returns the physical address.
+   */
+  private access(va: number, size: number, write: boolean): number {
+    const pa = this.translate(va, write);
+    const line = Math.floor(pa / LINE_SIZE);
+    let lat = this.memsys.access(this, line, write);
+    if ((pa & (LINE_SIZE - 1)) + size > LINE_SIZE) lat += this.memsys.access(this, line + 1, write);
+    this.clock += lat;
+    const ctr = this.ctr;
+    const b = this.cbase;
+    ctr[b + kCycles]! += lat;
+    ctr[b + kMemCycles]! += lat;
+    this.lastPa = pa;
+    return pa;
+  }
+
+  private crossPageLoad(va: number, size: number): number {
+    let value = 0;
+    for (let i = 0; i < size; i++) value += this.mem.read8(this.access(va + i, 1, false)) * 2 ** (8 * i);
+    return value;
+  }
+
+  private crossPageStore(va: number, size: number, value: number): void {
+    let lo = value >>> 0;
+    let hi = Math.floor(value / TWO_32) >>> 0;
+    for (let i = 0; i < size; i++) {
+      this.mem.write8(this.access(va + i, 1, true), lo & 0xff);
+      lo = ((lo >>> 8) | ((hi & 0xff) << 24)) >>> 0;
+      hi >>>= 8;
+    }
+  }
+
+  // --- Translation ------------------------------------------------------------------------
+
+  /** Translates va for a data access, charging TLB and page-walk cycles. */
+  translate(va: number, write: boolean): number {
+    const vpn = Math.floor(va / 4096);
+    if (vpn === this.memoVpn && (!write || (this.memoFlags & RW_D) === RW_D)) {
+      this.ctr[this.cbase + kTlbL1Hit]!++;
+      return this.memoBase + (va - vpn * 4096);
+    }
+    return this.translateSlow(va, write);
+  }
+
+  private translateSlow(va: number, write: boolean): number {
+    const tlb = this.tlb;
+    const ctr = this.ctr;
+    for (let attempt = 0; ; attempt++) {
+      const b = this.cbase;
+      let ok = true;
+      if (tlb.lookupL1(va)) {
+        ctr[b + kTlbL1Hit]!++;
+      } else {
+        ctr[b + K['tlb.l1Miss']]!++;
+        if (tlb.lookupL2(va)) {
+          ctr[b + K['tlb.l2Hit']]!++;
+          this.clock += this.l2TlbLatency;
+          ctr[b + kCycles]! += this.l2TlbLatency;
+          ctr[b + kMemCycles]! += this.l2TlbLatency;
+        } else {
+          ctr[b + K['tlb.l2Miss']]!++;
+          ok = this.walk(va, write);
+        }
+      }
+      if (ok && write && (tlb.hitFlags & RW_D) !== RW_D) {
+        // A write through an entry whose page is read-only faults; one whose D bit is clear
+        // makes the hardware walk again to set it.
+        ok = (tlb.hitFlags & TLB_RW) === 0 ? this.fault(PF_PROT | PF_WRITE) : this.walk(va, write);
+      }
+      if (ok) {
+        const pageOffset4k = Math.floor((va % 2 ** tlb.hitShift) / 4096) * 4096;
+        this.memoVpn = Math.floor(va / 4096);
+        this.memoBase = tlb.hitBase + pageOffset4k;
+        this.memoFlags = tlb.hitFlags;
+        return this.memoBase + (va % 4096);
+      }
+      ctr[this.cbase + K['fault.page']]!++;
+      const handler = this.onPageFault;
+      if (handler === undefined || attempt >= MAX_FAULT_RETRIES || !handler(this, va, this.faultCode)) {
+        throw new PageFault(this.id, va, this.faultCode);
+      }
+    }
+  }
+
+  private fault(code: number): boolean {
+    this.faultCode = code;
+    return false;
+  }
+
+  /**
+   * The hardware page walk: four (three for 2M, two for 1G) loads through this CPU's caches,
+   * setting A on each entry used and D on the leaf for a write, as locked updates. Fills the
+   * TLBs and tlb.hit* on success; on a fault leaves the error code in faultCode.
+   */
+  private walk(va: number, write: boolean): boolean {
+    const start = this.clock;
+    const ctr = this.ctr;
+    const b = this.cbase;
+    this.tick(this.walkLatency);
+    let table = this.cr3;
+    let rw = true;
+    let us = true;
+    let nx = false;
+    let ok = false;
+    for (let level = 4; level >= 1; level--) {
+      const at = table + tableIndex(va, level) * 8;
+      const line = Math.floor(at / LINE_SIZE);
+      this.tick(this.memsys.access(this, line, false));
+      ctr[b + K['tlb.walkLoads']]!++;
+      let lo = this.mem.read32(at);
+      const hi = this.mem.read32(at + 4);
+      if ((lo & PTE_P) === 0) {
+        this.faultCode = write ? PF_WRITE : 0;
+        break;
+      }
+      rw &&= (lo & PTE_RW) !== 0;
+      us &&= (lo & PTE_US) !== 0;
+      nx ||= (hi & PTE_NX_HI) !== 0;
+      const leaf = level === 1 || (lo & PTE_PS) !== 0;
+      if (leaf && write && !rw) {
+        this.faultCode = PF_PROT | PF_WRITE;
+        break;
+      }
+      const want = PTE_A | (leaf && write ? PTE_D : 0);
+      if ((lo & want) !== want) {
+        lo = (lo | want) >>> 0;
+        this.tick(this.memsys.access(this, line, true) + this.lockedOpLatency);
+        this.mem.write32(at, lo);
+        ctr[b + K['tlb.adUpdate']]!++;
+      }
+      if (leaf) {
+        const pageShift = PAGE_4K + 9 * (level - 1);
+        const flags = (rw ? TLB_RW : 0) | (us ? TLB_US : 0) | (nx ? TLB_NX : 0) | ((lo & PTE_G) !== 0 ? TLB_G : 0) | ((lo & PTE_D) !== 0 ? TLB_D : 0);
+        const base = entryFrame(lo, hi);
+        this.tlb.fill(va, pageShift, base, flags);
+        this.tlb.hitBase = base;
+        this.tlb.hitShift = pageShift;
+        this.tlb.hitFlags = flags;
+        ok = true;
+        break;
+      }
+      table = entryFrame(lo, hi);
+    }
+    const spent = this.clock - start;
+    ctr[b + K['tlb.walkCycles']]! += spent;
+    ctr[b + kMemCycles]! += spent;
+    return ok;
+  }
+
+  /** invlpg: drops this CPU's translations of va. */
+  invlpg(va: number): void {
+    this.tlb.invalidatePage(va);
+    this.memoVpn = -1;
+    this.tick(this.invlpgLatency);
+    this.count(K['tlb.invlpg']);
+  }
+
+  /** Reloads CR3: drops every translation but global ones (all of them when `global`). */
+  flushTlb(global = false): void {
+    this.tlb.flush(!global);
+    this.memoVpn = -1;
+    this.count(K['tlb.flush']);
+  }
+
+  /** Switches to another page-table root; drops non-global translations as a CR3 load does. */
+  setCr3(pml4: number): void {
+    this.cr3 = pml4;
+    this.flushTlb(false);
+  }
+
+  // --- Synchronization points -------------------------------------------------------------
+
+  /** Waits until this CPU's clock is the smallest of the runnable CPUs (ties: lowest id). */
+  *sync(): Task {
+    if (this.machine.mustWait(this)) yield YIELD_SYNC;
+  }
+
+  /**
+   * A kernel entry: yields if this CPU has run more than the sync quantum ahead of the slowest
+   * runnable CPU (with quantum 0, whenever it is not the slowest).
+   */
+  *checkpoint(): Task {
+    if (this.machine.aheadOfQuantum(this)) yield YIELD_SYNC;
+  }
+
+  *cmpxchg32(va: number, expected: number, value: number): Task<number> {
+    yield* this.sync();
+    return this.rmwNow(va, 4, OP_CMPXCHG, expected, value);
+  }
+
+  /** 64-bit compare-and-exchange of unsigned values below 2^53. */
+  *cmpxchg64(va: number, expected: number, value: number): Task<number> {
+    yield* this.sync();
+    return this.rmwNow(va, 8, OP_CMPXCHG, expected, value);
+  }
+
+  /** 64-bit compare-and-exchange of pointers (48-bit addresses, stored sign-extended). */
+  *cmpxchgPtr(va: number, expected: number, value: number): Task<number> {
+    yield* this.sync();
+    return this.rmwNow(va, -8, OP_CMPXCHG, expected, value);
+  }
+
+  *xadd32(va: number, delta: number): Task<number> {
+    yield* this.sync();
+    return this.rmwNow(va, 4, OP_XADD, delta, 0);
+  }
+
+  *xadd64(va: number, delta: number): Task<number> {
+    yield* this.sync();
+    return this.rmwNow(va, 8, OP_XADD, delta, 0);
+  }
+
+  *xchg32(va: number, value: number): Task<number> {
+    yield* this.sync();
+    return this.rmwNow(va, 4, OP_XCHG, value, 0);
+  }
+
+  *xchg64(va: number, value: number): Task<number> {
+    yield* this.sync();
+    return this.rmwNow(va, 8, OP_XCHG, value, 0);
+  }
+
+  *xchgPtr(va: number, value: number): Task<number> {
+    yield* this.sync();
+    return this.rmwNow(va, -8, OP_XCHG, value, 0);
+  }
+
+  /** A plain store at a synchronization point: a lock release. */
+  *storeRelease32(va: number, value: number): Task {
+    yield* this.sync();
+    this.store32(va, value);
+  }
+
+  /**
+   * A locked read-modify-write performed now, without waiting for the CPU's turn: only for
+   * code already at a synchronization point (an IPI handler run by the sender's IPI).
+   * size -8 is a pointer-valued 64-bit operation.
+   */
+  rmwNow(va: number, size: number, op: number, a: number, b: number): number {
+    const bytes = size < 0 ? 8 : size;
+    if (va % bytes !== 0) throw new RangeError(`cpu${this.id}: misaligned ${bytes * 8}-bit atomic at ${hex64(va)}`);
+    this.count(K['mem.atomics']);
+    const pa = this.access(va, bytes, true);
+    this.tick(this.lockedOpLatency);
+    const mem = this.mem;
+    let old: number;
+    if (size === 4) old = mem.read32(pa);
+    else if (size === 8) old = mem.read64(pa);
+    else old = pointerFrom(mem.read32(pa), mem.read32(pa + 4));
+    let next: number;
+    if (op === OP_CMPXCHG) {
+      if (old !== (size === 4 ? a >>> 0 : a)) return old;
+      next = b;
+    } else if (op === OP_XADD) {
+      next = size === 4 ? (old + a) >>> 0 : old + a;
+    } else {
+      next = a;
+    }
+    if (size === 4) mem.write32(pa, next);
+    else if (size === 8) mem.write64(pa, next);
+    else {
+      mem.write32(pa, next >>> 0);
+      mem.write32(pa + 4, pointerHi(next));
+    }
+    return old;
+  }
+
+  /**
+   * Spins while the 32-bit word at va holds `busy` — the inner loop of test-and-test-and-set:
+   * load, and while unchanged, pause and load again. Returns the first other value seen.
+   *
+   * The loop is not run turn by turn: once the word is seen busy, the line sits in this CPU's
+   * L1D and every turn hits there, so the CPU blocks until another CPU's write invalidates the
+   * line, then resumes at the end of the turn in which it would have noticed. Those turns are
+   * counted as lock.spinCycles and lock.spins, not as L1D hits.
+   */
+  *spinWhile32(va: number, busy: number): Task<number> {
+    for (;;) {
+      yield* this.sync();
+      const v = this.load32(va);
+      if (v !== busy >>> 0) return v;
+      yield* this.waitForLineWrite(`spinning on ${hex64(va)}`);
+    }
+  }
+
+  /** Blocks until another CPU writes the line this CPU accessed last (see spinWhile32). */
+  *waitForLineWrite(reason: string): Task {
+    this.memsys.watchLine[this.id] = Math.floor(this.lastPa / LINE_SIZE);
+    this.block(reason);
+    yield YIELD_BLOCK;
+    const waited = Math.max(0, this.wakeTime - this.blockedSince) + this.stolenWhileBlocked;
+    const turns = Math.max(1, Math.ceil(waited / this.spinIteration));
+    const spin = turns * this.spinIteration - this.stolenWhileBlocked;
+    this.stolenWhileBlocked = 0;
+    this.tick(spin);
+    this.count(K['lock.spinCycles'], spin);
+    this.count(K['lock.spins'], turns);
+  }
+
+  /** Sleeps until machine.wake(); the time asleep is counted as idle. */
+  *sleep(reason: string): Task {
+    this.block(reason);
+    yield YIELD_BLOCK;
+    const idle = Math.max(0, this.wakeTime - this.blockedSince - this.stolenWhileBlocked);
+    this.stolenWhileBlocked = 0;
+    this.tick(idle);
+    this.count(K.idleCycles, idle);
+  }
+
+  private block(reason: string): void {
+    this.status = CPU_BLOCKED;
+    this.blockedSince = this.clock;
+    this.blockReason = reason;
+  }
+}

@@ -1,0 +1,477 @@
+// The coherent memory hierarchy: per-CPU L1D and L2, a shared LLC, DRAM.
+//
+// - Physically addressed, 64-byte lines, write-back and write-allocate everywhere.
+// - The private L2 includes the private L1D (an L2 eviction removes the L1D copy, as on Zen
+//   and Intel cores); both hold the same coherence state for a line, the L1D also a dirty bit
+//   of its own (a dirty L1D victim is written into the L2).
+// - MESI, or MOESI, across the private caches, kept by a directory of holders
+//   (emu/directory.ts). The transitions:
+//
+//     requester's event   other holders            requester gets   others become   cost
+//     read miss           none                     E                —               LLC hit or DRAM
+//     read miss           an M owner               S                S (MESI: data   c2cLatency
+//                                                                   written to LLC)
+//                                                                   O (MOESI)
+//     read miss           an O or E owner          S                O / S           c2cLatency
+//     read miss           only S                   S                S               LLC hit, else c2c
+//     write miss (RFO)    an owner (M, O, E)       M                I               c2cLatency
+//     write miss (RFO)    only S                   M                I               max(LLC or c2c,
+//                                                                                     invalidateLatency)
+//     write hit in S/O    some                     M                I               hit + invalidateLatency
+//     write hit in S/O    none                     M                —               hit + llc.hitLatency
+//     write hit in E      —                        M (silently)     —               hit
+//
+// - The LLC is either inclusive (fills from DRAM allocate in it; its evictions back-invalidate
+//   private copies) or a non-inclusive victim cache as on Zen and Skylake-SP (filled by L2
+//   victims, clean or dirty; a DRAM fill goes to the private caches only).
+// - Every latency is load-to-use (see config.ts): a hit at a level costs that level's
+//   latency, not the sum down the hierarchy. The CPU model is in order and blocking.
+
+import type { MachineConfig } from './config.js';
+import { Directory } from './directory.js';
+import { K } from './counters.js';
+import { TagArray } from './tags.js';
+
+export const ST_I = 0;
+export const ST_S = 1;
+export const ST_O = 2;
+export const ST_E = 3;
+export const ST_M = 4;
+export const stateNames = ['I', 'S', 'O', 'E', 'M'] as const;
+
+export const LINE_SHIFT = 6;
+export const LINE_SIZE = 64;
+const TWO_32 = 4294967296;
+
+/** What the memory system needs of a CPU: its id, clock and counter row. */
+export interface AccessContext {
+  readonly id: number;
+  clock: number;
+  readonly ctr: Float64Array;
+  cbase: number;
+}
+
+const kL1RH = K['l1d.readHit'];
+const kL1RM = K['l1d.readMiss'];
+const kL1WH = K['l1d.writeHit'];
+const kL1WM = K['l1d.writeMiss'];
+const kL2RH = K['l2.readHit'];
+const kL2RM = K['l2.readMiss'];
+const kL2WH = K['l2.writeHit'];
+const kL2WM = K['l2.writeMiss'];
+
+export class MemorySystem {
+  readonly ncpus: number;
+  readonly l1: TagArray[] = [];
+  readonly l2: TagArray[] = [];
+  readonly llc: TagArray;
+  private readonly l1State: Uint8Array[] = [];
+  private readonly l1Dirty: Uint8Array[] = [];
+  private readonly l2State: Uint8Array[] = [];
+  private readonly llcDirty: Uint8Array;
+  readonly directory: Directory;
+  private readonly moesi: boolean;
+  private readonly inclusive: boolean;
+  private readonly l1Lat: number;
+  private readonly l2Lat: number;
+  private readonly llcLat: number;
+  private readonly dramLat: number;
+  private readonly c2cLat: number;
+  private readonly invLat: number;
+  /** The CPUs, for counting events on the CPU they happen to. */
+  contexts: AccessContext[] = [];
+  /** Per CPU, the line it spins on (-1 for none); an invalidation of it wakes the CPU. */
+  readonly watchLine: Float64Array;
+  onWatchInvalidated: (cpu: number, time: number) => void = () => {};
+  private fetchedState = ST_I;
+
+  constructor(cfg: MachineConfig) {
+    this.ncpus = cfg.cpus;
+    const sets = (c: { size: number; ways: number; line: number }) => c.size / (c.ways * c.line);
+    for (let c = 0; c < cfg.cpus; c++) {
+      const l1 = new TagArray(sets(cfg.l1d), cfg.l1d.ways, cfg.l1d.replacement, cfg.seed * 1009 + c * 2);
+      const l2 = new TagArray(sets(cfg.l2), cfg.l2.ways, cfg.l2.replacement, cfg.seed * 1009 + c * 2 + 1);
+      this.l1.push(l1);
+      this.l2.push(l2);
+      this.l1State.push(new Uint8Array(l1.slots));
+      this.l1Dirty.push(new Uint8Array(l1.slots));
+      this.l2State.push(new Uint8Array(l2.slots));
+    }
+    this.llc = new TagArray(sets(cfg.llc), cfg.llc.ways, cfg.llc.replacement, cfg.seed * 1009 + 999);
+    this.llcDirty = new Uint8Array(this.llc.slots);
+    this.directory = new Directory(cfg.cpus * this.l2[0]!.slots);
+    this.moesi = cfg.coherence.protocol === 'moesi';
+    this.inclusive = cfg.llc.inclusive;
+    this.l1Lat = cfg.l1d.hitLatency;
+    this.l2Lat = cfg.l2.hitLatency;
+    this.llcLat = cfg.llc.hitLatency;
+    this.dramLat = cfg.memory.dramLatency;
+    this.c2cLat = cfg.coherence.c2cLatency;
+    this.invLat = cfg.coherence.invalidateLatency;
+    this.watchLine = new Float64Array(cfg.cpus).fill(-1);
+  }
+
+  /**
+   * One access by CPU `r` to physical line `line`; returns its latency in cycles and counts
+   * its events on r's current label. The caller advances r's clock afterwards.
+   */
+  access(r: AccessContext, line: number, write: boolean): number {
+    const c = r.id;
+    const ctr = r.ctr;
+    const b = r.cbase;
+    const lo = line >>> 0;
+    const hi = (line - lo) / TWO_32;
+    const l1 = this.l1[c]!;
+    const s1 = l1.find(hi, lo);
+    if (s1 >= 0) {
+      l1.touch(s1);
+      if (!write) {
+        ctr[b + kL1RH]!++;
+        return this.l1Lat;
+      }
+      ctr[b + kL1WH]!++;
+      this.l1Dirty[c]![s1] = 1;
+      const st = this.l1State[c]![s1]!;
+      if (st === ST_M) return this.l1Lat;
+      if (st === ST_E) {
+        this.l1State[c]![s1] = ST_M;
+        this.l2State[c]![this.l2[c]!.find(hi, lo)] = ST_M;
+        return this.l1Lat;
+      }
+      return this.l1Lat + this.upgrade(r, line, hi, lo, this.l1Lat);
+    }
+    ctr[b + (write ? kL1WM : kL1RM)]!++;
+    const l2 = this.l2[c]!;
+    const s2 = l2.find(hi, lo);
+    let lat: number;
+    let state: number;
+    if (s2 >= 0) {
+      l2.touch(s2);
+      ctr[b + (write ? kL2WH : kL2RH)]!++;
+      state = this.l2State[c]![s2]!;
+      lat = this.l2Lat;
+      if (write && state !== ST_M) {
+        if (state === ST_E) this.l2State[c]![s2] = ST_M;
+        else lat += this.upgrade(r, line, hi, lo, this.l2Lat);
+        state = ST_M;
+      }
+    } else {
+      ctr[b + (write ? kL2WM : kL2RM)]!++;
+      lat = this.l2Lat + this.fetch(r, line, hi, lo, write);
+      state = this.fetchedState;
+      this.fillL2(r, line, hi, lo, state);
+    }
+    this.fillL1(r, hi, lo, state, write);
+    return lat;
+  }
+
+  /**
+   * A private miss: obtains the line from another CPU, the LLC or DRAM. Returns the latency
+   * beyond the L2 lookup (load-to-use figures are totals, so this is the source's latency
+   * less l2.hitLatency, floored at 0) and leaves the requester's new state in fetchedState.
+   */
+  private fetch(r: AccessContext, line: number, hi: number, lo: number, write: boolean): number {
+    const dir = this.directory;
+    const mlo = dir.holdersLo(line);
+    const mhi = dir.holdersHi(line);
+    if (mlo === 0 && mhi === 0) {
+      this.fetchedState = write ? ST_M : ST_E;
+      return this.beyondL2(this.memoryRead(r, hi, lo));
+    }
+    let owner = -1;
+    let ownerSlot = -1;
+    let ownerState = ST_I;
+    const holders = this.holderList(mlo, mhi);
+    for (let i = 0; i < holders.length; i++) {
+      const p = holders[i]!;
+      const s = this.l2[p]!.find(hi, lo);
+      const st = this.l2State[p]![s]!;
+      if (st >= ST_O) {
+        owner = p;
+        ownerSlot = s;
+        ownerState = st;
+      }
+    }
+    let lat: number;
+    const ctr = r.ctr;
+    const b = r.cbase;
+    if (owner >= 0) {
+      lat = this.c2cLat;
+      ctr[b + (ownerState === ST_E ? K['coherence.c2cClean'] : K['coherence.c2cTransfer'])]!++;
+    } else {
+      const ls = this.llc.find(hi, lo);
+      if (ls >= 0) {
+        this.llc.touch(ls);
+        ctr[b + K['llc.hit']]!++;
+        lat = this.llcLat;
+      } else {
+        ctr[b + K['coherence.c2cClean']]!++;
+        lat = this.c2cLat;
+      }
+      if (write) lat = Math.max(lat, this.invLat);
+    }
+    if (write) {
+      const wake = r.clock + this.l2Lat + this.beyondL2(lat);
+      for (let i = 0; i < holders.length; i++) {
+        this.invalidatePrivate(holders[i]!, line, hi, lo, wake);
+        ctr[b + K['coherence.invalidationSent']]!++;
+      }
+      this.fetchedState = ST_M;
+    } else {
+      if (owner >= 0 && ownerState !== ST_O) {
+        let next = ST_S;
+        if (ownerState === ST_M) {
+          if (this.moesi) next = ST_O;
+          else this.writeToLlc(r, hi, lo, true);
+        }
+        this.setPrivateState(owner, hi, lo, ownerSlot, next);
+        const oc = this.contexts[owner];
+        if (oc !== undefined) oc.ctr[oc.cbase + K['coherence.downgradeReceived']]!++;
+      }
+      this.fetchedState = ST_S;
+    }
+    return this.beyondL2(lat);
+  }
+
+  private beyondL2(sourceLatency: number): number {
+    return sourceLatency > this.l2Lat ? sourceLatency - this.l2Lat : 0;
+  }
+
+  // The list is scratch storage reused by every call: callers finish with it before anything
+  // they call can ask for another.
+  private holderList(mlo: number, mhi: number): number[] {
+    const out = this.holderScratch;
+    out.length = 0;
+    while (mlo !== 0) {
+      const bit = mlo & -mlo;
+      out.push(31 - Math.clz32(bit));
+      mlo = (mlo ^ bit) >>> 0;
+    }
+    while (mhi !== 0) {
+      const bit = mhi & -mhi;
+      out.push(63 - Math.clz32(bit));
+      mhi = (mhi ^ bit) >>> 0;
+    }
+    return out;
+  }
+  private readonly holderScratch: number[] = [];
+
+  /** Makes r's S or O copy exclusive for a write; returns the latency beyond `before`. */
+  private upgrade(r: AccessContext, line: number, hi: number, lo: number, before: number): number {
+    const c = r.id;
+    const ctr = r.ctr;
+    const b = r.cbase;
+    ctr[b + K['coherence.upgrade']]!++;
+    let lat: number;
+    if (this.directory.heldByOthers(line, c)) {
+      lat = this.invLat;
+      const holders = this.holderList(this.directory.holdersLo(line), this.directory.holdersHi(line));
+      const wake = r.clock + before + lat;
+      for (let i = 0; i < holders.length; i++) {
+        const p = holders[i]!;
+        if (p === c) continue;
+        this.invalidatePrivate(p, line, hi, lo, wake);
+        ctr[b + K['coherence.invalidationSent']]!++;
+      }
+    } else {
+      lat = this.llcLat;
+    }
+    this.setPrivateState(c, hi, lo, -1, ST_M);
+    return lat;
+  }
+
+  /** Reads a line no private cache holds: from the LLC, else DRAM. Returns the latency. */
+  private memoryRead(r: AccessContext, hi: number, lo: number): number {
+    const ctr = r.ctr;
+    const b = r.cbase;
+    const s = this.llc.find(hi, lo);
+    if (s >= 0) {
+      this.llc.touch(s);
+      ctr[b + K['llc.hit']]!++;
+      return this.llcLat;
+    }
+    ctr[b + K['llc.miss']]!++;
+    ctr[b + K['dram.read']]!++;
+    if (this.inclusive) this.llcAllocate(r, hi, lo, false);
+    return this.dramLat;
+  }
+
+  /** A line written into the LLC: a private writeback, or a clean victim of a victim LLC. */
+  private writeToLlc(r: AccessContext, hi: number, lo: number, dirty: boolean): void {
+    const s = this.llc.find(hi, lo);
+    if (s >= 0) {
+      this.llc.touch(s);
+      if (dirty) this.llcDirty[s] = 1;
+      return;
+    }
+    this.llcAllocate(r, hi, lo, dirty);
+  }
+
+  private llcAllocate(r: AccessContext, hi: number, lo: number, dirty: boolean): void {
+    const llc = this.llc;
+    const v = llc.victim(llc.setBase(lo));
+    if (llc.valid[v] === 1) {
+      const ctr = r.ctr;
+      const b = r.cbase;
+      if (this.llcDirty[v] === 1) {
+        ctr[b + K['llc.writeback']]!++;
+        ctr[b + K['dram.write']]!++;
+      }
+      if (this.inclusive) {
+        const vhi = llc.blockHi(v);
+        const vlo = llc.blockLo(v);
+        const vline = llc.blockOf(v);
+        const holders = this.holderList(this.directory.holdersLo(vline), this.directory.holdersHi(vline));
+        for (let i = 0; i < holders.length; i++) {
+          const st = this.invalidatePrivate(holders[i]!, vline, vhi, vlo, r.clock);
+          ctr[b + K['llc.backInvalidation']]!++;
+          if (st === ST_M || st === ST_O) ctr[b + K['dram.write']]!++;
+        }
+      }
+    }
+    llc.install(v, hi, lo);
+    this.llcDirty[v] = dirty ? 1 : 0;
+  }
+
+  private fillL2(r: AccessContext, line: number, hi: number, lo: number, state: number): void {
+    const c = r.id;
+    const l2 = this.l2[c]!;
+    const v = l2.victim(l2.setBase(lo));
+    if (l2.valid[v] === 1) this.evictL2(r, v);
+    l2.install(v, hi, lo);
+    this.l2State[c]![v] = state;
+    this.directory.add(line, c);
+  }
+
+  private evictL2(r: AccessContext, v: number): void {
+    const c = r.id;
+    const l2 = this.l2[c]!;
+    const vhi = l2.blockHi(v);
+    const vlo = l2.blockLo(v);
+    const st = this.l2State[c]![v]!;
+    const l1 = this.l1[c]!;
+    const s1 = l1.find(vhi, vlo);
+    if (s1 >= 0) {
+      if (this.l1Dirty[c]![s1] === 1) r.ctr[r.cbase + K['l1d.writeback']]!++;
+      l1.invalidate(s1);
+      this.l1State[c]![s1] = ST_I;
+      this.l1Dirty[c]![s1] = 0;
+    }
+    this.directory.remove(l2.blockOf(v), c);
+    l2.invalidate(v);
+    this.l2State[c]![v] = ST_I;
+    if (st === ST_M || st === ST_O) {
+      r.ctr[r.cbase + K['l2.writeback']]!++;
+      this.writeToLlc(r, vhi, vlo, true);
+    } else if (!this.inclusive) {
+      this.writeToLlc(r, vhi, vlo, false);
+    }
+  }
+
+  private fillL1(r: AccessContext, hi: number, lo: number, state: number, write: boolean): void {
+    const c = r.id;
+    const l1 = this.l1[c]!;
+    const v = l1.victim(l1.setBase(lo));
+    if (l1.valid[v] === 1 && this.l1Dirty[c]![v] === 1) r.ctr[r.cbase + K['l1d.writeback']]!++;
+    l1.install(v, hi, lo);
+    this.l1State[c]![v] = state;
+    this.l1Dirty[c]![v] = write ? 1 : 0;
+  }
+
+  /** Sets a CPU's state for a line in its L1D (if there) and L2. */
+  private setPrivateState(p: number, hi: number, lo: number, l2Slot: number, st: number): void {
+    const s2 = l2Slot >= 0 ? l2Slot : this.l2[p]!.find(hi, lo);
+    if (s2 >= 0) this.l2State[p]![s2] = st;
+    const s1 = this.l1[p]!.find(hi, lo);
+    if (s1 >= 0) this.l1State[p]![s1] = st;
+  }
+
+  /** Removes CPU p's copies of a line; returns the state it had. */
+  private invalidatePrivate(p: number, line: number, hi: number, lo: number, time: number): number {
+    const l2 = this.l2[p]!;
+    const s2 = l2.find(hi, lo);
+    let st = ST_I;
+    if (s2 >= 0) {
+      st = this.l2State[p]![s2]!;
+      l2.invalidate(s2);
+      this.l2State[p]![s2] = ST_I;
+    }
+    const l1 = this.l1[p]!;
+    const s1 = l1.find(hi, lo);
+    if (s1 >= 0) {
+      l1.invalidate(s1);
+      this.l1State[p]![s1] = ST_I;
+      this.l1Dirty[p]![s1] = 0;
+    }
+    this.directory.remove(line, p);
+    const pc = this.contexts[p];
+    if (pc !== undefined) pc.ctr[pc.cbase + K['coherence.invalidationReceived']]!++;
+    if (this.watchLine[p] === line) this.onWatchInvalidated(p, time);
+    return st;
+  }
+
+  // --- Functional views (charge nothing, change nothing) -------------------------------
+
+  /** Coherence state of a line in a CPU's L1D and L2, and whether the LLC holds it. */
+  lineState(cpu: number, pa: number): { l1: string; l2: string; llc: boolean; llcDirty: boolean } {
+    const line = Math.floor(pa / LINE_SIZE);
+    const lo = line >>> 0;
+    const hi = (line - lo) / TWO_32;
+    const s1 = this.l1[cpu]!.find(hi, lo);
+    const s2 = this.l2[cpu]!.find(hi, lo);
+    const sl = this.llc.find(hi, lo);
+    return {
+      l1: stateNames[s1 >= 0 ? this.l1State[cpu]![s1]! : ST_I]!,
+      l2: stateNames[s2 >= 0 ? this.l2State[cpu]![s2]! : ST_I]!,
+      llc: sl >= 0,
+      llcDirty: sl >= 0 && this.llcDirty[sl] === 1,
+    };
+  }
+
+  /**
+   * Checks the whole hierarchy's invariants (as vmem_check does for vmem): L1D ⊆ L2 with equal
+   * states, the directory equal to the actual holders, at most one owner per line and no other
+   * holder beside an M or E copy, inclusion when the LLC is inclusive. Returns the violations.
+   */
+  check(): string[] {
+    const problems: string[] = [];
+    const holders = new Map<number, number[]>();
+    for (let c = 0; c < this.ncpus; c++) {
+      const l1 = this.l1[c]!;
+      const l2 = this.l2[c]!;
+      for (let s = 0; s < l2.slots; s++) {
+        if (l2.valid[s] !== 1) continue;
+        const line = l2.blockOf(s);
+        const list = holders.get(line) ?? [];
+        list.push(c);
+        holders.set(line, list);
+      }
+      for (let s = 0; s < l1.slots; s++) {
+        if (l1.valid[s] !== 1) continue;
+        const s2 = l2.find(l1.blockHi(s), l1.blockLo(s));
+        if (s2 < 0) problems.push(`cpu${c}: line 0x${l1.blockOf(s).toString(16)} in L1D but not in L2`);
+        else if (this.l2State[c]![s2] !== this.l1State[c]![s]) problems.push(`cpu${c}: line 0x${l1.blockOf(s).toString(16)} L1D state ${stateNames[this.l1State[c]![s]!]} ≠ L2 state ${stateNames[this.l2State[c]![s2]!]}`);
+      }
+    }
+    for (const [line, cpus] of holders) {
+      const lo = line >>> 0;
+      const hi = (line - lo) / TWO_32;
+      const states = cpus.map((c) => this.l2State[c]![this.l2[c]!.find(hi, lo)]!);
+      const owners = states.filter((s) => s >= ST_O).length;
+      const exclusive = states.filter((s) => s >= ST_E).length;
+      if (owners > 1 || (exclusive > 0 && cpus.length > 1)) {
+        problems.push(`line 0x${line.toString(16)}: states ${cpus.map((c, i) => `cpu${c}=${stateNames[states[i]!]}`).join(' ')}`);
+      }
+      let mlo = 0;
+      let mhi = 0;
+      for (const c of cpus) {
+        if (c < 32) mlo = (mlo | (1 << c)) >>> 0;
+        else mhi = (mhi | (1 << (c - 32))) >>> 0;
+      }
+      if (this.directory.holdersLo(line) !== mlo || this.directory.holdersHi(line) !== mhi) problems.push(`line 0x${line.toString(16)}: directory disagrees with the caches`);
+      if (this.inclusive && this.llc.find(hi, lo) < 0) problems.push(`line 0x${line.toString(16)}: held privately but not in the inclusive LLC`);
+    }
+    if (this.directory.size !== holders.size) problems.push(`directory holds ${this.directory.size} lines, caches ${holders.size}`);
+    return problems;
+  }
+}

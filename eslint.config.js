@@ -1,0 +1,52 @@
+// Lint for kmemu. Besides the usual TypeScript checks it enforces the layering rule from
+// DESIGN.md: tools -> traces -> kernel -> emu, never upward, and a layer is entered only
+// through its index.ts.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const layers = ['emu', 'kernel', 'traces', 'tools'];
+
+/** The import patterns a file in `layer` may not use. */
+function forbiddenFor(layer) {
+  const rank = layers.indexOf(layer);
+  const patterns = [];
+  for (const other of layers) {
+    if (other === layer) continue;
+    if (layers.indexOf(other) > rank) {
+      patterns.push({
+        group: [`**/${other}/**`, `**/${other}`],
+        message: `${layer}/ may not import from ${other}/: layers go tools -> traces -> kernel -> emu, never upward.`,
+      });
+    } else {
+      patterns.push({
+        group: [`**/${other}/*`, `!**/${other}/index.js`],
+        message: `import ${other}/ through ${other}/index.js, its one public surface.`,
+      });
+    }
+  }
+  return patterns;
+}
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-constant-condition': ['error', { checkLoops: false }],
+      'no-restricted-properties': ['error',
+        { object: 'Math', property: 'random', message: 'Use a seeded generator (seedrandom) so runs are deterministic.' },
+        { object: 'Date', property: 'now', message: 'Wall-clock time must not reach results.' }],
+    },
+  },
+  ...layers.map((layer) => ({
+    files: [`${layer}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns: forbiddenFor(layer) }] },
+  })),
+  {
+    files: ['tools/bench/**/*.ts', 'tools/progress.ts'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+);

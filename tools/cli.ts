@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// kmemu: the one command. Each subcommand lives in its own module and is registered here.
+import { Command, CommanderError } from 'commander';
+import { UserError } from '../emu/index.js';
+import { cachesimCommand } from './cachesim.js';
+
+function main(argv: string[]): Promise<void> {
+  const program = new Command('kmemu')
+    .description('A cycle-accounted x86_64-like multiprocessor emulator running the BSD kernel memory allocators')
+    .showHelpAfterError()
+    .exitOverride();
+  program.addCommand(cachesimCommand());
+  return program.parseAsync(argv).then(() => undefined);
+}
+
+main(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode;
+    return;
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`kmemu: ${err.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  throw err;
+});
