@@ -15,3 +15,8 @@ export { Tlb } from './tlb.js';
 export { Cpu, PageFault, YIELD_SYNC, YIELD_BLOCK, CPU_RUNNABLE, CPU_BLOCKED, CPU_DONE } from './cpu.js';
 export type { Task, Program } from './cpu.js';
 export { Machine, MachineDeadlock } from './machine.js';
+export {
+  CachesimHierarchy, CachesimLevel, CachesimTlb, checkCacheLevelSpec,
+  ACCESS_READ, ACCESS_WRITE, ACCESS_IFETCH, ACCESS_MISC, ACCESS_COPYBACK, ACCESS_INVALIDATE,
+} from './cachesim.js';
+export type { CacheLevelSpec, TlbSpec, CachesimConfig, CachesimStats, CachesimLevelStats, TlbStats } from './cachesim.js';

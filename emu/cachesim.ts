@@ -1,0 +1,493 @@
+// The cache hierarchy of `kmemu cachesim`: one CPU, write-back write-allocate levels over
+// TagArray, driven by an address trace; optionally a TLB in front.
+//
+// Two modes:
+//
+// Non-inclusive (Dinero-compatible). Models Dinero IV release 7 (ref.c d4ref, misc.c
+// d4copyback/d4invalidate/d4_dopending) with write-back, write-allocate and no prefetch, so that
+// with LRU or FIFO every count equals Dinero's:
+//   - a reference is split into one access per line it touches (d4_splitm; `multiblockRefs`
+//     counts the extra pieces);
+//   - every level is independent: no inclusion, no back-invalidation;
+//   - LRU order is refreshed by every hit, read or write; FIFO order never;
+//   - a miss sends its fill request (a read of the whole line; an instruction fetch or misc
+//     access keeps its type) to the next level first, then its dirty victim as a write of the
+//     whole line (Dinero pushes both on a LIFO pending stack: victim first, fill second);
+//   - a write that covers a whole line, as every writeback from an equal-line level above
+//     does, allocates without fetching;
+//   - `writebacks` counts dirty evictions. Dinero's command line copies every dirty line back
+//     before printing its statistics; flush() does the same when asked, counted in `copybacks`.
+//   - copy back (`c`) and invalidate (`v`) records act on the line holding the address, or on
+//     the whole cache for size 0, in every level (d4copyback/d4invalidate with prop = 1).
+//
+// Inclusive (the default). Every line in a level is also in every level below it: when a
+// level evicts a line (or invalidates it), the copies of that line in the levels above are
+// invalidated too (`backInvalidations`); a dirty upper copy counts as a writeback of its level
+// and makes the evicted line dirty. A miss fetches from below even when the write covers the
+// whole line, so that the line is in the lower levels; the victim is chosen after the fill, as
+// the fill may have freed a way by back-invalidation.
+
+import { TagArray } from './tags.js';
+import type { ReplacementPolicy } from './tags.js';
+
+/** Access types, with Dinero IV's numbering (d4.h D4XREAD..D4XINVAL). */
+export const ACCESS_READ = 0;
+export const ACCESS_WRITE = 1;
+export const ACCESS_IFETCH = 2;
+export const ACCESS_MISC = 3;
+export const ACCESS_COPYBACK = 4;
+export const ACCESS_INVALIDATE = 5;
+
+export interface CacheLevelSpec {
+  /** Capacity in bytes. */
+  size: number;
+  ways: number;
+  /** Line size in bytes, a power of two from 4 to 65536. */
+  line: number;
+  policy: ReplacementPolicy;
+}
+
+export interface TlbSpec {
+  entries: number;
+  ways: number;
+}
+
+export interface CachesimConfig {
+  levels: readonly CacheLevelSpec[];
+  inclusive: boolean;
+  tlb?: TlbSpec;
+  /** Seed of the random replacement policy. */
+  seed?: number;
+}
+
+/** Page size of the cachesim TLB: 4 KiB, as 2^12. */
+const LG_PAGE = 12;
+
+// Counter slots of a level. The first two groups are indexed by access type 0-3.
+const C_FETCH = 0;
+const C_MISS = 4;
+const C_WRITEBACK = 8;
+const C_COPYBACK = 9;
+const C_BACKINVAL = 10;
+const C_MULTIBLOCK = 11;
+const C_FILL = 12;
+const C_COUNT = 13;
+
+/** Why a cache shape is impossible, or null when it is fine. */
+export function checkCacheLevelSpec(spec: CacheLevelSpec): string | null {
+  const { size, ways, line } = spec;
+  const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && n <= 2 ** 40 && 2 ** Math.round(Math.log2(n)) === n;
+  if (!isPow2(line) || line < 4 || line > 65536) return `expected a power-of-two line size from 4 to 65536 bytes, got ${line}`;
+  if (!Number.isInteger(size) || size < line) return `expected a size of at least one line (${line} bytes), got ${size}`;
+  if (size % line !== 0) return `expected a size that is a multiple of the line size ${line}, got ${size}`;
+  const lines = size / line;
+  if (!Number.isInteger(ways) || ways < 1 || lines % ways !== 0) {
+    return `expected a number of ways dividing the ${lines} lines of the cache, got ${ways}`;
+  }
+  const sets = lines / ways;
+  if (!isPow2(sets)) return `expected a power-of-two number of sets (size / (ways × line)), got ${size} / (${ways} × ${line}) = ${sets}`;
+  if (spec.policy === 'plru' && !isPow2(ways)) return `expected a power-of-two number of ways for plru, got ${ways}`;
+  return null;
+}
+
+export class CachesimLevel {
+  readonly name: string;
+  readonly spec: CacheLevelSpec;
+  readonly tags: TagArray;
+  /** 1 when the slot's line is dirty. */
+  readonly dirty: Uint8Array;
+  readonly counters = new Float64Array(C_COUNT);
+  next: CachesimLevel | null = null;
+  /** The levels above this one, nearest first (inclusive mode back-invalidates them). */
+  uppers: CachesimLevel[] = [];
+  readonly inclusive: boolean;
+  private readonly line: number;
+  private readonly lineMask: number;
+  /** log2 of the line size. */
+  private readonly lg: number;
+  /** 32 - lg: shift that moves the address's high word into the block number's low word. */
+  private readonly sh: number;
+  /** Mask of the block number's high word: a 64-bit address has 64 - lg block bits. */
+  private readonly blockHiMask: number;
+  private readonly order: Int32Array;
+
+  constructor(name: string, spec: CacheLevelSpec, inclusive: boolean, seed: number) {
+    const problem = checkCacheLevelSpec(spec);
+    if (problem !== null) throw new RangeError(`${name}: ${problem}`);
+    this.name = name;
+    this.spec = spec;
+    this.inclusive = inclusive;
+    this.line = spec.line;
+    this.lineMask = spec.line - 1;
+    this.lg = Math.log2(spec.line);
+    this.sh = 32 - this.lg;
+    this.blockHiMask = 2 ** this.sh - 1;
+    const sets = spec.size / spec.line / spec.ways;
+    this.tags = new TagArray(sets, spec.ways, spec.policy, seed);
+    this.dirty = new Uint8Array(this.tags.slots);
+    this.order = new Int32Array(spec.ways);
+  }
+
+  /** One reference of `size` bytes (at least 1) at address (hi, lo), split into lines. */
+  ref(type: number, hi: number, lo: number, size: number): void {
+    const line = this.line;
+    const offset = lo & this.lineMask;
+    let bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
+    let bHi = hi >>> this.lg;
+    if (offset + size <= line) {
+      this.access(type, bHi, bLo, offset === 0 && size === line);
+      return;
+    }
+    const last = offset + size - 1;
+    const pieces = Math.floor(last / line) + 1;
+    const lastWhole = last % line === line - 1;
+    this.counters[C_MULTIBLOCK]! += pieces - 1;
+    for (let i = 0; i < pieces; i++) {
+      this.access(type, bHi, bLo, (i > 0 || offset === 0) && (i < pieces - 1 || lastWhole));
+      bLo = (bLo + 1) >>> 0;
+      if (bLo === 0) bHi = (bHi + 1) & this.blockHiMask;
+    }
+  }
+
+  /** One access to block (bHi, bLo); `whole` when a write covers the whole line. */
+  private access(type: number, bHi: number, bLo: number, whole: boolean): void {
+    const tags = this.tags;
+    const counters = this.counters;
+    counters[C_FETCH + type]!++;
+    const slot = tags.find(bHi, bLo);
+    if (slot >= 0) {
+      tags.touch(slot);
+      if (type === ACCESS_WRITE) this.dirty[slot] = 1;
+      return;
+    }
+    counters[C_MISS + type]!++;
+    const fillType = type === ACCESS_WRITE ? ACCESS_READ : type;
+    if (this.inclusive) {
+      counters[C_FILL]!++;
+      if (this.next !== null) this.toNext(fillType, bHi, bLo);
+      const victim = tags.victim(tags.setBase(bLo));
+      if (tags.valid[victim] === 1) this.evict(victim);
+      tags.install(victim, bHi, bLo);
+      this.dirty[victim] = type === ACCESS_WRITE ? 1 : 0;
+      return;
+    }
+    const victim = tags.victim(tags.setBase(bLo));
+    let victimDirty = 0;
+    let vHi = 0;
+    let vLo = 0;
+    if (tags.valid[victim] === 1) {
+      victimDirty = this.dirty[victim]!;
+      vHi = tags.blockHi(victim);
+      vLo = tags.blockLo(victim);
+    }
+    tags.install(victim, bHi, bLo);
+    this.dirty[victim] = type === ACCESS_WRITE ? 1 : 0;
+    if (type !== ACCESS_WRITE || !whole) {
+      counters[C_FILL]!++;
+      if (this.next !== null) this.toNext(fillType, bHi, bLo);
+    }
+    if (victimDirty === 1) {
+      counters[C_WRITEBACK]!++;
+      if (this.next !== null) this.toNext(ACCESS_WRITE, vHi, vLo);
+    }
+  }
+
+  /** Sends an access of the whole line (bHi, bLo) to the next level. */
+  private toNext(type: number, bHi: number, bLo: number): void {
+    const lg = this.lg;
+    this.next!.ref(type, ((bHi << lg) | (bLo >>> this.sh)) >>> 0, (bLo << lg) >>> 0, this.line);
+  }
+
+  /** Inclusive mode: evicts a valid slot, back-invalidating the levels above, writing back if dirty. */
+  private evict(slot: number): void {
+    const tags = this.tags;
+    const bHi = tags.blockHi(slot);
+    const bLo = tags.blockLo(slot);
+    let dirty = this.dirty[slot]!;
+    if (this.backInvalidate(bHi, bLo, true)) dirty = 1;
+    tags.invalidate(slot);
+    this.dirty[slot] = 0;
+    if (dirty === 1) {
+      this.counters[C_WRITEBACK]!++;
+      if (this.next !== null) this.toNext(ACCESS_WRITE, bHi, bLo);
+    }
+  }
+
+  /**
+   * Invalidates the copies, in the levels above, of the lines overlapping block (bHi, bLo) of
+   * this level. With `writeBack`, a dirty copy counts as a writeback of its level. True when
+   * some copy was dirty.
+   */
+  private backInvalidate(bHi: number, bLo: number, writeBack: boolean): boolean {
+    let anyDirty = false;
+    const hi = ((bHi << this.lg) | (bLo >>> this.sh)) >>> 0;
+    const lo = (bLo << this.lg) >>> 0;
+    for (const upper of this.uppers) {
+      const uTags = upper.tags;
+      const count = this.line > upper.line ? this.line / upper.line : 1;
+      const uHi = hi >>> upper.lg;
+      const uLo = ((lo >>> upper.lg) | (hi << upper.sh)) >>> 0;
+      for (let i = 0; i < count; i++) {
+        const slot = uTags.find(uHi, uLo + i);
+        if (slot < 0) continue;
+        upper.counters[C_BACKINVAL]!++;
+        if (upper.dirty[slot] === 1) {
+          anyDirty = true;
+          if (writeBack) upper.counters[C_WRITEBACK]!++;
+          upper.dirty[slot] = 0;
+        }
+        uTags.invalidate(slot);
+      }
+    }
+    return anyDirty;
+  }
+
+  /**
+   * Copies dirty lines back to the next level without invalidating them: the line holding
+   * (hi, lo), or every line when `all`. Then the next level does the same (d4copyback with
+   * prop = 1). The writes reach the next level in Dinero's order: the pending stack pops the
+   * last set first and, within a set, the least recently used (or oldest) line first.
+   */
+  copyback(hi: number, lo: number, all: boolean): void {
+    const tags = this.tags;
+    if (!all) {
+      const bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
+      const bHi = hi >>> this.lg;
+      const slot = tags.find(bHi, bLo);
+      if (slot >= 0 && this.dirty[slot] === 1) this.writeBackSlot(slot);
+    } else {
+      const ways = tags.ways;
+      const order = this.order;
+      for (let set = tags.sets - 1; set >= 0; set--) {
+        const base = set * ways;
+        let n = 0;
+        for (let s = base; s < base + ways; s++) {
+          if (tags.valid[s] !== 1 || this.dirty[s] !== 1) continue;
+          let j = n++;
+          const age = tags.age(s);
+          while (j > 0 && tags.age(order[j - 1]!) > age) {
+            order[j] = order[j - 1]!;
+            j--;
+          }
+          order[j] = s;
+        }
+        for (let j = 0; j < n; j++) this.writeBackSlot(order[j]!);
+      }
+    }
+    if (this.next !== null) this.next.copyback(hi, lo, all);
+  }
+
+  private writeBackSlot(slot: number): void {
+    this.dirty[slot] = 0;
+    this.counters[C_COPYBACK]!++;
+    if (this.next !== null) this.toNext(ACCESS_WRITE, this.tags.blockHi(slot), this.tags.blockLo(slot));
+  }
+
+  /**
+   * Invalidates, without copying back, the line holding (hi, lo), or every line when `all`,
+   * then does the same in the next level (d4invalidate with prop = 1). Inclusive mode also
+   * drops the copies above of what it invalidates.
+   */
+  invalidate(hi: number, lo: number, all: boolean): void {
+    const tags = this.tags;
+    if (!all) {
+      const bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
+      const bHi = hi >>> this.lg;
+      const slot = tags.find(bHi, bLo);
+      if (slot >= 0) {
+        if (this.inclusive) this.backInvalidate(bHi, bLo, false);
+        tags.invalidate(slot);
+        this.dirty[slot] = 0;
+      }
+    } else {
+      for (let s = 0; s < tags.slots; s++) {
+        if (tags.valid[s] !== 1) continue;
+        if (this.inclusive) this.backInvalidate(tags.blockHi(s), tags.blockLo(s), false);
+        tags.invalidate(s);
+        this.dirty[s] = 0;
+      }
+    }
+    if (this.next !== null) this.next.invalidate(hi, lo, all);
+  }
+
+  stats(): CachesimLevelStats {
+    const c = this.counters;
+    return {
+      name: this.name,
+      size: this.spec.size,
+      ways: this.spec.ways,
+      line: this.spec.line,
+      policy: this.spec.policy,
+      accesses: c[C_FETCH + ACCESS_READ]! + c[C_FETCH + ACCESS_WRITE]! + c[C_FETCH + ACCESS_IFETCH]! + c[C_FETCH + ACCESS_MISC]!,
+      reads: c[C_FETCH + ACCESS_READ]!,
+      writes: c[C_FETCH + ACCESS_WRITE]!,
+      ifetches: c[C_FETCH + ACCESS_IFETCH]!,
+      misc: c[C_FETCH + ACCESS_MISC]!,
+      misses: c[C_MISS + ACCESS_READ]! + c[C_MISS + ACCESS_WRITE]! + c[C_MISS + ACCESS_IFETCH]! + c[C_MISS + ACCESS_MISC]!,
+      readMisses: c[C_MISS + ACCESS_READ]!,
+      writeMisses: c[C_MISS + ACCESS_WRITE]!,
+      ifetchMisses: c[C_MISS + ACCESS_IFETCH]!,
+      miscMisses: c[C_MISS + ACCESS_MISC]!,
+      writebacks: c[C_WRITEBACK]!,
+      copybacks: c[C_COPYBACK]!,
+      backInvalidations: c[C_BACKINVAL]!,
+      multiblockRefs: c[C_MULTIBLOCK]!,
+      fills: c[C_FILL]!,
+    };
+  }
+}
+
+/** Counts of one level; sums (accesses, misses) are computed from the per-type counters. */
+export interface CachesimLevelStats {
+  name: string;
+  size: number;
+  ways: number;
+  line: number;
+  policy: ReplacementPolicy;
+  accesses: number;
+  reads: number;
+  writes: number;
+  ifetches: number;
+  misc: number;
+  misses: number;
+  readMisses: number;
+  writeMisses: number;
+  ifetchMisses: number;
+  miscMisses: number;
+  /** Dirty lines evicted (or, inclusive, dirty copies dropped by back-invalidation). */
+  writebacks: number;
+  /** Dirty lines copied back by copy-back records and flush(). */
+  copybacks: number;
+  /** Lines of this level invalidated because a level below evicted or invalidated them. */
+  backInvalidations: number;
+  /** Extra line accesses from references that cross a line boundary. */
+  multiblockRefs: number;
+  /** Fill requests sent to the next level (lines read from below). */
+  fills: number;
+}
+
+export interface TlbStats {
+  entries: number;
+  ways: number;
+  pageSize: number;
+  accesses: number;
+  misses: number;
+}
+
+/** A set-associative LRU TLB of 4 KiB pages: one lookup per page a reference touches. */
+export class CachesimTlb {
+  readonly spec: TlbSpec;
+  readonly tags: TagArray;
+  accesses = 0;
+  misses = 0;
+
+  constructor(spec: TlbSpec) {
+    const { entries, ways } = spec;
+    const sets = entries / ways;
+    if (!Number.isInteger(entries) || !Number.isInteger(ways) || ways < 1 || entries < ways || !Number.isInteger(sets)
+      || (sets & (sets - 1)) !== 0) {
+      throw new RangeError(`expected entries a power-of-two multiple of ways, got ${entries} entries, ${ways} ways`);
+    }
+    this.spec = spec;
+    this.tags = new TagArray(sets, ways, 'lru');
+  }
+
+  translate(hi: number, lo: number, size: number): void {
+    let pLo = ((lo >>> LG_PAGE) | (hi << (32 - LG_PAGE))) >>> 0;
+    let pHi = hi >>> LG_PAGE;
+    const pages = Math.floor(((lo & 0xfff) + size - 1) / 4096) + 1;
+    const tags = this.tags;
+    for (let i = 0; i < pages; i++) {
+      this.accesses++;
+      const slot = tags.find(pHi, pLo);
+      if (slot >= 0) {
+        tags.touch(slot);
+      } else {
+        this.misses++;
+        tags.install(tags.victim(tags.setBase(pLo)), pHi, pLo);
+      }
+      pLo = (pLo + 1) >>> 0;
+      if (pLo === 0) pHi = (pHi + 1) & 0xfffff;
+    }
+  }
+
+  stats(): TlbStats {
+    return { entries: this.spec.entries, ways: this.spec.ways, pageSize: 4096, accesses: this.accesses, misses: this.misses };
+  }
+}
+
+export interface CachesimStats {
+  references: number;
+  inclusive: boolean;
+  levels: CachesimLevelStats[];
+  tlb: TlbStats | null;
+}
+
+export class CachesimHierarchy {
+  readonly levels: readonly CachesimLevel[];
+  readonly inclusive: boolean;
+  readonly tlb: CachesimTlb | null;
+  private readonly l1: CachesimLevel;
+  references = 0;
+
+  constructor(config: CachesimConfig) {
+    if (config.levels.length === 0) throw new RangeError('expected at least one cache level');
+    const levels = config.levels.map((spec, i) => new CachesimLevel(`l${i + 1}`, spec, config.inclusive, (config.seed ?? 1) + i));
+    for (let i = 0; i < levels.length; i++) {
+      levels[i]!.next = levels[i + 1] ?? null;
+      levels[i]!.uppers = levels.slice(0, i).reverse();
+    }
+    this.levels = levels;
+    this.l1 = levels[0]!;
+    this.inclusive = config.inclusive;
+    this.tlb = config.tlb === undefined ? null : new CachesimTlb(config.tlb);
+  }
+
+  /** Runs `count` references given column by column (Dinero access types 0-5). */
+  run(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
+    const l1 = this.l1;
+    const tlb = this.tlb;
+    for (let i = 0; i < count; i++) {
+      const t = type[i]!;
+      const s = size[i]!;
+      if (t <= ACCESS_MISC) {
+        const n = s === 0 ? 1 : s;
+        if (tlb !== null) tlb.translate(addrHi[i]!, addrLo[i]!, n);
+        l1.ref(t, addrHi[i]!, addrLo[i]!, n);
+      } else if (t === ACCESS_COPYBACK) {
+        l1.copyback(addrHi[i]!, addrLo[i]!, s === 0);
+      } else {
+        l1.invalidate(addrHi[i]!, addrLo[i]!, s === 0);
+      }
+    }
+    this.references += count;
+  }
+
+  /** One reference; `size` 0 is taken as 1 byte for reads, writes, fetches and misc. */
+  ref(type: number, hi: number, lo: number, size: number): void {
+    TYPE1[0] = type;
+    HI1[0] = hi;
+    LO1[0] = lo;
+    SIZE1[0] = size;
+    this.run(TYPE1, HI1, LO1, SIZE1, 1);
+  }
+
+  /** Copies every dirty line back, level by level, as Dinero does before its report. */
+  flush(): void {
+    this.l1.copyback(0, 0, true);
+  }
+
+  stats(): CachesimStats {
+    return {
+      references: this.references,
+      inclusive: this.inclusive,
+      levels: this.levels.map((l) => l.stats()),
+      tlb: this.tlb === null ? null : this.tlb.stats(),
+    };
+  }
+}
+
+const TYPE1 = new Uint8Array(1);
+const HI1 = new Uint32Array(1);
+const LO1 = new Uint32Array(1);
+const SIZE1 = new Uint32Array(1);

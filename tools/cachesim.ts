@@ -1,0 +1,241 @@
+// `kmemu cachesim`: the cache (and TLB) model alone on an address trace.
+
+import * as fs from 'node:fs';
+import { Command, Option } from 'commander';
+import { CachesimHierarchy, UserError, checkCacheLevelSpec, parseSize, replacementPolicies } from '../emu/index.js';
+import type { CacheLevelSpec, CachesimStats, ReplacementPolicy, TlbSpec } from '../emu/index.js';
+import { readDin } from '../traces/index.js';
+import { startProgress } from './progress.js';
+
+export const CACHESIM_SCHEMA = 'kmemu.cachesim/1';
+
+const HELP_AFTER = `
+Level spec: SIZE:WAYS:LINE:POLICY, e.g. 32k:8:64:lru. SIZE in bytes with an optional k, m
+or g suffix; LINE a power of two from 4 to 65536; WAYS must divide SIZE/LINE into a
+power-of-two number of sets; POLICY one of ${replacementPolicies.join(', ')}. Every level is
+write-back and write-allocate.
+
+Trace (--format din): Dinero IV din text, one reference per line, "<r|w|i|m|c|v> <hex
+address> <hex size>" or the traditional "<0-5> <hex address>" (4 bytes); gzip-compressed
+input is detected by its magic bytes; no TRACE or "-" reads stdin.
+
+Hierarchy modes:
+  default          inclusive: a line evicted (or invalidated) in a level is also invalidated
+                   in the levels above it, and a dirty upper copy is written back with it
+                   (counted in that level's writebacks); every miss fetches from below.
+  --non-inclusive  Dinero IV-compatible: levels are independent (no back-invalidation); a
+                   write covering a whole line allocates without fetching. With LRU or FIFO
+                   every count equals dineroIV's with -lN-Twalloc a -lN-Twback a (the
+                   defaults). dineroIV copies all dirty lines back before printing its
+                   statistics; --flush does the same (those writes count at the next level
+                   and as copybacks).
+
+Counts: a reference is split into one access per line it touches; writebacks are dirty
+evictions during the run. JSON output (--json) follows schema ${CACHESIM_SCHEMA}.`;
+
+export interface CachesimIo {
+  stdout: { write(text: string): unknown };
+  /** Where the progress bar goes (only when it is a TTY). */
+  stderr: NodeJS.WriteStream;
+  stdin: NodeJS.ReadableStream;
+}
+
+interface CachesimOptions {
+  format: string;
+  l1: string;
+  l2?: string;
+  l3?: string;
+  nonInclusive?: boolean;
+  tlb?: string;
+  flush?: boolean;
+  json?: boolean;
+  seed: string;
+}
+
+/** Parses SIZE:WAYS:LINE:POLICY for option `option`, or throws a UserError saying what is wrong. */
+export function parseLevelSpec(option: string, text: string): CacheLevelSpec {
+  const parts = text.split(':');
+  const shape = 'SIZE:WAYS:LINE:POLICY (e.g. 32k:8:64:lru)';
+  if (parts.length !== 4) throw new UserError(`option ${option}: expected ${shape}, got ${JSON.stringify(text)}`);
+  const [sizeText, waysText, lineText, policyText] = parts as [string, string, string, string];
+  const size = parseSize(sizeText);
+  if (!Number.isInteger(size) || size <= 0) {
+    throw new UserError(`option ${option}: expected SIZE as bytes or like 32k, 1m, got ${JSON.stringify(sizeText)}`);
+  }
+  if (!/^\d+$/.test(waysText) || Number(waysText) < 1) {
+    throw new UserError(`option ${option}: expected WAYS as a positive integer, got ${JSON.stringify(waysText)}`);
+  }
+  if (!/^\d+$/.test(lineText)) throw new UserError(`option ${option}: expected LINE in bytes, got ${JSON.stringify(lineText)}`);
+  const policy = policyText.toLowerCase();
+  if (!(replacementPolicies as readonly string[]).includes(policy)) {
+    throw new UserError(`option ${option}: expected POLICY ${replacementPolicies.join(', ')}, got ${JSON.stringify(policyText)}`);
+  }
+  const spec: CacheLevelSpec = { size, ways: Number(waysText), line: Number(lineText), policy: policy as ReplacementPolicy };
+  const problem = checkCacheLevelSpec(spec);
+  if (problem !== null) throw new UserError(`option ${option} ${JSON.stringify(text)}: ${problem}`);
+  return spec;
+}
+
+export function parseTlbSpec(text: string): TlbSpec {
+  const m = /^(\d+):(\d+)$/.exec(text);
+  const entries = m === null ? NaN : Number(m[1]);
+  const ways = m === null ? NaN : Number(m[2]);
+  const sets = entries / ways;
+  if (m === null || ways < 1 || !Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
+    throw new UserError(`option --tlb: expected ENTRIES:WAYS with ENTRIES / WAYS a power of two (e.g. 64:4), got ${JSON.stringify(text)}`);
+  }
+  return { entries, ways };
+}
+
+function buildCommand(io: CachesimIo, done: (stats: CachesimStats) => void): Command {
+  return new Command('cachesim')
+    .description('Run the cache (and TLB) model alone on an address trace')
+    .argument('[trace]', 'trace file, plain or gzip-compressed; "-" for stdin', '-')
+    .addOption(new Option('--format <format>', 'trace format').choices(['din']).default('din'))
+    .requiredOption('--l1 <spec>', 'first-level cache, SIZE:WAYS:LINE:POLICY')
+    .option('--l2 <spec>', 'second-level cache')
+    .option('--l3 <spec>', 'third-level cache')
+    .option('--non-inclusive', 'independent levels, counting exactly as Dinero IV does')
+    .option('--flush', 'copy every dirty line back at the end, as dineroIV does before its report')
+    .option('--tlb <entries:ways>', 'a TLB of 4 KiB pages with LRU replacement, e.g. 64:4')
+    .option('--seed <n>', 'seed of the random replacement policy', '1')
+    .option('--json', `print a ${CACHESIM_SCHEMA} JSON document instead of a table`)
+    .addHelpText('after', HELP_AFTER)
+    .action(async (trace: string, opts: CachesimOptions) => {
+      done(await cachesim(trace, opts, io));
+    });
+}
+
+async function cachesim(trace: string, opts: CachesimOptions, io: CachesimIo): Promise<CachesimStats> {
+  const levels = [parseLevelSpec('--l1', opts.l1)];
+  if (opts.l2 !== undefined) levels.push(parseLevelSpec('--l2', opts.l2));
+  if (opts.l3 !== undefined) {
+    if (opts.l2 === undefined) throw new UserError('option --l3: expected --l2 too');
+    levels.push(parseLevelSpec('--l3', opts.l3));
+  }
+  const seed = Number(opts.seed);
+  if (!Number.isInteger(seed)) throw new UserError(`option --seed: expected an integer, got ${JSON.stringify(opts.seed)}`);
+  const hierarchy = new CachesimHierarchy({
+    levels,
+    inclusive: opts.nonInclusive !== true,
+    seed,
+    ...(opts.tlb === undefined ? {} : { tlb: parseTlbSpec(opts.tlb) }),
+  });
+  let total: number | undefined;
+  if (trace !== '-') {
+    try {
+      total = fs.statSync(trace).size;
+    } catch {
+      total = undefined;
+    }
+  }
+  const progress = startProgress({ label: 'cachesim', total, stream: io.stderr });
+  try {
+    await readDin(trace, (b) => hierarchy.run(b.type, b.addrHi, b.addrLo, b.size, b.count), {
+      onProgress: (bytes) => progress.update(bytes),
+      stdin: io.stdin,
+    });
+  } finally {
+    progress.stop();
+  }
+  if (opts.flush === true) hierarchy.flush();
+  const stats = hierarchy.stats();
+  io.stdout.write(opts.json === true ? `${JSON.stringify(cachesimJson(stats))}\n` : formatCachesimTable(stats));
+  return stats;
+}
+
+/** The kmemu.cachesim/1 document. */
+export function cachesimJson(stats: CachesimStats): object {
+  return {
+    schema: CACHESIM_SCHEMA,
+    references: stats.references,
+    inclusive: stats.inclusive,
+    levels: stats.levels.map((l) => ({
+      name: l.name,
+      accesses: l.accesses,
+      reads: l.reads,
+      writes: l.writes,
+      misses: l.misses,
+      readMisses: l.readMisses,
+      writeMisses: l.writeMisses,
+      writebacks: l.writebacks,
+      ifetches: l.ifetches,
+      ifetchMisses: l.ifetchMisses,
+      misc: l.misc,
+      miscMisses: l.miscMisses,
+      copybacks: l.copybacks,
+      backInvalidations: l.backInvalidations,
+      multiblockRefs: l.multiblockRefs,
+      fills: l.fills,
+      size: l.size,
+      ways: l.ways,
+      line: l.line,
+      policy: l.policy,
+    })),
+    ...(stats.tlb === null ? {} : { tlb: stats.tlb }),
+  };
+}
+
+function rate(part: number, whole: number): string {
+  return whole === 0 ? '-' : `${((100 * part) / whole).toFixed(2)}%`;
+}
+
+export function formatCachesimTable(stats: CachesimStats): string {
+  const header = ['level', 'accesses', 'reads', 'writes', 'misses', 'miss rate', 'read misses', 'write misses', 'writebacks'];
+  const rows = stats.levels.map((l) => [
+    `${l.name} ${formatBytes(l.size)}:${l.ways}:${l.line}:${l.policy}`,
+    String(l.accesses),
+    String(l.reads),
+    String(l.writes),
+    String(l.misses),
+    rate(l.misses, l.accesses),
+    String(l.readMisses),
+    String(l.writeMisses),
+    String(l.writebacks),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const lines = [
+    `references: ${stats.references} (${stats.inclusive ? 'inclusive' : 'non-inclusive, Dinero IV-compatible'})`,
+    fmt(header),
+    ...rows.map(fmt),
+  ];
+  const extra = stats.levels.filter((l) => l.ifetches + l.misc + l.copybacks + l.backInvalidations > 0);
+  for (const l of extra) {
+    lines.push(`${l.name}: ifetches ${l.ifetches} (${l.ifetchMisses} misses), misc ${l.misc} (${l.miscMisses} misses), ` +
+      `copybacks ${l.copybacks}, back-invalidations ${l.backInvalidations}`);
+  }
+  if (stats.tlb !== null) {
+    const t = stats.tlb;
+    lines.push(`tlb ${t.entries}:${t.ways} (4 KiB pages, lru): accesses ${t.accesses}, misses ${t.misses}, miss rate ${rate(t.misses, t.accesses)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function formatBytes(n: number): string {
+  if (n % 2 ** 30 === 0) return `${n / 2 ** 30}g`;
+  if (n % 2 ** 20 === 0) return `${n / 2 ** 20}m`;
+  if (n % 2 ** 10 === 0) return `${n / 2 ** 10}k`;
+  return String(n);
+}
+
+/** The `kmemu cachesim` subcommand, on the process's stdio. */
+export function cachesimCommand(): Command {
+  return buildCommand({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }, () => undefined);
+}
+
+/**
+ * Runs `kmemu cachesim ARGS` in-process (ARGS without the subcommand name) and returns the
+ * counts. User errors throw UserError; option errors throw commander's CommanderError.
+ */
+export async function runCachesim(args: readonly string[], io: Partial<CachesimIo> = {}): Promise<CachesimStats | undefined> {
+  let result: CachesimStats | undefined;
+  const full: CachesimIo = { stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr, stdin: io.stdin ?? process.stdin };
+  const command = buildCommand(full, (stats) => {
+    result = stats;
+  })
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => full.stdout.write(s), writeErr: (s) => full.stderr.write(s) });
+  await command.parseAsync([...args], { from: 'user' });
+  return result;
+}

@@ -1,0 +1,3 @@
+// Traces: formats, readers and generators; the one public surface of traces/.
+export { DinParser, DinBatch, readDin, isGzip, DIN_READ, DIN_WRITE, DIN_IFETCH, DIN_MISC, DIN_COPYBACK, DIN_INVALIDATE } from './din.js';
+export type { DinBatchHandler, DinReadOptions, DinReadResult } from './din.js';
