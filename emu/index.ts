@@ -20,3 +20,4 @@ export {
   ACCESS_READ, ACCESS_WRITE, ACCESS_IFETCH, ACCESS_MISC, ACCESS_COPYBACK, ACCESS_INVALIDATE,
 } from './cachesim.js';
 export type { CacheLevelSpec, TlbSpec, CachesimConfig, CachesimStats, CachesimLevelStats, TlbStats } from './cachesim.js';
+export { spinAcquire, spinTryAcquire, spinRelease } from './spinlock.js';

@@ -198,6 +198,21 @@ export class Machine {
     if (targets.length > 0) yield* this.ipi(sender, targets, invalidate, ackVa);
   }
 
+  /**
+   * Brings every CPU's clock up to the latest one, counting the gap as idle: a barrier between
+   * a warm-up phase and a measured one. Call it between runs.
+   */
+  barrier(): void {
+    const t = this.makespan;
+    for (const cpu of this.cpus) {
+      const gap = t - cpu.clock;
+      if (gap > 0) {
+        cpu.tick(gap);
+        cpu.count(K.idleCycles, gap);
+      }
+    }
+  }
+
   /** Every CPU other than `cpu`. */
   others(cpu: Cpu): number[] {
     return this.cpus.filter((c) => c !== cpu).map((c) => c.id);
