@@ -6,7 +6,7 @@
 // Non-inclusive (Dinero-compatible). Models Dinero IV release 7 (ref.c d4ref, misc.c
 // d4copyback/d4invalidate/d4_dopending) with write-back, write-allocate and no prefetch, so that
 // with LRU or FIFO every count equals Dinero's:
-//   - a reference is split into one access per line it touches (d4_splitm; `multiblockRefs`
+//   - a reference is split into one access per line it touches (d4_splitm; `multiBlockRefs`
 //     counts the extra pieces);
 //   - every level is independent: no inclusion, no back-invalidation;
 //   - LRU order is refreshed by every hit, read or write; FIFO order never;
@@ -15,8 +15,12 @@
 //     whole line (Dinero pushes both on a LIFO pending stack: victim first, fill second);
 //   - a write that covers a whole line, as every writeback from an equal-line level above
 //     does, allocates without fetching;
-//   - `writebacks` counts dirty evictions. Dinero's command line copies every dirty line back
-//     before printing its statistics; flush() does the same when asked, counted in `copybacks`.
+//   - `writebacks` counts the dirty lines written to the next level during the run: dirty
+//     evictions and lines copied back by `c` records (Dinero's Bytes To Memory / line). The
+//     dineroIV command copies every dirty line back before printing its statistics; flush()
+//     does the same when asked (counted in `copybacks` too);
+//   - sizes are Dinero's 16-bit d4memref.size: taken mod 65536, and a size of 0 covers 65536
+//     bytes at a line-aligned address (d4_splitm wraps) and is a 1-byte access elsewhere.
 //   - copy back (`c`) and invalidate (`v`) records act on the line holding the address, or on
 //     the whole cache for size 0, in every level (d4copyback/d4invalidate with prop = 1).
 //
@@ -25,7 +29,9 @@
 // invalidated too (`backInvalidations`); a dirty upper copy counts as a writeback of its level
 // and makes the evicted line dirty. A miss fetches from below even when the write covers the
 // whole line, so that the line is in the lower levels; the victim is chosen after the fill, as
-// the fill may have freed a way by back-invalidation.
+// the fill may have freed a way by back-invalidation. Sizes are taken as they are (0 as 1).
+// Random replacement uses TagArray's seeded generator in both modes, so it never matches
+// Dinero's unseeded random().
 
 import { TagArray } from './tags.js';
 import type { ReplacementPolicy } from './tags.js';
@@ -42,7 +48,7 @@ export interface CacheLevelSpec {
   /** Capacity in bytes. */
   size: number;
   ways: number;
-  /** Line size in bytes, a power of two from 4 to 65536. */
+  /** Line size in bytes, a power of two from 4 to 32768 (Dinero's sizes are 16-bit). */
   line: number;
   policy: ReplacementPolicy;
 }
@@ -77,7 +83,7 @@ const C_COUNT = 13;
 export function checkCacheLevelSpec(spec: CacheLevelSpec): string | null {
   const { size, ways, line } = spec;
   const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && n <= 2 ** 40 && 2 ** Math.round(Math.log2(n)) === n;
-  if (!isPow2(line) || line < 4 || line > 65536) return `expected a power-of-two line size from 4 to 65536 bytes, got ${line}`;
+  if (!isPow2(line) || line < 4 || line > 32768) return `expected a power-of-two line size from 4 to 32768 bytes, got ${line}`;
   if (!Number.isInteger(size) || size < line) return `expected a size of at least one line (${line} bytes), got ${size}`;
   if (size % line !== 0) return `expected a size that is a multiple of the line size ${line}, got ${size}`;
   const lines = size / line;
@@ -128,16 +134,35 @@ export class CachesimLevel {
     this.order = new Int32Array(spec.ways);
   }
 
-  /** One reference of `size` bytes (at least 1) at address (hi, lo), split into lines. */
+  /**
+   * One reference of `size` bytes (at least 1) at address (hi, lo), split into lines.
+   * The hit path of a one-line reference is kept small so that it inlines into the caller's
+   * loop: block numbers above 2^31 then stay unboxed.
+   */
   ref(type: number, hi: number, lo: number, size: number): void {
-    const line = this.line;
     const offset = lo & this.lineMask;
-    let bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
-    let bHi = hi >>> this.lg;
-    if (offset + size <= line) {
-      this.access(type, bHi, bLo, offset === 0 && size === line);
+    if (offset + size > this.line) {
+      this.refLines(type, hi, lo, size, offset);
       return;
     }
+    const bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
+    const bHi = hi >>> this.lg;
+    const tags = this.tags;
+    this.counters[C_FETCH + type]!++;
+    const slot = tags.find(bHi, bLo);
+    if (slot >= 0) {
+      tags.touch(slot);
+      if (type === ACCESS_WRITE) this.dirty[slot] = 1;
+      return;
+    }
+    this.miss(type, bHi, bLo, offset === 0 && size === this.line);
+  }
+
+  /** A reference that crosses a line boundary: one access per line (d4_splitm). */
+  private refLines(type: number, hi: number, lo: number, size: number, offset: number): void {
+    const line = this.line;
+    let bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
+    let bHi = hi >>> this.lg;
     const last = offset + size - 1;
     const pieces = Math.floor(last / line) + 1;
     const lastWhole = last % line === line - 1;
@@ -152,14 +177,20 @@ export class CachesimLevel {
   /** One access to block (bHi, bLo); `whole` when a write covers the whole line. */
   private access(type: number, bHi: number, bLo: number, whole: boolean): void {
     const tags = this.tags;
-    const counters = this.counters;
-    counters[C_FETCH + type]!++;
+    this.counters[C_FETCH + type]!++;
     const slot = tags.find(bHi, bLo);
     if (slot >= 0) {
       tags.touch(slot);
       if (type === ACCESS_WRITE) this.dirty[slot] = 1;
       return;
     }
+    this.miss(type, bHi, bLo, whole);
+  }
+
+  /** A miss on block (bHi, bLo): fill, evict, install. */
+  private miss(type: number, bHi: number, bLo: number, whole: boolean): void {
+    const tags = this.tags;
+    const counters = this.counters;
     counters[C_MISS + type]!++;
     const fillType = type === ACCESS_WRITE ? ACCESS_READ : type;
     if (this.inclusive) {
@@ -280,6 +311,7 @@ export class CachesimLevel {
   private writeBackSlot(slot: number): void {
     this.dirty[slot] = 0;
     this.counters[C_COPYBACK]!++;
+    this.counters[C_WRITEBACK]!++;
     if (this.next !== null) this.toNext(ACCESS_WRITE, this.tags.blockHi(slot), this.tags.blockLo(slot));
   }
 
@@ -331,7 +363,7 @@ export class CachesimLevel {
       writebacks: c[C_WRITEBACK]!,
       copybacks: c[C_COPYBACK]!,
       backInvalidations: c[C_BACKINVAL]!,
-      multiblockRefs: c[C_MULTIBLOCK]!,
+      multiBlockRefs: c[C_MULTIBLOCK]!,
       fills: c[C_FILL]!,
     };
   }
@@ -354,14 +386,17 @@ export interface CachesimLevelStats {
   writeMisses: number;
   ifetchMisses: number;
   miscMisses: number;
-  /** Dirty lines evicted (or, inclusive, dirty copies dropped by back-invalidation). */
+  /**
+   * Dirty lines written to the next level: dirty evictions (inclusive: also dirty copies
+   * dropped by back-invalidation) and the lines of `copybacks`. Dinero's Bytes To Memory / line.
+   */
   writebacks: number;
-  /** Dirty lines copied back by copy-back records and flush(). */
+  /** Of the writebacks, the dirty lines copied back by copy-back records and flush(). */
   copybacks: number;
   /** Lines of this level invalidated because a level below evicted or invalidated them. */
   backInvalidations: number;
   /** Extra line accesses from references that cross a line boundary. */
-  multiblockRefs: number;
+  multiBlockRefs: number;
   /** Fill requests sent to the next level (lines read from below). */
   fills: number;
 }
@@ -447,11 +482,19 @@ export class CachesimHierarchy {
   run(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
     const l1 = this.l1;
     const tlb = this.tlb;
+    const dinero = !this.inclusive;
+    const l1LineMask = l1.spec.line - 1;
     for (let i = 0; i < count; i++) {
       const t = type[i]!;
       const s = size[i]!;
       if (t <= ACCESS_MISC) {
-        const n = s === 0 ? 1 : s;
+        let n = s;
+        if (dinero) {
+          n = s & 0xffff;
+          if (n === 0) n = (addrLo[i]! & l1LineMask) === 0 ? 0x10000 : 1;
+        } else if (n === 0) {
+          n = 1;
+        }
         if (tlb !== null) tlb.translate(addrHi[i]!, addrLo[i]!, n);
         l1.ref(t, addrHi[i]!, addrLo[i]!, n);
       } else if (t === ACCESS_COPYBACK) {
@@ -463,7 +506,7 @@ export class CachesimHierarchy {
     this.references += count;
   }
 
-  /** One reference; `size` 0 is taken as 1 byte for reads, writes, fetches and misc. */
+  /** One reference, as run() takes it. */
   ref(type: number, hi: number, lo: number, size: number): void {
     TYPE1[0] = type;
     HI1[0] = hi;

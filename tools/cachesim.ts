@@ -11,7 +11,7 @@ export const CACHESIM_SCHEMA = 'kmemu.cachesim/1';
 
 const HELP_AFTER = `
 Level spec: SIZE:WAYS:LINE:POLICY, e.g. 32k:8:64:lru. SIZE in bytes with an optional k, m
-or g suffix; LINE a power of two from 4 to 65536; WAYS must divide SIZE/LINE into a
+or g suffix; LINE a power of two from 4 to 32768; WAYS must divide SIZE/LINE into a
 power-of-two number of sets; POLICY one of ${replacementPolicies.join(', ')}. Every level is
 write-back and write-allocate.
 
@@ -30,8 +30,10 @@ Hierarchy modes:
                    statistics; --flush does the same (those writes count at the next level
                    and as copybacks).
 
-Counts: a reference is split into one access per line it touches; writebacks are dirty
-evictions during the run. JSON output (--json) follows schema ${CACHESIM_SCHEMA}.`;
+Counts: a reference is split into one access per line it touches; writebacks are the dirty
+lines written to the next level during the run (evictions and "c" records). With
+--non-inclusive, sizes follow Dinero's 16-bit field: taken mod 65536, and size 0 covers
+65536 bytes at a line-aligned address. JSON output (--json) follows schema ${CACHESIM_SCHEMA}.`;
 
 export interface CachesimIo {
   stdout: { write(text: string): unknown };
@@ -165,8 +167,10 @@ export function cachesimJson(stats: CachesimStats): object {
       miscMisses: l.miscMisses,
       copybacks: l.copybacks,
       backInvalidations: l.backInvalidations,
-      multiblockRefs: l.multiblockRefs,
+      multiBlockRefs: l.multiBlockRefs,
       fills: l.fills,
+      bytesFromBelow: l.fills * l.line,
+      bytesToBelow: l.writebacks * l.line,
       size: l.size,
       ways: l.ways,
       line: l.line,

@@ -85,7 +85,7 @@ export class DinParser {
   readonly name: string;
   private readonly onBatch: DinBatchHandler;
   private readonly batch: DinBatch;
-  private carry: Uint8Array = new Uint8Array(256);
+  private carry: Buffer = Buffer.alloc(256);
   private carryLen = 0;
   /** Lines read so far (1-based number of the last line parsed). */
   lines = 0;
@@ -137,7 +137,7 @@ export class DinParser {
   private appendCarry(src: Uint8Array, from: number, to: number): void {
     const need = this.carryLen + (to - from);
     if (need > this.carry.length) {
-      const bigger = new Uint8Array(Math.max(need, this.carry.length * 2));
+      const bigger = Buffer.alloc(Math.max(need, this.carry.length * 2));
       bigger.set(this.carry.subarray(0, this.carryLen));
       this.carry = bigger;
     }
@@ -178,23 +178,51 @@ export class DinParser {
       while (c === SP || c === TAB) c = buf[++pos]!;
       if (c === NL || c === CR) this.fail(line, buf, lineStart, EXPECTED_LINE, lineStart, true);
 
+      // Up to 8 digits fold into `a`, the next up to 8 into `b`; then (hi, lo) = a:b.
       const addrAt = pos;
-      let v = HEX[c]!;
-      if (v < 0) this.fail(line, buf, lineStart, 'a hex address', addrAt, false);
+      if (c === 48 && (buf[pos + 1] === 120 || buf[pos + 1] === 88)) {
+        pos += 2;
+        c = buf[pos]!;
+      }
+      let d = HEX[c]!;
+      if (d < 0) this.fail(line, buf, lineStart, 'a hex address', addrAt, false);
+      const digitsAt = pos;
+      let a = 0;
+      do {
+        a = (a << 4) | d;
+        d = HEX[buf[++pos]!]!;
+      } while (d >= 0 && pos - digitsAt < 8);
       let hi = 0;
-      let lo = v;
-      c = buf[++pos]!;
-      if (v === 0 && (c === 120 || c === 88)) {
-        c = buf[++pos]!;
-        if (HEX[c]! < 0) this.fail(line, buf, lineStart, 'a hex address', addrAt, false);
+      let lo: number;
+      if (d < 0) {
+        lo = a >>> 0;
+      } else {
+        const bAt = pos;
+        let b = 0;
+        do {
+          b = (b << 4) | d;
+          d = HEX[buf[++pos]!]!;
+        } while (d >= 0 && pos - bAt < 8);
+        if (d >= 0) {
+          const long = this.longHex(buf, digitsAt);
+          if (long < 0) this.fail(line, buf, lineStart, 'a hex address of at most 64 bits', addrAt, false);
+          pos = long;
+          hi = this.longHi;
+          lo = this.longLo;
+        } else {
+          const bits = 4 * (pos - bAt);
+          if (bits === 32) {
+            hi = a >>> 0;
+            lo = b >>> 0;
+          } else {
+            hi = a >>> (32 - bits);
+            lo = ((a << bits) | b) >>> 0;
+          }
+        }
       }
-      while ((v = HEX[c]!) >= 0) {
-        if (hi >>> 28 !== 0) this.fail(line, buf, lineStart, 'a hex address of at most 64 bits', addrAt, false);
-        hi = ((hi << 4) | (lo >>> 28)) >>> 0;
-        lo = ((lo << 4) | v) >>> 0;
-        c = buf[++pos]!;
-      }
+      c = buf[pos]!;
       if (c !== SP && c !== TAB && c !== NL && c !== CR) this.fail(line, buf, lineStart, 'a hex address', addrAt, false);
+      let v: number;
 
       let size: number;
       if (classic) {
@@ -240,6 +268,30 @@ export class DinParser {
     batch.count = n;
     this.references = references;
     this.lines = line;
+  }
+
+  private longHi = 0;
+  private longLo = 0;
+
+  /**
+   * Parses a run of more than 16 hex digits at `at` (leading zeros) into longHi/longLo;
+   * returns the position after it, or -1 when the value needs more than 64 bits.
+   */
+  private longHex(buf: Uint8Array, at: number): number {
+    let pos = at;
+    while (buf[pos] === 48) pos++;
+    let hi = 0;
+    let lo = 0;
+    let d: number;
+    while ((d = HEX[buf[pos]!]!) >= 0) {
+      if (hi >>> 28 !== 0) return -1;
+      hi = ((hi << 4) | (lo >>> 28)) >>> 0;
+      lo = ((lo << 4) | d) >>> 0;
+      pos++;
+    }
+    this.longHi = hi;
+    this.longLo = lo;
+    return pos;
   }
 
   /** Throws `NAME:LINE: expected WHAT, got "TEXT"`; TEXT is the field at `at`, or the whole line. */
