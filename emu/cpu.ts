@@ -320,7 +320,7 @@ export class Cpu implements AccessContext {
         ok = (tlb.hitFlags & TLB_RW) === 0 ? this.fault(PF_PROT | PF_WRITE) : this.walk(va, write);
       }
       if (ok) {
-        const pageOffset4k = Math.floor((va % 2 ** tlb.hitShift) / 4096) * 4096;
+        const pageOffset4k = tlb.hitShift === PAGE_4K ? 0 : Math.floor((va % (tlb.hitShift === 21 ? 2097152 : 1073741824)) / 4096) * 4096;
         this.memoVpn = Math.floor(va / 4096);
         this.memoBase = tlb.hitBase + pageOffset4k;
         this.memoFlags = tlb.hitFlags;

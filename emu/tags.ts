@@ -37,6 +37,13 @@ export class TagArray {
   private readonly plruBits: Uint8Array;
   private now = 0;
   private readonly rng: () => number;
+  /**
+   * For wide sets, the slot where each key was last found, indexed by the key's low bits. A
+   * key is in at most one slot, so checking the hinted slot's tag makes a hit exact without
+   * scanning the set.
+   */
+  private readonly hint: Int32Array | undefined;
+  private readonly hintMask: number;
 
   constructor(sets: number, ways: number, policy: ReplacementPolicy, seed = 1) {
     if (!Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
@@ -58,6 +65,15 @@ export class TagArray {
     this.plruBits = new Uint8Array(policy === 'plru' ? sets * ways : 0);
     const prng = seedrandom.xor128(String(seed));
     this.rng = () => prng.int32() >>> 0;
+    if (ways > 8) {
+      let size = 16;
+      while (size < 2 * this.slots) size *= 2;
+      this.hint = new Int32Array(size).fill(-1);
+      this.hintMask = size - 1;
+    } else {
+      this.hint = undefined;
+      this.hintMask = 0;
+    }
   }
 
   /** The first slot of the set a block maps to. */
@@ -67,13 +83,21 @@ export class TagArray {
 
   /** The slot holding block (hi, lo), or -1. Does not update replacement state. */
   find(hi: number, lo: number): number {
+    const tagLo = this.tagLo;
+    const valid = this.valid;
+    const hint = this.hint;
+    if (hint !== undefined) {
+      const h = hint[lo & this.hintMask]!;
+      if (h >= 0 && tagLo[h] === lo && valid[h] === 1 && this.tagHi[h] === hi) return h;
+    }
     const ways = this.ways;
     const base = (lo & this.setMask) * ways;
     const end = base + ways;
-    const tagLo = this.tagLo;
-    const valid = this.valid;
     for (let s = base; s < end; s++) {
-      if (tagLo[s] === lo && valid[s] === 1 && this.tagHi[s] === hi) return s;
+      if (tagLo[s] === lo && valid[s] === 1 && this.tagHi[s] === hi) {
+        if (hint !== undefined) hint[lo & this.hintMask] = s;
+        return s;
+      }
     }
     return -1;
   }
@@ -116,6 +140,7 @@ export class TagArray {
 
   /** Puts block (hi, lo) in `slot`, as the most recently used / newest entry. */
   install(slot: number, hi: number, lo: number): void {
+    if (this.hint !== undefined) this.hint[lo & this.hintMask] = slot;
     this.tagLo[slot] = lo;
     this.tagHi[slot] = hi;
     this.valid[slot] = 1;

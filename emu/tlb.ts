@@ -42,14 +42,17 @@ class TlbArray {
   }
 }
 
+function pageSize(pageShift: number): number {
+  return pageShift === PAGE_4K ? 4096 : pageShift === PAGE_2M ? 2097152 : 1073741824;
+}
+
 function keyHi(va: number, pageShift: number): number {
-  const vpn = Math.floor(va / 2 ** pageShift);
-  const hi = Math.floor(vpn / TWO_32);
+  const hi = Math.floor(Math.floor(va / pageSize(pageShift)) / TWO_32);
   return pageShift === PAGE_4K ? hi : hi | (pageShift === PAGE_2M ? SIZE_TAG_2M : SIZE_TAG_1G);
 }
 
 function keyLo(va: number, pageShift: number): number {
-  return Math.floor(va / 2 ** pageShift) >>> 0;
+  return Math.floor(va / pageSize(pageShift)) >>> 0;
 }
 
 const sizes = [PAGE_4K, PAGE_2M, PAGE_1G] as const;
