@@ -1,0 +1,34 @@
+// `make bench`: runs every registered suite with benchmark.js and prints ops/s (± relative
+// margin of error, samples) and each suite's own figures. A suite registers itself when
+// imported: add one import line below for a new tools/bench/*.bench.ts.
+
+import Benchmark from 'benchmark';
+import { benchSuites } from './suite.js';
+import './cachesim.bench.js';
+
+async function main(): Promise<void> {
+  const only = process.argv[2];
+  for (const entry of benchSuites) {
+    if (only !== undefined && entry.name !== only) continue;
+    if (entry.setup !== undefined) await entry.setup();
+    const suite = new Benchmark.Suite(entry.name);
+    entry.add(suite);
+    await new Promise<void>((resolve, reject) => {
+      suite
+        .on('cycle', (event: Benchmark.Event) => {
+          const b = event.target as unknown as Benchmark;
+          const extra = entry.describe === undefined ? '' : `, ${entry.describe(b)}`;
+          process.stdout.write(`${entry.name}: ${b.name}: ${b.hz.toFixed(3)} ops/s ±${b.stats.rme.toFixed(1)}% ` +
+            `(${b.stats.sample.length} samples)${extra}\n`);
+        })
+        .on('error', (event: Benchmark.Event) => reject((event.target as unknown as Benchmark).error))
+        .on('complete', () => resolve())
+        .run({ async: true });
+    });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
