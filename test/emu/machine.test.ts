@@ -172,6 +172,37 @@ describe('TLB and page walks', () => {
   });
 });
 
+describe('memory and TLB management', () => {
+  it('a 1 TiB machine costs host memory only for the frames it touches', () => {
+    const { m } = testMachine({ memory: { size: '1t' } });
+    runOne(m, 0, (cpu) => cpu.store32(VA_4K, 1));
+    expect(m.mem.size).toBe(2 ** 40);
+    expect(m.mem.touchedFrames).toBeLessThan(8);
+  });
+
+  it('a TLB flush keeps global translations and a full flush drops them', () => {
+    const { m } = testMachine();
+    runOne(m, 0, (cpu) => {
+      cpu.load32(VA_4K); // mapped global
+      cpu.load32(VA_2M); // not global
+      cpu.flushTlb(false);
+      expect([cpu.tlb.holds(VA_4K), cpu.tlb.holds(VA_2M)]).toEqual([true, false]);
+      cpu.flushTlb(true);
+      expect(cpu.tlb.holds(VA_4K)).toBe(false);
+    });
+  });
+
+  it('invlpg drops the translation and the next access walks again', () => {
+    const { m } = testMachine();
+    runOne(m, 0, (cpu) => {
+      cpu.load32(VA_4K);
+      cpu.invlpg(VA_4K);
+      const r = measure(cpu, m, () => cpu.load32(VA_4K));
+      expect(r.d('tlb.walkLoads')).toBe(4);
+    });
+  });
+});
+
 describe('coherence', () => {
   it('a line dirty in CPU1 read by CPU0 is a cache-to-cache transfer', () => {
     const { m } = testMachine();
