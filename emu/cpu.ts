@@ -12,7 +12,7 @@ import { K, NCOUNTERS } from './counters.js';
 import type { Machine } from './machine.js';
 import { LINE_SIZE, type AccessContext, type MemorySystem } from './memsys.js';
 import {
-  PAGE_4K, PF_PROT, PF_WRITE, PTE_A, PTE_D, PTE_G, PTE_NX_HI, PTE_P, PTE_PS, PTE_RW, PTE_US,
+  DMAP_BASE, PAGE_4K, PF_PROT, PF_WRITE, PTE_A, PTE_D, PTE_G, PTE_NX_HI, PTE_P, PTE_PS, PTE_RW, PTE_US,
   entryFrame, hex64, pointerFrom, pointerHi, tableIndex,
 } from './paging.js';
 import type { PhysMem } from './physmem.js';
@@ -76,6 +76,12 @@ export class Cpu implements AccessContext {
   wakeTime = 0;
   /** Cycles of IPI handlers run while the CPU was blocked. */
   stolenWhileBlocked = 0;
+  /**
+   * When set, told of every memory reference this CPU makes, in program order: data
+   * references by virtual address, page-walk loads and A/D updates by their direct-map
+   * address (DMAP_BASE + physical). For recording address traces of the machine.
+   */
+  tracer: ((write: boolean, va: number, size: number) => void) | undefined;
 
   private readonly machine: Machine;
   private readonly memsys: MemorySystem;
@@ -253,6 +259,7 @@ export class Cpu implements AccessContext {
    * cross a page (it may cross a line: both lines are accessed). Returns the physical address.
    */
   private access(va: number, size: number, write: boolean): number {
+    if (this.tracer !== undefined) this.tracer(write, va, size);
     const pa = this.translate(va, write);
     const line = Math.floor(pa / LINE_SIZE);
     let lat = this.memsys.access(this, line, write);
@@ -357,6 +364,7 @@ export class Cpu implements AccessContext {
     for (let level = 4; level >= 1; level--) {
       const at = table + tableIndex(va, level) * 8;
       const line = Math.floor(at / LINE_SIZE);
+      if (this.tracer !== undefined) this.tracer(false, DMAP_BASE + at, 8);
       this.tick(this.memsys.access(this, line, false));
       ctr[b + K['tlb.walkLoads']]!++;
       let lo = this.mem.read32(at);
@@ -376,6 +384,7 @@ export class Cpu implements AccessContext {
       const want = PTE_A | (leaf && write ? PTE_D : 0);
       if ((lo & want) !== want) {
         lo = (lo | want) >>> 0;
+        if (this.tracer !== undefined) this.tracer(true, DMAP_BASE + at, 8);
         this.tick(this.memsys.access(this, line, true) + this.lockedOpLatency);
         this.mem.write32(at, lo);
         ctr[b + K['tlb.adUpdate']]!++;

@@ -37,6 +37,8 @@ const TWO_48 = 2 ** 48;
 export const KERNBASE = TWO_48 - 2 ** 31;
 /** Start of the kernel (upper) half, 0xffff800000000000. */
 export const KERNEL_HALF = TWO_47;
+/** Where the direct map of physical memory starts (amd64's DMAP_MIN_ADDRESS, PML4 slot 256). */
+export const DMAP_BASE = TWO_47;
 
 /** A 48-bit virtual address as 16 hex digits, sign-extended as the hardware sees it. */
 export function hex64(va: number): string {
@@ -118,6 +120,12 @@ export class PageTableEditor {
     if (flags.global) lo |= PTE_G;
     if (leafLevel > 1) lo |= PTE_PS;
     this.writeEntry(table + tableIndex(va, leafLevel) * 8, pa, lo, flags.noExecute ? PTE_NX_HI : 0);
+  }
+
+  /** Maps `bytes` from va to pa with pages of 2^pageShift bytes. */
+  mapRange(cr3: number, va: number, pa: number, bytes: number, pageShift: number, flags: MapFlags = {}): void {
+    const size = 2 ** pageShift;
+    for (let off = 0; off < bytes; off += size) this.map(cr3, va + off, pa + off, pageShift, flags);
   }
 
   /** Clears the leaf entry mapping va; returns whether one was present. */

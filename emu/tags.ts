@@ -38,12 +38,13 @@ export class TagArray {
   private now = 0;
   private readonly rng: () => number;
   /**
-   * For wide sets, the slot where each key was last found, indexed by the key's low bits. A
-   * key is in at most one slot, so checking the hinted slot's tag makes a hit exact without
-   * scanning the set.
+   * For wide sets (more than 16 ways: fully associative TLBs), an exact index from key to slot: open addressing over
+   * slot numbers (-1 empty), the keys read from the slots' tags, backward-shift deletion. It
+   * makes both hits and misses O(1) where a scan would read every way.
    */
-  private readonly hint: Int32Array | undefined;
-  private readonly hintMask: number;
+  private readonly index: Int32Array | undefined;
+  private readonly indexBits: number;
+  private readonly indexMask: number;
 
   constructor(sets: number, ways: number, policy: ReplacementPolicy, seed = 1) {
     if (!Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
@@ -65,14 +66,16 @@ export class TagArray {
     this.plruBits = new Uint8Array(policy === 'plru' ? sets * ways : 0);
     const prng = seedrandom.xor128(String(seed));
     this.rng = () => prng.int32() >>> 0;
-    if (ways > 8) {
-      let size = 16;
-      while (size < 2 * this.slots) size *= 2;
-      this.hint = new Int32Array(size).fill(-1);
-      this.hintMask = size - 1;
+    if (ways > 16) {
+      let bits = 4;
+      while (1 << bits < 2 * this.slots) bits++;
+      this.index = new Int32Array(1 << bits).fill(-1);
+      this.indexBits = bits;
+      this.indexMask = (1 << bits) - 1;
     } else {
-      this.hint = undefined;
-      this.hintMask = 0;
+      this.index = undefined;
+      this.indexBits = 0;
+      this.indexMask = 0;
     }
   }
 
@@ -84,22 +87,53 @@ export class TagArray {
   /** The slot holding block (hi, lo), or -1. Does not update replacement state. */
   find(hi: number, lo: number): number {
     const tagLo = this.tagLo;
-    const valid = this.valid;
-    const hint = this.hint;
-    if (hint !== undefined) {
-      const h = hint[lo & this.hintMask]!;
-      if (h >= 0 && tagLo[h] === lo && valid[h] === 1 && this.tagHi[h] === hi) return h;
+    const index = this.index;
+    if (index !== undefined) {
+      const mask = this.indexMask;
+      for (let i = this.home(hi, lo); ; i = (i + 1) & mask) {
+        const s = index[i]!;
+        if (s < 0) return -1;
+        if (tagLo[s] === lo && this.tagHi[s] === hi) return s;
+      }
     }
     const ways = this.ways;
     const base = (lo & this.setMask) * ways;
     const end = base + ways;
+    const valid = this.valid;
     for (let s = base; s < end; s++) {
-      if (tagLo[s] === lo && valid[s] === 1 && this.tagHi[s] === hi) {
-        if (hint !== undefined) hint[lo & this.hintMask] = s;
-        return s;
-      }
+      if (tagLo[s] === lo && valid[s] === 1 && this.tagHi[s] === hi) return s;
     }
     return -1;
+  }
+
+  private home(hi: number, lo: number): number {
+    return Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> (32 - this.indexBits);
+  }
+
+  private indexRemove(slot: number): void {
+    const index = this.index!;
+    const mask = this.indexMask;
+    let hole = this.home(this.tagHi[slot]!, this.tagLo[slot]!);
+    while (index[hole] !== slot) hole = (hole + 1) & mask;
+    for (let i = (hole + 1) & mask; index[i] !== -1; i = (i + 1) & mask) {
+      const s = index[i]!;
+      const h = this.home(this.tagHi[s]!, this.tagLo[s]!);
+      // Move entry i into the hole unless its home lies cyclically in (hole, i].
+      const between = hole <= i ? h > hole && h <= i : h > hole || h <= i;
+      if (!between) {
+        index[hole] = s;
+        hole = i;
+      }
+    }
+    index[hole] = -1;
+  }
+
+  private indexInsert(slot: number): void {
+    const index = this.index!;
+    const mask = this.indexMask;
+    let i = this.home(this.tagHi[slot]!, this.tagLo[slot]!);
+    while (index[i] !== -1) i = (i + 1) & mask;
+    index[i] = slot;
   }
 
   /** Records a use of a slot (a hit): refreshes LRU order, leaves FIFO order alone. */
@@ -140,15 +174,17 @@ export class TagArray {
 
   /** Puts block (hi, lo) in `slot`, as the most recently used / newest entry. */
   install(slot: number, hi: number, lo: number): void {
-    if (this.hint !== undefined) this.hint[lo & this.hintMask] = slot;
+    if (this.index !== undefined && this.valid[slot] === 1) this.indexRemove(slot);
     this.tagLo[slot] = lo;
     this.tagHi[slot] = hi;
     this.valid[slot] = 1;
+    if (this.index !== undefined) this.indexInsert(slot);
     if (this.policy === 'plru') this.plruTouch(slot);
     else this.stamp[slot] = ++this.now;
   }
 
   invalidate(slot: number): void {
+    if (this.index !== undefined && this.valid[slot] === 1) this.indexRemove(slot);
     this.valid[slot] = 0;
     this.stamp[slot] = 0;
   }

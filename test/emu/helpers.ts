@@ -28,7 +28,7 @@ export function testMachine(overrides: object = {}, preset = 'coursework'): Test
   };
   const pt = new PageTableEditor(m.mem, allocTable);
   const cr3 = allocTable();
-  for (let i = 0; i < 16; i++) pt.map(cr3, VA_4K + i * 4096, DATA_PA + i * 4096, PAGE_4K, { global: true });
+  pt.mapRange(cr3, VA_4K, DATA_PA, 16 * 4096, PAGE_4K, { global: true });
   pt.map(cr3, VA_2M, 0x20_0000 * 8, PAGE_2M);
   pt.map(cr3, VA_1G, 0x4000_0000, PAGE_1G);
   for (const cpu of m.cpus) cpu.setCr3(cr3);
