@@ -22,9 +22,15 @@ $(BUILD_STAMP): $(NPM_STAMP) $(SOURCES) tsconfig.json tsconfig.build.json
 	@chmod +x dist/tools/cli.js
 	@touch $@
 
-# The main job on a bundled example.
+# The main job on a bundled example: the references the machine made running a free-list
+# allocator, through this host's L1D/L2 (Dinero-compatible) and through tiny coursework caches.
+DEMO_TRACE := traces/examples/kernel-walk.din.gz
 demo: build
-	node dist/tools/cli.js cachesim --format din --l1 32k:8:64:lru --l2 1m:16:64:lru --non-inclusive traces/examples/kernel-walk.din.gz
+	@echo "== kmemu cachesim: amd64-host L1D + L2, Dinero IV-compatible =="
+	node dist/tools/cli.js cachesim --format din --l1 48k:12:64:lru --l2 1m:16:64:lru --non-inclusive $(DEMO_TRACE)
+	@echo
+	@echo "== the same references through coursework-sized inclusive caches and a 16-entry TLB =="
+	node dist/tools/cli.js cachesim --format din --l1 1k:2:64:lru --l2 4k:4:64:lru --l3 16k:8:64:lru --tlb 16:4 $(DEMO_TRACE)
 
 test: $(NPM_STAMP)
 	npx vitest run
