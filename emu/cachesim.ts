@@ -1,5 +1,5 @@
-// The cache hierarchy of `kmemu cachesim`: one CPU, write-back write-allocate levels over
-// TagArray, driven by an address trace; optionally a TLB in front.
+// The cache hierarchy of `kmemu cachesim`: one CPU, write-back write-allocate levels driven by
+// an address trace; optionally a TLB in front.
 //
 // Two modes:
 //
@@ -32,7 +32,11 @@
 // the fill may have freed a way by back-invalidation. Sizes are taken as they are (0 as 1).
 // Random replacement uses TagArray's seeded generator in both modes, so it never matches
 // Dinero's unseeded random().
+//
+// A level keeps its own flat tag arrays with TagArray's four policies (same victims, same
+// ages), rather than a TagArray, so that CachesimHierarchy.run() can inline the L1 hit path.
 
+import seedrandom from 'seedrandom';
 import { TagArray } from './tags.js';
 import type { ReplacementPolicy } from './tags.js';
 
@@ -79,6 +83,12 @@ const C_MULTIBLOCK = 11;
 const C_FILL = 12;
 const C_COUNT = 13;
 
+const POLICY_LRU = 0;
+const POLICY_FIFO = 1;
+const POLICY_PLRU = 2;
+const POLICY_RANDOM = 3;
+const POLICY_CODE: Record<ReplacementPolicy, number> = { lru: POLICY_LRU, fifo: POLICY_FIFO, plru: POLICY_PLRU, random: POLICY_RANDOM };
+
 /** Why a cache shape is impossible, or null when it is fine. */
 export function checkCacheLevelSpec(spec: CacheLevelSpec): string | null {
   const { size, ways, line } = spec;
@@ -99,22 +109,48 @@ export function checkCacheLevelSpec(spec: CacheLevelSpec): string | null {
 export class CachesimLevel {
   readonly name: string;
   readonly spec: CacheLevelSpec;
-  readonly tags: TagArray;
+  readonly sets: number;
+  readonly ways: number;
+  readonly slots: number;
+  /** The block number's low word in each slot, as a signed 32-bit integer. */
+  readonly tagLo: Int32Array;
+  /**
+   * The block number's high word in each slot, or -1 for an empty slot: lines are at least 4
+   * bytes, so a block's high word is below 2^30 and never -1.
+   */
+  readonly tagHi: Int32Array;
+  /** LRU: time of last use; FIFO and random: time of fill; tree-PLRU: 0. 0 for an empty slot. */
+  readonly stamp: Float64Array;
   /** 1 when the slot's line is dirty. */
   readonly dirty: Uint8Array;
+  /**
+   * The slot where each block was last found or filled, by the block number's low bits. A
+   * block is in at most one slot, so checking the hinted slot's tags makes a hit exact without
+   * scanning the set; a stale hint only costs the scan.
+   */
+  readonly hint: Int32Array;
+  readonly hintMask: number;
+  readonly setMask: number;
+  /** POLICY_* of spec.policy. */
+  readonly policy: number;
+  /** Replacement clock: the last stamp given. */
+  now = 0;
   readonly counters = new Float64Array(C_COUNT);
   next: CachesimLevel | null = null;
   /** The levels above this one, nearest first (inclusive mode back-invalidates them). */
   uppers: CachesimLevel[] = [];
   readonly inclusive: boolean;
-  private readonly line: number;
-  private readonly lineMask: number;
+  readonly line: number;
+  readonly lineMask: number;
   /** log2 of the line size. */
-  private readonly lg: number;
+  readonly lg: number;
   /** 32 - lg: shift that moves the address's high word into the block number's low word. */
-  private readonly sh: number;
+  readonly sh: number;
   /** Mask of the block number's high word: a 64-bit address has 64 - lg block bits. */
   private readonly blockHiMask: number;
+  /** Tree-PLRU: ways-1 direction bits per set (ways a power of two). */
+  private readonly plruBits: Uint8Array;
+  private readonly rng: () => number;
   private readonly order: Int32Array;
 
   constructor(name: string, spec: CacheLevelSpec, inclusive: boolean, seed: number) {
@@ -128,16 +164,30 @@ export class CachesimLevel {
     this.lg = Math.log2(spec.line);
     this.sh = 32 - this.lg;
     this.blockHiMask = 2 ** this.sh - 1;
-    const sets = spec.size / spec.line / spec.ways;
-    this.tags = new TagArray(sets, spec.ways, spec.policy, seed);
-    this.dirty = new Uint8Array(this.tags.slots);
+    this.ways = spec.ways;
+    this.sets = spec.size / spec.line / spec.ways;
+    this.slots = this.sets * this.ways;
+    this.setMask = this.sets - 1;
+    this.policy = POLICY_CODE[spec.policy];
+    this.tagLo = new Int32Array(this.slots);
+    this.tagHi = new Int32Array(this.slots).fill(-1);
+    this.stamp = new Float64Array(this.slots);
+    this.dirty = new Uint8Array(this.slots);
+    let hintSize = 16;
+    while (hintSize < 2 * this.slots) hintSize *= 2;
+    this.hint = new Int32Array(hintSize);
+    this.hintMask = hintSize - 1;
+    this.plruBits = new Uint8Array(this.policy === POLICY_PLRU ? this.slots : 0);
+    // The same generator and draws as TagArray's random policy, so results do not change.
+    const prng = seedrandom.xor128(String(seed));
+    this.rng = () => prng.int32() >>> 0;
     this.order = new Int32Array(spec.ways);
   }
 
   /**
    * One reference of `size` bytes (at least 1) at address (hi, lo), split into lines.
    * The hit path of a one-line reference is kept small so that it inlines into the caller's
-   * loop: block numbers above 2^31 then stay unboxed.
+   * loop.
    */
   ref(type: number, hi: number, lo: number, size: number): void {
     const offset = lo & this.lineMask;
@@ -145,23 +195,130 @@ export class CachesimLevel {
       this.refLines(type, hi, lo, size, offset);
       return;
     }
-    const bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
+    const bLo = (lo >>> this.lg) | (hi << this.sh);
     const bHi = hi >>> this.lg;
-    const tags = this.tags;
     this.counters[C_FETCH + type]!++;
-    const slot = tags.find(bHi, bLo);
+    const slot = this.find(bHi, bLo);
     if (slot >= 0) {
-      tags.touch(slot);
+      this.touch(slot);
       if (type === ACCESS_WRITE) this.dirty[slot] = 1;
       return;
     }
     this.miss(type, bHi, bLo, offset === 0 && size === this.line);
   }
 
+  /** The slot holding block (bHi, bLo) (bLo as a signed 32-bit integer), or -1. */
+  find(bHi: number, bLo: number): number {
+    const h = this.hint[bLo & this.hintMask]!;
+    if (this.tagLo[h] === bLo && this.tagHi[h] === bHi) return h;
+    return this.scan(bHi, bLo);
+  }
+
+  /** find() past a wrong hint: searches the set and fixes the hint. */
+  scan(bHi: number, bLo: number): number {
+    const tagLo = this.tagLo;
+    const tagHi = this.tagHi;
+    const base = (bLo & this.setMask) * this.ways;
+    const end = base + this.ways;
+    for (let s = base; s < end; s++) {
+      if (tagLo[s] === bLo && tagHi[s] === bHi) {
+        this.hint[bLo & this.hintMask] = s;
+        return s;
+      }
+    }
+    return -1;
+  }
+
+  /** Records a hit: refreshes LRU order and the PLRU tree, leaves FIFO and random alone. */
+  touch(slot: number): void {
+    if (this.policy === POLICY_LRU) this.stamp[slot] = ++this.now;
+    else if (this.policy === POLICY_PLRU) this.plruTouch(slot);
+  }
+
+  /** The slot to fill in the set starting at `base`: the first empty way, else the policy's victim. */
+  private victim(base: number): number {
+    const end = base + this.ways;
+    const tagHi = this.tagHi;
+    for (let s = base; s < end; s++) if (tagHi[s] === -1) return s;
+    switch (this.policy) {
+      case POLICY_LRU:
+      case POLICY_FIFO: {
+        const stamp = this.stamp;
+        let best = base;
+        let bestStamp = stamp[base]!;
+        for (let s = base + 1; s < end; s++) {
+          const t = stamp[s]!;
+          if (t < bestStamp) {
+            bestStamp = t;
+            best = s;
+          }
+        }
+        return best;
+      }
+      case POLICY_PLRU:
+        return this.plruVictim(base);
+      default:
+        return base + (this.rng() % this.ways);
+    }
+  }
+
+  /** Puts block (bHi, bLo) in `slot` as the most recently used / newest entry. */
+  private install(slot: number, bHi: number, bLo: number): void {
+    this.hint[bLo & this.hintMask] = slot;
+    this.tagLo[slot] = bLo;
+    this.tagHi[slot] = bHi;
+    if (this.policy === POLICY_PLRU) this.plruTouch(slot);
+    else this.stamp[slot] = ++this.now;
+  }
+
+  private invalidateSlot(slot: number): void {
+    this.tagHi[slot] = -1;
+    this.stamp[slot] = 0;
+    this.dirty[slot] = 0;
+  }
+
+  // Tree-PLRU over `ways` leaves: node i has children 2i+1 and 2i+2; a bit of 0 points the
+  // victim search left. A use flips the bits on its path to point away from it.
+  private plruTouch(slot: number): void {
+    const ways = this.ways;
+    const bits = slot - (slot % ways);
+    const way = slot - bits;
+    let node = 0;
+    let lo = 0;
+    let span = ways;
+    while (span > 1) {
+      span >>= 1;
+      if (way < lo + span) {
+        this.plruBits[bits + node] = 1;
+        node = 2 * node + 1;
+      } else {
+        this.plruBits[bits + node] = 0;
+        lo += span;
+        node = 2 * node + 2;
+      }
+    }
+  }
+
+  private plruVictim(base: number): number {
+    let node = 0;
+    let lo = 0;
+    let span = this.ways;
+    while (span > 1) {
+      span >>= 1;
+      if (this.plruBits[base + node] === 0) {
+        node = 2 * node + 1;
+      } else {
+        lo += span;
+        node = 2 * node + 2;
+      }
+    }
+    return base + lo;
+  }
+
   /** A reference that crosses a line boundary: one access per line (d4_splitm). */
   private refLines(type: number, hi: number, lo: number, size: number, offset: number): void {
     const line = this.line;
-    let bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
+    let bLo = (lo >>> this.lg) | (hi << this.sh);
     let bHi = hi >>> this.lg;
     const last = offset + size - 1;
     const pieces = Math.floor(last / line) + 1;
@@ -169,55 +326,49 @@ export class CachesimLevel {
     this.counters[C_MULTIBLOCK]! += pieces - 1;
     for (let i = 0; i < pieces; i++) {
       this.access(type, bHi, bLo, (i > 0 || offset === 0) && (i < pieces - 1 || lastWhole));
-      bLo = (bLo + 1) >>> 0;
+      bLo = (bLo + 1) | 0;
       if (bLo === 0) bHi = (bHi + 1) & this.blockHiMask;
     }
   }
 
   /** One access to block (bHi, bLo); `whole` when a write covers the whole line. */
   private access(type: number, bHi: number, bLo: number, whole: boolean): void {
-    const tags = this.tags;
     this.counters[C_FETCH + type]!++;
-    const slot = tags.find(bHi, bLo);
+    const slot = this.find(bHi, bLo);
     if (slot >= 0) {
-      tags.touch(slot);
+      this.touch(slot);
       if (type === ACCESS_WRITE) this.dirty[slot] = 1;
       return;
     }
     this.miss(type, bHi, bLo, whole);
   }
 
-  /** A miss on block (bHi, bLo): fill, evict, install. */
-  private miss(type: number, bHi: number, bLo: number, whole: boolean): void {
-    const tags = this.tags;
+  /** A miss on block (bHi, bLo), already counted as an access: fill, evict, install. */
+  miss(type: number, bHi: number, bLo: number, whole: boolean): void {
     const counters = this.counters;
     counters[C_MISS + type]!++;
     const fillType = type === ACCESS_WRITE ? ACCESS_READ : type;
+    const base = (bLo & this.setMask) * this.ways;
     if (this.inclusive) {
       counters[C_FILL]!++;
       if (this.next !== null) this.toNext(fillType, bHi, bLo);
-      const victim = tags.victim(tags.setBase(bLo));
-      if (tags.valid[victim] === 1) this.evict(victim);
-      tags.install(victim, bHi, bLo);
+      const victim = this.victim(base);
+      if (this.tagHi[victim] !== -1) this.evict(victim);
+      this.install(victim, bHi, bLo);
       this.dirty[victim] = type === ACCESS_WRITE ? 1 : 0;
       return;
     }
-    const victim = tags.victim(tags.setBase(bLo));
-    let victimDirty = 0;
-    let vHi = 0;
-    let vLo = 0;
-    if (tags.valid[victim] === 1) {
-      victimDirty = this.dirty[victim]!;
-      vHi = tags.blockHi(victim);
-      vLo = tags.blockLo(victim);
-    }
-    tags.install(victim, bHi, bLo);
+    const victim = this.victim(base);
+    const vHi = this.tagHi[victim]!;
+    const vLo = this.tagLo[victim]!;
+    const victimDirty = vHi !== -1 && this.dirty[victim] === 1;
+    this.install(victim, bHi, bLo);
     this.dirty[victim] = type === ACCESS_WRITE ? 1 : 0;
     if (type !== ACCESS_WRITE || !whole) {
       counters[C_FILL]!++;
       if (this.next !== null) this.toNext(fillType, bHi, bLo);
     }
-    if (victimDirty === 1) {
+    if (victimDirty) {
       counters[C_WRITEBACK]!++;
       if (this.next !== null) this.toNext(ACCESS_WRITE, vHi, vLo);
     }
@@ -231,13 +382,11 @@ export class CachesimLevel {
 
   /** Inclusive mode: evicts a valid slot, back-invalidating the levels above, writing back if dirty. */
   private evict(slot: number): void {
-    const tags = this.tags;
-    const bHi = tags.blockHi(slot);
-    const bLo = tags.blockLo(slot);
+    const bHi = this.tagHi[slot]!;
+    const bLo = this.tagLo[slot]!;
     let dirty = this.dirty[slot]!;
     if (this.backInvalidate(bHi, bLo, true)) dirty = 1;
-    tags.invalidate(slot);
-    this.dirty[slot] = 0;
+    this.invalidateSlot(slot);
     if (dirty === 1) {
       this.counters[C_WRITEBACK]!++;
       if (this.next !== null) this.toNext(ACCESS_WRITE, bHi, bLo);
@@ -254,20 +403,18 @@ export class CachesimLevel {
     const hi = ((bHi << this.lg) | (bLo >>> this.sh)) >>> 0;
     const lo = (bLo << this.lg) >>> 0;
     for (const upper of this.uppers) {
-      const uTags = upper.tags;
       const count = this.line > upper.line ? this.line / upper.line : 1;
       const uHi = hi >>> upper.lg;
-      const uLo = ((lo >>> upper.lg) | (hi << upper.sh)) >>> 0;
+      const uLo = (lo >>> upper.lg) | (hi << upper.sh);
       for (let i = 0; i < count; i++) {
-        const slot = uTags.find(uHi, uLo + i);
+        const slot = upper.find(uHi, (uLo + i) | 0);
         if (slot < 0) continue;
         upper.counters[C_BACKINVAL]!++;
         if (upper.dirty[slot] === 1) {
           anyDirty = true;
           if (writeBack) upper.counters[C_WRITEBACK]!++;
-          upper.dirty[slot] = 0;
         }
-        uTags.invalidate(slot);
+        upper.invalidateSlot(slot);
       }
     }
     return anyDirty;
@@ -280,23 +427,21 @@ export class CachesimLevel {
    * last set first and, within a set, the least recently used (or oldest) line first.
    */
   copyback(hi: number, lo: number, all: boolean): void {
-    const tags = this.tags;
     if (!all) {
-      const bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
-      const bHi = hi >>> this.lg;
-      const slot = tags.find(bHi, bLo);
+      const slot = this.find(hi >>> this.lg, (lo >>> this.lg) | (hi << this.sh));
       if (slot >= 0 && this.dirty[slot] === 1) this.writeBackSlot(slot);
     } else {
-      const ways = tags.ways;
+      const ways = this.ways;
       const order = this.order;
-      for (let set = tags.sets - 1; set >= 0; set--) {
+      const stamp = this.stamp;
+      for (let set = this.sets - 1; set >= 0; set--) {
         const base = set * ways;
         let n = 0;
         for (let s = base; s < base + ways; s++) {
-          if (tags.valid[s] !== 1 || this.dirty[s] !== 1) continue;
+          if (this.tagHi[s] === -1 || this.dirty[s] !== 1) continue;
           let j = n++;
-          const age = tags.age(s);
-          while (j > 0 && tags.age(order[j - 1]!) > age) {
+          const age = stamp[s]!;
+          while (j > 0 && stamp[order[j - 1]!]! > age) {
             order[j] = order[j - 1]!;
             j--;
           }
@@ -312,7 +457,7 @@ export class CachesimLevel {
     this.dirty[slot] = 0;
     this.counters[C_COPYBACK]!++;
     this.counters[C_WRITEBACK]!++;
-    if (this.next !== null) this.toNext(ACCESS_WRITE, this.tags.blockHi(slot), this.tags.blockLo(slot));
+    if (this.next !== null) this.toNext(ACCESS_WRITE, this.tagHi[slot]!, this.tagLo[slot]!);
   }
 
   /**
@@ -321,22 +466,19 @@ export class CachesimLevel {
    * drops the copies above of what it invalidates.
    */
   invalidate(hi: number, lo: number, all: boolean): void {
-    const tags = this.tags;
     if (!all) {
-      const bLo = ((lo >>> this.lg) | (hi << this.sh)) >>> 0;
+      const bLo = (lo >>> this.lg) | (hi << this.sh);
       const bHi = hi >>> this.lg;
-      const slot = tags.find(bHi, bLo);
+      const slot = this.find(bHi, bLo);
       if (slot >= 0) {
         if (this.inclusive) this.backInvalidate(bHi, bLo, false);
-        tags.invalidate(slot);
-        this.dirty[slot] = 0;
+        this.invalidateSlot(slot);
       }
     } else {
-      for (let s = 0; s < tags.slots; s++) {
-        if (tags.valid[s] !== 1) continue;
-        if (this.inclusive) this.backInvalidate(tags.blockHi(s), tags.blockLo(s), false);
-        tags.invalidate(s);
-        this.dirty[s] = 0;
+      for (let s = 0; s < this.slots; s++) {
+        if (this.tagHi[s] === -1) continue;
+        if (this.inclusive) this.backInvalidate(this.tagHi[s]!, this.tagLo[s]!, false);
+        this.invalidateSlot(s);
       }
     }
     if (this.next !== null) this.next.invalidate(hi, lo, all);
@@ -478,29 +620,57 @@ export class CachesimHierarchy {
     this.tlb = config.tlb === undefined ? null : new CachesimTlb(config.tlb);
   }
 
-  /** Runs `count` references given column by column (Dinero access types 0-5). */
+  /**
+   * Runs `count` references given column by column (Dinero access types 0-5). The L1 hit of a
+   * one-line reference is inlined here; everything else goes through the level's methods.
+   */
   run(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
     const l1 = this.l1;
     const tlb = this.tlb;
     const dinero = !this.inclusive;
-    const l1LineMask = l1.spec.line - 1;
+    const line = l1.line;
+    const lineMask = l1.lineMask;
+    const lg = l1.lg;
+    const sh = l1.sh;
+    const tagLo = l1.tagLo;
+    const tagHi = l1.tagHi;
+    const hint = l1.hint;
+    const hintMask = l1.hintMask;
+    const dirty = l1.dirty;
+    const counters = l1.counters;
     for (let i = 0; i < count; i++) {
       const t = type[i]!;
       const s = size[i]!;
-      if (t <= ACCESS_MISC) {
-        let n = s;
-        if (dinero) {
-          n = s & 0xffff;
-          if (n === 0) n = (addrLo[i]! & l1LineMask) === 0 ? 0x10000 : 1;
-        } else if (n === 0) {
-          n = 1;
-        }
-        if (tlb !== null) tlb.translate(addrHi[i]!, addrLo[i]!, n);
-        l1.ref(t, addrHi[i]!, addrLo[i]!, n);
-      } else if (t === ACCESS_COPYBACK) {
-        l1.copyback(addrHi[i]!, addrLo[i]!, s === 0);
+      const hi = addrHi[i]!;
+      const lo = addrLo[i]!;
+      if (t > ACCESS_MISC) {
+        if (t === ACCESS_COPYBACK) l1.copyback(hi, lo, s === 0);
+        else l1.invalidate(hi, lo, s === 0);
+        continue;
+      }
+      let n = s;
+      if (dinero) {
+        n = s & 0xffff;
+        if (n === 0) n = (lo & lineMask) === 0 ? 0x10000 : 1;
+      } else if (n === 0) {
+        n = 1;
+      }
+      if (tlb !== null) tlb.translate(hi, lo, n);
+      const offset = lo & lineMask;
+      if (offset + n > line) {
+        l1.ref(t, hi, lo, n);
+        continue;
+      }
+      const bLo = (lo >>> lg) | (hi << sh);
+      const bHi = hi >>> lg;
+      counters[C_FETCH + t]!++;
+      let slot = hint[bLo & hintMask]!;
+      if (tagLo[slot] !== bLo || tagHi[slot] !== bHi) slot = l1.scan(bHi, bLo);
+      if (slot >= 0) {
+        l1.touch(slot);
+        if (t === ACCESS_WRITE) dirty[slot] = 1;
       } else {
-        l1.invalidate(addrHi[i]!, addrLo[i]!, s === 0);
+        l1.miss(t, bHi, bLo, offset === 0 && n === line);
       }
     }
     this.references += count;
