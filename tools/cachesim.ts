@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { CachesimHierarchy, UserError, checkCacheLevelSpec, parseSize, replacementPolicies } from '../emu/index.js';
 import type { CacheLevelSpec, CachesimStats, ReplacementPolicy, TlbSpec } from '../emu/index.js';
-import { readDin } from '../traces/index.js';
+import { readDin, readDinPipelined } from '../traces/index.js';
 import { startProgress } from './progress.js';
 
 export const CACHESIM_SCHEMA = 'kmemu.cachesim/1';
@@ -40,7 +40,18 @@ export interface CachesimIo {
   /** Where the progress bar goes (only when it is a TTY). */
   stderr: NodeJS.WriteStream;
   stdin: NodeJS.ReadableStream;
+  /**
+   * Trace files of at least this many bytes are parsed on a worker thread while this one
+   * simulates (readDinPipelined); smaller ones, and stdin, on this thread. The counts are the
+   * same either way.
+   */
+  pipelineMinBytes?: number;
+  /** The parsing worker's script, when not the built din-worker.js (tests). */
+  dinWorkerUrl?: URL;
 }
+
+/** Below 1 MiB (some 60,000 references) starting a worker costs more than it saves. */
+const PIPELINE_MIN_BYTES = 1 << 20;
 
 interface CachesimOptions {
   format: string;
@@ -132,10 +143,13 @@ async function cachesim(trace: string, opts: CachesimOptions, io: CachesimIo): P
     }
   }
   const progress = startProgress({ label: 'cachesim', total, stream: io.stderr });
+  const pipelined = total !== undefined && total >= (io.pipelineMinBytes ?? PIPELINE_MIN_BYTES);
   try {
-    await readDin(trace, (b) => hierarchy.run(b.type, b.addrHi, b.addrLo, b.size, b.count), {
+    const read = pipelined ? readDinPipelined : readDin;
+    await read(trace, (b) => hierarchy.run(b.type, b.addrHi, b.addrLo, b.size, b.count), {
       onProgress: (bytes) => progress.update(bytes),
       stdin: io.stdin,
+      ...(io.dinWorkerUrl === undefined ? {} : { workerUrl: io.dinWorkerUrl }),
     });
   } finally {
     progress.stop();
@@ -234,7 +248,7 @@ export function cachesimCommand(): Command {
  */
 export async function runCachesim(args: readonly string[], io: Partial<CachesimIo> = {}): Promise<CachesimStats | undefined> {
   let result: CachesimStats | undefined;
-  const full: CachesimIo = { stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr, stdin: io.stdin ?? process.stdin };
+  const full: CachesimIo = { ...io, stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr, stdin: io.stdin ?? process.stdin };
   const command = buildCommand(full, (stats) => {
     result = stats;
   })

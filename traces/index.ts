@@ -1,3 +1,5 @@
 // Traces: formats, readers and generators; the one public surface of traces/.
 export { DinParser, DinBatch, readDin, isGzip, DIN_READ, DIN_WRITE, DIN_IFETCH, DIN_MISC, DIN_COPYBACK, DIN_INVALIDATE } from './din.js';
 export type { DinBatchHandler, DinReadOptions, DinReadResult } from './din.js';
+export { readDinPipelined } from './din-pipeline.js';
+export type { DinPipelineOptions } from './din-pipeline.js';

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCachesim } from '../../tools/cachesim.js';
 
@@ -80,6 +82,23 @@ describe('kmemu cachesim', () => {
       await expect(run([...args, traceFile])).rejects.toThrow(message);
     });
   }
+
+  it('kmemu cachesim counts the same when a worker thread parses the trace', async () => {
+    const dir = path.join(tmp, 'worker');
+    fs.mkdirSync(dir);
+    for (const name of ['din-core', 'din-ring', 'din-worker']) {
+      const source = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'traces', `${name}.ts`), 'utf8');
+      fs.writeFileSync(path.join(dir, `${name}.js`), ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText);
+    }
+    const big = path.join(tmp, 'big.din');
+    fs.writeFileSync(big, Array.from({ length: 50_000 }, (_, i) => `${i % 3 === 0 ? 'w' : 'r'} ${((i * 2654435761) % 0x100000).toString(16)} ${1 << (i % 4)}`).join('\n'));
+    const args = ['--l1', '1k:2:64:lru', '--l2', '8k:4:64:fifo', '--non-inclusive', '--flush', '--json', big];
+    const single = await run(args);
+    let out = '';
+    const stats = await runCachesim(args, { stdout: { write: (s: string) => (out += s) }, pipelineMinBytes: 0, dinWorkerUrl: pathToFileURL(path.join(dir, 'din-worker.js')) });
+    expect(stats).toEqual(single.stats);
+    expect(out).toBe(single.out);
+  });
 
   it('kmemu cachesim names the trace file and line of a malformed reference', async () => {
     const bad = path.join(tmp, 'bad.din');
