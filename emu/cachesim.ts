@@ -626,6 +626,10 @@ export class CachesimHierarchy {
    */
   run(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
     const l1 = this.l1;
+    if (l1.line === 64 && this.tlb === null) {
+      this.runLine64(type, addrHi, addrLo, size, count);
+      return;
+    }
     const tlb = this.tlb;
     const dinero = !this.inclusive;
     const line = l1.line;
@@ -671,6 +675,56 @@ export class CachesimHierarchy {
         if (t === ACCESS_WRITE) dirty[slot] = 1;
       } else {
         l1.miss(t, bHi, bLo, offset === 0 && n === line);
+      }
+    }
+    this.references += count;
+  }
+
+  /**
+   * run() for the usual L1 of 64-byte lines and no TLB, with the line's shifts and masks as
+   * constants (variable shifts cost the hit path a fifth of its time): 6 = log2(64), 26 = 32 - 6.
+   */
+  private runLine64(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
+    const l1 = this.l1;
+    const dinero = !this.inclusive;
+    const tagLo = l1.tagLo;
+    const tagHi = l1.tagHi;
+    const hint = l1.hint;
+    const hintMask = l1.hintMask;
+    const dirty = l1.dirty;
+    const counters = l1.counters;
+    for (let i = 0; i < count; i++) {
+      const t = type[i]!;
+      const s = size[i]!;
+      const hi = addrHi[i]!;
+      const lo = addrLo[i]!;
+      if (t > 3) {
+        if (t === ACCESS_COPYBACK) l1.copyback(hi, lo, s === 0);
+        else l1.invalidate(hi, lo, s === 0);
+        continue;
+      }
+      let n = s;
+      if (dinero) {
+        n = s & 0xffff;
+        if (n === 0) n = (lo & 63) === 0 ? 0x10000 : 1;
+      } else if (n === 0) {
+        n = 1;
+      }
+      const offset = lo & 63;
+      if (offset + n > 64) {
+        l1.ref(t, hi, lo, n);
+        continue;
+      }
+      const bLo = (lo >>> 6) | (hi << 26);
+      const bHi = hi >>> 6;
+      counters[t]!++;
+      let slot = hint[bLo & hintMask]!;
+      if (tagLo[slot] !== bLo || tagHi[slot] !== bHi) slot = l1.scan(bHi, bLo);
+      if (slot >= 0) {
+        l1.touch(slot);
+        if (t === 1) dirty[slot] = 1;
+      } else {
+        l1.miss(t, bHi, bLo, offset === 0 && n === 64);
       }
     }
     this.references += count;
