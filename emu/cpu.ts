@@ -25,7 +25,7 @@ export const YIELD_BLOCK = 2; // I am blocked; resume me after machine.wake()
 /** A computation that may reach synchronization points; its result is T. */
 export type Task<T = void> = Generator<number, T, void>;
 /** What a CPU runs. */
-export type Program = (cpu: Cpu) => Task;
+export type Program = (cpu: Cpu) => Task<unknown>;
 
 export const CPU_RUNNABLE = 0;
 export const CPU_BLOCKED = 1;
