@@ -35,7 +35,7 @@ export class Machine {
   readonly memsys: MemorySystem;
   readonly labels = new LabelRegistry();
   readonly cpus: Cpu[] = [];
-  private readonly tasks: (Task | undefined)[] = [];
+  private readonly tasks: (Task<unknown> | undefined)[] = [];
   private readonly ipiLabel: number;
 
   constructor(config: MachineConfig | MachineConfigInput) {
