@@ -24,6 +24,8 @@ export const globaldata = struct('globaldata', [
   ['gd_vme_base', 'ptr'], // per-CPU cache of reserved vm_map entries (vm_map_entry_reserve)
   ['gd_vme_avail', 'u32'],
   ['gd_cnt_ipis', 'u32'],
+  ['gd_invltlb_ret', 'u32'], // acknowledgements of this CPU's TLB shootdowns
+
 ]);
 
 /** The globaldata page: the globaldata, then its CPU's thread, cache-line aligned. */

@@ -1,0 +1,55 @@
+// Booting a kernel: the loader-level part (Kernel.create, functional), then on the CPUs each
+// CPU's globaldata and map-entry reserve, and on CPU0 vm_mem_init: vmstats and the free
+// pages, kernel_object, kernel_pmap, the boot map-entry pool, kmem_init, and the free-page
+// thresholds the pagedaemon would set (kernel/UPSTREAM.md §10).
+
+import { type Cpu, type Machine, type Task } from '../emu/index.js';
+import { Kernel } from './kernel.js';
+import { KvaEnd, VM_MIN_KERNEL_ADDRESS, atop } from './param.js';
+import { pmap, vmstats } from './structs.js';
+import { kmem_init } from './vm_kern.js';
+import { mapent_bootinit, vm_map_entry_reserve_cpu_init } from './vm_map.js';
+import { OBJT_DEFAULT, _vm_object_allocate } from './vm_object.js';
+import { installFaultHandler } from './vm_fault.js';
+import { vm_pageout_free_page_calc } from './vm_page.js';
+import { KERNBASE } from './param.js';
+
+function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
+  // vm_page_startup: the pages of phys_avail, all free.
+  const pages = k.phys_avail.reduce((n, s) => n + atop(s.end - s.start), 0);
+  cpu.store32(k.vmstats + vmstats.v_page_count, pages);
+  cpu.store32(k.vmstats + vmstats.v_free_count, pages);
+  k.phys_avail.forEach((s, i) => {
+    cpu.store64(k.phys_avail_va + i * 16, s.start);
+    cpu.store64(k.phys_avail_va + i * 16 + 8, s.end);
+  });
+  cpu.store64(k.vm_page_lazy + 8, k.phys_avail[0]!.start);
+  // vm_object_init, pmap_bootstrap's kernel_pmap, kernel_vm_end.
+  _vm_object_allocate(cpu, OBJT_DEFAULT, atop(KvaEnd), k.kernel_object);
+  cpu.storePtr(k.kernel_pmap + pmap.pm_pml4, KERNBASE + k.KPML4phys);
+  cpu.store32(k.kernel_pmap + pmap.pm_count, 1);
+  cpu.store64(k.kernel_pmap + pmap.pm_active, 2 ** Math.min(k.ncpus, 52) - 1);
+  cpu.store64(k.kernel_vm_end, VM_MIN_KERNEL_ADDRESS);
+  // vm_map_startup: the boot pool of map entries (zbootinit of mapentzone); kmem_init.
+  mapent_bootinit(k, cpu);
+  yield* kmem_init(k, cpu, k.virtual_start, k.virtual_end);
+  vm_pageout_free_page_calc(k, cpu);
+}
+
+/** Boots a kernel on the machine; the measured part runs under the path label `boot`. */
+export function boot(machine: Machine): Kernel {
+  const k = Kernel.create(machine);
+  machine.run(
+    machine.cpus.map(() =>
+      function* (cpu: Cpu): Task {
+        cpu.enter(k.label.boot);
+        yield* k.gdinit(cpu);
+        vm_map_entry_reserve_cpu_init(k, cpu);
+        if (cpu.id === 0) yield* vm_mem_init(k, cpu);
+        cpu.leave();
+      },
+    ),
+  );
+  installFaultHandler(k);
+  return k;
+}
