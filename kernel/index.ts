@@ -15,3 +15,5 @@ export * from './pmap.js';
 export * from './vm_map.js';
 export * from './vm_fault.js';
 export * from './vm_kern.js';
+export { sysctls, sysctl } from './sysctl.js';
+export type { SysctlEntry } from './sysctl.js';

@@ -1,0 +1,45 @@
+// sysctl(3) names the kernel publishes, read functionally (a view charges no cycles and
+// disturbs no cache).
+
+import { type Kernel } from './kernel.js';
+import { KvaSize, PAGE_SIZE, ptoa } from './param.js';
+import { vmstats } from './structs.js';
+
+export interface SysctlEntry {
+  name: string;
+  description: string;
+  value: (k: Kernel) => number;
+}
+
+function stat(field: keyof typeof vmstats & string) {
+  return (k: Kernel) => k.machine.mem.read32(k.kvtop(k.vmstats + (vmstats as unknown as Record<string, number>)[field]!));
+}
+
+export const sysctls: readonly SysctlEntry[] = [
+  { name: 'hw.ncpu', description: 'Number of active CPUs', value: (k) => k.ncpus },
+  { name: 'hw.physmem', description: 'Bytes of physical memory the kernel found', value: (k) => ptoa(k.physmem) },
+  { name: 'hw.pagesize', description: 'Bytes per page', value: () => PAGE_SIZE },
+  { name: 'vm.kvm_size', description: 'Size of kernel virtual memory', value: () => KvaSize },
+  {
+    name: 'vm.kvm_free',
+    description: 'Kernel virtual memory without page tables yet (virtual_end - kernel_vm_end)',
+    value: (k) => k.virtual_end - k.machine.mem.read64(k.kvtop(k.kernel_vm_end)),
+  },
+  { name: 'vm.stats.vm.v_page_count', description: 'Pages managed by the VM', value: stat('v_page_count') },
+  { name: 'vm.stats.vm.v_free_count', description: 'Free pages', value: stat('v_free_count') },
+  { name: 'vm.stats.vm.v_wire_count', description: 'Wired pages', value: stat('v_wire_count') },
+  { name: 'vm.stats.vm.v_active_count', description: 'Active pages', value: stat('v_active_count') },
+  { name: 'vm.stats.vm.v_inactive_count', description: 'Inactive pages', value: stat('v_inactive_count') },
+  { name: 'vm.stats.vm.v_free_reserved', description: 'Pages reserved for deadlock avoidance', value: stat('v_free_reserved') },
+  { name: 'vm.stats.vm.v_free_min', description: 'Minimum low-free-pages threshold', value: stat('v_free_min') },
+  { name: 'vm.stats.vm.v_free_target', description: 'Desired free pages', value: stat('v_free_target') },
+  { name: 'vm.stats.vm.v_interrupt_free_min', description: 'Reserved pages for interrupt code', value: stat('v_interrupt_free_min') },
+  { name: 'vm.stats.vm.v_tfree', description: 'Pages freed', value: stat('v_tfree') },
+  { name: 'vm.stats.vm.v_zfod', description: 'Pages zero-filled on demand', value: stat('v_zfod') },
+  { name: 'vm.nkpt', description: 'Kernel page-table pages allocated by pmap_growkernel', value: (k) => k.machine.mem.read32(k.kvtop(k.nkpt)) },
+];
+
+/** The value of a sysctl name, or undefined when there is no such name. */
+export function sysctl(k: Kernel, name: string): number | undefined {
+  return sysctls.find((s) => s.name === name)?.value(k);
+}
