@@ -7,6 +7,7 @@
 
 export const counterNames = [
   'cycles', // every cycle the CPU's clock advanced under this label
+  'ops', // operations that completed on this path (cpu.completeOp), counted by the code on it
   'idleCycles', // of which asleep or with nothing to run
   'lock.spinCycles', // of which spinning on a held lock word
   'lock.spins', // pause iterations of those spin loops

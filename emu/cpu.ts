@@ -141,6 +141,19 @@ export class Cpu implements AccessContext {
     this.ctr[this.cbase + kind]! += n;
   }
 
+  /** The path label the last operation completed on (set by completeOp). */
+  lastOpLabel = 0;
+
+  /**
+   * Marks the end of an operation (an allocation, say) and the path it took: counts one `ops`
+   * under that label and remembers it, so a driver timing the operation knows its path.
+   */
+  completeOp(labelId: number): void {
+    this.ensureRow(labelId);
+    this.ctr[labelId * NCOUNTERS + K.ops]!++;
+    this.lastOpLabel = labelId;
+  }
+
   /** Pushes a path label; every cycle and event until leave() is attributed to it. */
   enter(labelId: number): void {
     if (this.depth === this.stack.length) throw new RangeError(`cpu${this.id}: path labels nested deeper than ${this.stack.length}`);
@@ -159,14 +172,18 @@ export class Cpu implements AccessContext {
   }
 
   private setLabel(id: number): void {
-    const base = id * NCOUNTERS;
-    if (base >= this.ctr.length) {
-      const grown = new Float64Array(Math.max(this.ctr.length * 2, base + NCOUNTERS));
-      grown.set(this.ctr);
-      this.ctr = grown;
-    }
+    this.ensureRow(id);
     this.label = id;
-    this.cbase = base;
+    this.cbase = id * NCOUNTERS;
+  }
+
+  /** Grows the counter table to hold a row for label `id`. */
+  private ensureRow(id: number): void {
+    const end = (id + 1) * NCOUNTERS;
+    if (end <= this.ctr.length) return;
+    const grown = new Float64Array(Math.max(this.ctr.length * 2, end));
+    grown.set(this.ctr);
+    this.ctr = grown;
   }
 
   // --- Plain loads and stores -------------------------------------------------------------
