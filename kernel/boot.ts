@@ -4,11 +4,12 @@
 // thresholds the pagedaemon would set (kernel/UPSTREAM.md §10).
 
 import { type Cpu, type Machine, type Task } from '../emu/index.js';
-import { Kernel } from './kernel.js';
+import { Kernel, MAX_MAPENT } from './kernel.js';
 import { KvaEnd, VM_MIN_KERNEL_ADDRESS, atop } from './param.js';
-import { pmap, vmstats } from './structs.js';
+import { pmap, vm_map_entry, vmstats } from './structs.js';
 import { kmem_init } from './vm_kern.js';
-import { mapent_bootinit, vm_map_entry_reserve_cpu_init } from './vm_map.js';
+import { vm_map_entry_reserve_cpu_init } from './vm_map.js';
+import { ZONE_SPECIAL, ZONE_USE_RESERVE, mapentzone, vm_zone, zbootinit, zinitna } from './vm_zone.js';
 import { OBJT_DEFAULT, _vm_object_allocate } from './vm_object.js';
 import { installFaultHandler } from './vm_fault.js';
 import { vm_pageout_free_page_calc } from './vm_page.js';
@@ -17,6 +18,7 @@ import { KERNBASE } from './param.js';
 function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
   // vm_page_startup: the pages of phys_avail, all free.
   const pages = k.phys_avail.reduce((n, s) => n + atop(s.end - s.start), 0);
+  cpu.store32(k.ncpus_va, k.ncpus);
   cpu.store32(k.vmstats + vmstats.v_page_count, pages);
   cpu.store32(k.vmstats + vmstats.v_free_count, pages);
   k.phys_avail.forEach((s, i) => {
@@ -30,9 +32,14 @@ function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
   cpu.store32(k.kernel_pmap + pmap.pm_count, 1);
   cpu.store64(k.kernel_pmap + pmap.pm_active, 2 ** Math.min(k.ncpus, 52) - 1);
   cpu.store64(k.kernel_vm_end, VM_MIN_KERNEL_ADDRESS);
-  // vm_map_startup: the boot pool of map entries (zbootinit of mapentzone); kmem_init.
-  mapent_bootinit(k, cpu);
+  // vm_map_startup: the map-entry zone over its static items; kmem_init; vm_init2 lets the
+  // zone grow (zinitna, ZONE_SPECIAL); the pagedaemon's thresholds.
+  cpu.store32(k.zone_burst, 32);
+  const mz = mapentzone(k);
+  yield* zbootinit(k, cpu, mz, 'MAP ENTRY', vm_map_entry.sizeof, k.map_entry_init, MAX_MAPENT);
+  cpu.store32(mz.z + vm_zone.zflags, cpu.load32(mz.z + vm_zone.zflags) | ZONE_SPECIAL);
   yield* kmem_init(k, cpu, k.virtual_start, k.virtual_end);
+  yield* zinitna(k, cpu, mz, k.mapentobj, undefined, 0, 0, ZONE_USE_RESERVE | ZONE_SPECIAL, 1);
   vm_pageout_free_page_calc(k, cpu);
 }
 

@@ -15,5 +15,6 @@ export * from './pmap.js';
 export * from './vm_map.js';
 export * from './vm_fault.js';
 export * from './vm_kern.js';
-export { sysctls, sysctl } from './sysctl.js';
+export { sysctls, sysctl, sysctlSet } from './sysctl.js';
 export type { SysctlEntry } from './sysctl.js';
+export * from './vm_zone.js';

@@ -26,8 +26,11 @@ import {
 import { SLPQUE_BUCKETS, lwkt_token, slpque, type SyncHost } from './sync.js';
 import { pmap, vm_map, vm_map_entry, vm_object, vm_page, vmstats, vpgqueue } from './structs.js';
 import { struct } from './struct.js';
+import type { VmZone } from './vm_zone.js';
 
 export const SMP_MAXCPU = 64;
+/** sizeof(struct vm_zone) in its upstream layout (vm_zone.ts checks it). */
+export const VM_ZONE_SIZEOF = 920;
 /** Static map entries each CPU starts its reserve with (upstream: MAXCPU + 1). */
 export const VMEPERCPU = SMP_MAXCPU + 1;
 /** Static map entries for the boot map-entry zone (upstream MAX_MAPENT). */
@@ -58,6 +61,11 @@ export const kernelLabels = [
   'pmap.shootdown',
   'pmap.growkernel',
   'vm_fault',
+  'zone.alloc.pcpu',
+  'zone.alloc.locked',
+  'zone.alloc.zget',
+  'zone.free.pcpu',
+  'zone.free.locked',
 ] as const;
 export type KernelLabel = (typeof kernelLabels)[number];
 
@@ -125,9 +133,22 @@ export class Kernel implements SyncHost {
   readonly vm_pages_waiting: number; // u32 variable
   readonly slpqueBase: number;
   readonly gdBase: number;
-  readonly map_entry_init: number; // the boot map-entry pool
-  readonly mapent_free: number; // its free list head (ptr) and spinlock
+  readonly map_entry_init: number; // the boot items of the map-entry zone
   readonly cpu_map_entry_init: number; // VMEPERCPU static entries per CPU
+  readonly ncpus_va: number; // u32: ncpus, as the kernel reads it
+  // vm_zone globals
+  readonly zlist: number; // LIST_HEAD of zones
+  readonly zone_burst: number; // u32, sysctl vm.zone_burst (writable)
+  readonly zone_kmem_pages: number; // u32
+  readonly zone_kern_pages: number; // u32
+  readonly zone_kmem_kvaspace: number; // u64
+  readonly mapentzone_store: number; // static struct vm_zone of the map-entry zone
+  readonly mapentobj: number; // its static vm_object
+  /**
+   * The zones by header address, with how kmemu runs each (VmZone): for views that read the
+   * zone list; kernel code uses the handle it was given.
+   */
+  readonly zones = new Map<number, VmZone>();
 
   private constructor(machine: Machine) {
     this.machine = machine;
@@ -151,7 +172,14 @@ export class Kernel implements SyncHost {
     this.nkpt = bss.alloc(4);
     this.vm_pages_waiting = bss.alloc(4);
     this.slpqueBase = bss.alloc(SLPQUE_BUCKETS * slpque.sizeof);
-    this.mapent_free = bss.alloc(16);
+    this.ncpus_va = bss.alloc(4);
+    this.zlist = bss.alloc(8);
+    this.zone_burst = bss.alloc(4);
+    this.zone_kmem_pages = bss.alloc(4);
+    this.zone_kern_pages = bss.alloc(4);
+    this.zone_kmem_kvaspace = bss.alloc(8);
+    this.mapentzone_store = bss.alloc(VM_ZONE_SIZEOF, 64);
+    this.mapentobj = bss.alloc(vm_object.sizeof);
     this.map_entry_init = bss.alloc(MAX_MAPENT * vm_map_entry.sizeof);
     this.cpu_map_entry_init = bss.alloc(SMP_MAXCPU * VMEPERCPU * vm_map_entry.sizeof);
     this.gdBase = bss.alloc(SMP_MAXCPU * PAGE_SIZE, PAGE_SIZE);

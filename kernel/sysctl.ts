@@ -9,7 +9,11 @@ export interface SysctlEntry {
   name: string;
   description: string;
   value: (k: Kernel) => number;
+  /** For a writable name: sets the value (functionally, as a sysctl(8) write would). */
+  set?: (k: Kernel, value: number) => void;
 }
+
+const u32 = (addr: (k: Kernel) => number) => (k: Kernel) => k.machine.mem.read32(k.kvtop(addr(k)));
 
 function stat(field: keyof typeof vmstats & string) {
   return (k: Kernel) => k.machine.mem.read32(k.kvtop(k.vmstats + (vmstats as unknown as Record<string, number>)[field]!));
@@ -36,8 +40,25 @@ export const sysctls: readonly SysctlEntry[] = [
   { name: 'vm.stats.vm.v_interrupt_free_min', description: 'Reserved pages for interrupt code', value: stat('v_interrupt_free_min') },
   { name: 'vm.stats.vm.v_tfree', description: 'Pages freed', value: stat('v_tfree') },
   { name: 'vm.stats.vm.v_zfod', description: 'Pages zero-filled on demand', value: stat('v_zfod') },
-  { name: 'vm.nkpt', description: 'Kernel page-table pages allocated by pmap_growkernel', value: (k) => k.machine.mem.read32(k.kvtop(k.nkpt)) },
+  { name: 'vm.nkpt', description: 'Kernel page-table pages allocated by pmap_growkernel', value: u32((k) => k.nkpt) },
+  { name: 'vm.zone_kmem_pages', description: 'Number of interrupt safe pages allocated by zone', value: u32((k) => k.zone_kmem_pages) },
+  {
+    name: 'vm.zone_burst',
+    description: 'Burst from depot to pcpu cache',
+    value: u32((k) => k.zone_burst),
+    set: (k, v) => k.machine.mem.write32(k.kvtop(k.zone_burst), v),
+  },
+  { name: 'vm.zone_kmem_kvaspace', description: 'KVA space allocated by zone', value: (k) => k.machine.mem.read64(k.kvtop(k.zone_kmem_kvaspace)) },
+  { name: 'vm.zone_kern_pages', description: 'Number of non-interrupt safe pages allocated by zone', value: u32((k) => k.zone_kern_pages) },
 ];
+
+/** Sets a writable sysctl; returns false when the name is unknown or read-only. */
+export function sysctlSet(k: Kernel, name: string, value: number): boolean {
+  const e = sysctls.find((s) => s.name === name);
+  if (e?.set === undefined) return false;
+  e.set(k, value);
+  return true;
+}
 
 /** The value of a sysctl name, or undefined when there is no such name. */
 export function sysctl(k: Kernel, name: string): number | undefined {

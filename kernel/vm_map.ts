@@ -5,17 +5,15 @@
 // fit from first_free, vm_map_insert with coalescing, clipping, vm_map_delete freeing
 // kernel_object pages, vm_map_submap, kernel wiring, and the per-CPU map-entry reserve
 // (vm_map_entry_reserve / release / kreserve / krelease) that keeps the VM from recursing
-// into itself for entries. Deviations:
+// into itself for entries, which come from the ZONE_SPECIAL map-entry zone. Deviations:
 // - vm_map_lookup_entry walks the address-sorted entry list from the map's hint, as the
 //   pre-RB-tree VM did; the RB links are in the entries but unused.
-// - Entries come from a static pool standing in for zalloc(mapentzone) until the zone
-//   allocator runs the VM (the vm_zone issue); its free list has its own spinlock.
 // - vm_map_wire keeps the map locked while it wires (upstream marks the entries
 //   IN_TRANSITION and may unlock); vm_map_simplify_entry is not done.
 
 import { type Cpu, type Task } from '../emu/index.js';
 import { globaldata } from './globaldata.js';
-import { type Kernel, MAX_MAPENT, VMEPERCPU } from './kernel.js';
+import { type Kernel, VMEPERCPU } from './kernel.js';
 import { panic } from './panic.js';
 import {
   KERN_INVALID_ADDRESS, KERN_INVALID_ARGUMENT, KERN_NO_SPACE, KERN_SUCCESS, KM_KRESERVE, KM_PAGEABLE, MAP_ENTRY_NOFAULT,
@@ -23,7 +21,8 @@ import {
 } from './param.js';
 import { pmap_growkernel } from './pmap.js';
 import { vm_map, vm_map_entry } from './structs.js';
-import { crit_enter, crit_exit, lockmgr_exclusive, lockmgr_release, lwkt_gettoken, lwkt_reltoken, spin_lock, spin_unlock } from './sync.js';
+import { crit_enter, crit_exit, lockmgr_exclusive, lockmgr_release, lwkt_gettoken, lwkt_reltoken } from './sync.js';
+import { mapentzone, zalloc, zfree } from './vm_zone.js';
 import { vm_object_deallocate, vm_object_page_remove, vm_object_reference } from './vm_object.js';
 import { vm_fault_unwire, vm_fault_wire } from './vm_fault.js';
 
@@ -36,34 +35,6 @@ const E = vm_map_entry;
 const header = (map: number) => map + vm_map.header;
 
 // --- The map-entry reserve ---------------------------------------------------------------
-
-/** zalloc(mapentzone) stand-in: pops an entry from the static pool. */
-function* mapent_alloc(k: Kernel, cpu: Cpu): Task<number> {
-  yield* spin_lock(k, cpu, k.mapent_free + 8);
-  const e = cpu.loadPtr(k.mapent_free);
-  if (e === 0) panic(cpu, 'zalloc(MAP ENTRY) failed');
-  cpu.storePtr(k.mapent_free, cpu.loadPtr(e + E.next));
-  yield* spin_unlock(k, cpu, k.mapent_free + 8);
-  return e;
-}
-
-function* mapent_free(k: Kernel, cpu: Cpu, e: number): Task {
-  yield* spin_lock(k, cpu, k.mapent_free + 8);
-  cpu.storePtr(e + E.next, cpu.loadPtr(k.mapent_free));
-  cpu.storePtr(k.mapent_free, e);
-  yield* spin_unlock(k, cpu, k.mapent_free + 8);
-}
-
-/** Threads the boot pool of map entries onto its free list (zbootinit's chaining). */
-export function mapent_bootinit(k: Kernel, cpu: Cpu): void {
-  let head = 0;
-  for (let i = MAX_MAPENT - 1; i >= 0; i--) {
-    const e = k.map_entry_init + i * E.sizeof;
-    cpu.storePtr(e + E.next, head);
-    head = e;
-  }
-  cpu.storePtr(k.mapent_free, head);
-}
 
 /** vm_map_entry_reserve_cpu_init: the CPU's reserve starts with its static entries. */
 export function vm_map_entry_reserve_cpu_init(k: Kernel, cpu: Cpu): void {
@@ -91,7 +62,7 @@ export function* vm_map_entry_reserve(k: Kernel, cpu: Cpu, count: number): Task<
   const gd = k.gd(cpu.id);
   crit_enter(k, cpu);
   while (avail(cpu, gd) < count) {
-    const e = yield* mapent_alloc(k, cpu);
+    const e = yield* zalloc(k, cpu, mapentzone(k));
     cpu.storePtr(e + E.next, cpu.loadPtr(gd + globaldata.gd_vme_base));
     cpu.storePtr(gd + globaldata.gd_vme_base, e);
     setAvail(cpu, gd, avail(cpu, gd) + 1);
@@ -111,7 +82,7 @@ export function* vm_map_entry_release(k: Kernel, cpu: Cpu, count: number): Task 
     cpu.storePtr(gd + globaldata.gd_vme_base, cpu.loadPtr(e + E.next));
     setAvail(cpu, gd, avail(cpu, gd) - 1);
     crit_exit(k, cpu);
-    yield* mapent_free(k, cpu, e);
+    yield* zfree(k, cpu, mapentzone(k), e);
     crit_enter(k, cpu);
   }
   crit_exit(k, cpu);
