@@ -3,3 +3,4 @@ export { DinParser, DinBatch, readDin, isGzip, DIN_READ, DIN_WRITE, DIN_IFETCH, 
 export type { DinBatchHandler, DinReadOptions, DinReadResult } from './din.js';
 export { readDinPipelined } from './din-pipeline.js';
 export type { DinPipelineOptions } from './din-pipeline.js';
+export * from './format.js';
