@@ -1,7 +1,8 @@
 // Counters, named by path and reason, attributed to path labels.
 //
-// Each CPU keeps one flat table: for every path label (the innermost label the code running
-// on it has pushed) a row of counter kinds. A cache or TLB event is counted on the CPU that
+// Each CPU keeps one flat table: for every (context, path label) — the context a driver set
+// (a zone being replayed, say) and the innermost label the code running on it has pushed — a
+// row of counter kinds. A cache or TLB event is counted on the CPU that
 // caused it (a shared-LLC miss on the CPU whose access missed), so per-cache totals are sums
 // over CPUs. Derived figures (miss rates, cycles per op) are computed from these, never stored.
 
@@ -62,20 +63,25 @@ export const K = Object.fromEntries(counterNames.map((n, i) => [n, i])) as { rea
 
 /** The label every CPU starts under. */
 export const ROOT_LABEL = 'other';
+/** The context every CPU starts in. */
+export const ROOT_CONTEXT = '';
+/** Path labels a machine can have (rows per context). */
+export const LABEL_CAP = 256;
 
-/** Path-label names ↔ ids, shared by all CPUs of a machine. */
+/** Names ↔ ids (of path labels, or of contexts), shared by all CPUs of a machine. */
 export class LabelRegistry {
   private readonly ids = new Map<string, number>();
   readonly names: string[] = [];
 
-  constructor() {
-    this.id(ROOT_LABEL);
+  constructor(root = ROOT_LABEL, private readonly cap = LABEL_CAP) {
+    this.id(root);
   }
 
   id(name: string): number {
     let id = this.ids.get(name);
     if (id === undefined) {
       id = this.names.length;
+      if (id >= this.cap) throw new RangeError(`more than ${this.cap} names registered: ${name}`);
       this.names.push(name);
       this.ids.set(name, id);
     }
@@ -91,48 +97,57 @@ export class LabelRegistry {
 export class CounterSnapshot {
   constructor(
     readonly labels: readonly string[],
-    /** tables[cpu][label * NCOUNTERS + kind] */
+    /** tables[cpu][((context * LABEL_CAP) + label) * NCOUNTERS + kind] */
     readonly tables: readonly Float64Array[],
     readonly clocks: readonly number[],
+    readonly contexts: readonly string[] = [ROOT_CONTEXT],
   ) {}
 
   get cpus(): number {
     return this.tables.length;
   }
 
-  /** One counter on one CPU, summed over labels unless a label is given. */
-  get(cpu: number, name: CounterName, label?: string): number {
+  /**
+   * One counter on one CPU, summed over labels unless a label is given and over contexts
+   * unless a context is given.
+   */
+  get(cpu: number, name: CounterName, label?: string, context?: string): number {
     const table = this.tables[cpu];
     if (table === undefined) return 0;
     const k = K[name];
-    if (label !== undefined) {
-      const l = this.labels.indexOf(label);
-      return l < 0 ? 0 : (table[l * NCOUNTERS + k] ?? 0);
+    const l0 = label === undefined ? 0 : this.labels.indexOf(label);
+    const l1 = label === undefined ? this.labels.length : l0 + 1;
+    const c0 = context === undefined ? 0 : this.contexts.indexOf(context);
+    const c1 = context === undefined ? this.contexts.length : c0 + 1;
+    if (l0 < 0 || c0 < 0) return 0;
+    let sum = 0;
+    for (let c = c0; c < c1; c++) {
+      for (let l = l0; l < l1; l++) sum += table[(c * LABEL_CAP + l) * NCOUNTERS + k] ?? 0;
     }
-    let sum = 0;
-    for (let l = 0; l < this.labels.length; l++) sum += table[l * NCOUNTERS + k] ?? 0;
     return sum;
   }
 
-  /** One counter summed over all CPUs (and over labels unless a label is given). */
-  total(name: CounterName, label?: string): number {
+  /** One counter summed over all CPUs (and over labels / contexts unless given). */
+  total(name: CounterName, label?: string, context?: string): number {
     let sum = 0;
-    for (let c = 0; c < this.cpus; c++) sum += this.get(c, name, label);
+    for (let c = 0; c < this.cpus; c++) sum += this.get(c, name, label, context);
     return sum;
   }
 
-  /** Every non-zero counter of a CPU (all CPUs when cpu is undefined), keyed "label/name". */
+  /** Every non-zero counter of a CPU (all CPUs when cpu is undefined), keyed "[context:]label/name". */
   nonZero(cpu?: number): Record<string, number> {
     const out: Record<string, number> = {};
     for (let c = 0; c < this.cpus; c++) {
       if (cpu !== undefined && c !== cpu) continue;
       const table = this.tables[c]!;
-      for (let l = 0; l < this.labels.length; l++) {
-        for (let k = 0; k < NCOUNTERS; k++) {
-          const v = table[l * NCOUNTERS + k] ?? 0;
-          if (v !== 0) {
-            const key = `${this.labels[l]}/${counterNames[k]}`;
-            out[key] = (out[key] ?? 0) + v;
+      for (let x = 0; x < this.contexts.length; x++) {
+        for (let l = 0; l < this.labels.length; l++) {
+          for (let k = 0; k < NCOUNTERS; k++) {
+            const v = table[(x * LABEL_CAP + l) * NCOUNTERS + k] ?? 0;
+            if (v !== 0) {
+              const key = `${x === 0 ? '' : `${this.contexts[x]}:`}${this.labels[l]}/${counterNames[k]}`;
+              out[key] = (out[key] ?? 0) + v;
+            }
           }
         }
       }
@@ -143,11 +158,11 @@ export class CounterSnapshot {
   /** Counters accumulated since `earlier` (clocks too): the warm-up delta. */
   minus(earlier: CounterSnapshot): CounterSnapshot {
     const tables = this.tables.map((t, c) => {
-      const out = new Float64Array(this.labels.length * NCOUNTERS);
+      const out = new Float64Array(t.length);
       const before = earlier.tables[c];
       for (let i = 0; i < out.length; i++) out[i] = (t[i] ?? 0) - (before?.[i] ?? 0);
       return out;
     });
-    return new CounterSnapshot(this.labels, tables, this.clocks.map((t, c) => t - (earlier.clocks[c] ?? 0)));
+    return new CounterSnapshot(this.labels, tables, this.clocks.map((t, c) => t - (earlier.clocks[c] ?? 0)), this.contexts);
   }
 }

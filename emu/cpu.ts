@@ -8,7 +8,7 @@
 //
 // The CPU runs in supervisor mode with CR0.WP set: a write to a read-only page faults.
 
-import { K, NCOUNTERS } from './counters.js';
+import { K, LABEL_CAP, NCOUNTERS } from './counters.js';
 import type { Machine } from './machine.js';
 import { LINE_SIZE, type AccessContext, type MemorySystem } from './memsys.js';
 import {
@@ -21,6 +21,7 @@ import { Tlb, TLB_D, TLB_G, TLB_NX, TLB_RW, TLB_US } from './tlb.js';
 /** What a CPU's coroutine yields to the scheduler. */
 export const YIELD_SYNC = 1; // resume me when my clock is the smallest of the runnable CPUs
 export const YIELD_BLOCK = 2; // I am blocked; resume me after machine.wake()
+export const YIELD_INPUT = 3; // I need input my driver has not read yet: pause the machine
 
 /** A computation that may reach synchronization points; its result is T. */
 export type Task<T = void> = Generator<number, T, void>;
@@ -89,6 +90,7 @@ export class Cpu implements AccessContext {
   private readonly stack = new Int32Array(256);
   private depth = 0;
   private label = 0;
+  private context = 0;
   // The last 4K page translated: its number, the physical base of that 4K page, the flags.
   // Re-using it skips only lookups that would hit the MRU L1 entry, so LRU order is unchanged.
   private memoVpn = -1;
@@ -149,9 +151,16 @@ export class Cpu implements AccessContext {
    * under that label and remembers it, so a driver timing the operation knows its path.
    */
   completeOp(labelId: number): void {
-    this.ensureRow(labelId);
-    this.ctr[labelId * NCOUNTERS + K.ops]!++;
+    const row = this.context * LABEL_CAP + labelId;
+    this.ensureRow(row);
+    this.ctr[row * NCOUNTERS + K.ops]!++;
     this.lastOpLabel = labelId;
+  }
+
+  /** The counter context (machine.context(name)) every count goes to until changed. */
+  setContext(contextId: number): void {
+    this.context = contextId;
+    this.setLabel(this.label);
   }
 
   /** Pushes a path label; every cycle and event until leave() is attributed to it. */
@@ -172,14 +181,15 @@ export class Cpu implements AccessContext {
   }
 
   private setLabel(id: number): void {
-    this.ensureRow(id);
+    const row = this.context * LABEL_CAP + id;
+    this.ensureRow(row);
     this.label = id;
-    this.cbase = id * NCOUNTERS;
+    this.cbase = row * NCOUNTERS;
   }
 
-  /** Grows the counter table to hold a row for label `id`. */
-  private ensureRow(id: number): void {
-    const end = (id + 1) * NCOUNTERS;
+  /** Grows the counter table to hold row `row`. */
+  private ensureRow(row: number): void {
+    const end = (row + 1) * NCOUNTERS;
     if (end <= this.ctr.length) return;
     const grown = new Float64Array(Math.max(this.ctr.length * 2, end));
     grown.set(this.ctr);

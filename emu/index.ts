@@ -6,13 +6,13 @@ export { parseSize, formatSize, validateMachineConfig, mergeConfig, machineConfi
 export type { MachineConfig, MachineConfigInput, CacheLevelConfig } from './config.js';
 export { machinePresets, presetConfig, loadMachineConfig, defaultPresetName } from './presets.js';
 export { PhysMem, PAGE_SIZE, PAGE_SHIFT } from './physmem.js';
-export { counterNames, K, NCOUNTERS, CounterSnapshot, LabelRegistry, ROOT_LABEL } from './counters.js';
+export { counterNames, K, NCOUNTERS, LABEL_CAP, CounterSnapshot, LabelRegistry, ROOT_LABEL, ROOT_CONTEXT } from './counters.js';
 export type { CounterName } from './counters.js';
 export { MemorySystem, LINE_SIZE, LINE_SHIFT, stateNames } from './memsys.js';
 export { Directory } from './directory.js';
 export * from './paging.js';
 export { Tlb } from './tlb.js';
-export { Cpu, PageFault, YIELD_SYNC, YIELD_BLOCK, CPU_RUNNABLE, CPU_BLOCKED, CPU_DONE } from './cpu.js';
+export { Cpu, PageFault, YIELD_SYNC, YIELD_BLOCK, YIELD_INPUT, CPU_RUNNABLE, CPU_BLOCKED, CPU_DONE } from './cpu.js';
 export type { Task, Program } from './cpu.js';
 export { Machine, MachineDeadlock } from './machine.js';
 export {

@@ -16,8 +16,8 @@
 // way: same config, seed and programs give the same counters in every run.
 
 import { validateMachineConfig, type MachineConfig, type MachineConfigInput } from './config.js';
-import { CounterSnapshot, K, LabelRegistry, NCOUNTERS } from './counters.js';
-import { CPU_BLOCKED, CPU_DONE, CPU_RUNNABLE, Cpu, type Program, type Task } from './cpu.js';
+import { CounterSnapshot, K, LABEL_CAP, LabelRegistry, NCOUNTERS, ROOT_CONTEXT } from './counters.js';
+import { CPU_BLOCKED, CPU_DONE, CPU_RUNNABLE, Cpu, YIELD_INPUT, type Program, type Task } from './cpu.js';
 import { MemorySystem } from './memsys.js';
 import { PhysMem } from './physmem.js';
 
@@ -34,6 +34,8 @@ export class Machine {
   readonly mem: PhysMem;
   readonly memsys: MemorySystem;
   readonly labels = new LabelRegistry();
+  /** Counter contexts (cpu.setContext), e.g. one per zone a driver replays. */
+  readonly contexts = new LabelRegistry(ROOT_CONTEXT, 4096);
   readonly cpus: Cpu[] = [];
   private readonly tasks: (Task<unknown> | undefined)[] = [];
   private readonly ipiLabel: number;
@@ -63,12 +65,24 @@ export class Machine {
     return this.labels.id(name);
   }
 
+  /** Id of a counter context, registering it on first use. */
+  context(name: string): number {
+    return this.contexts.id(name);
+  }
+
   /**
    * Runs one program per CPU (undefined: that CPU stays idle) until all finish. Clocks and
    * caches carry over from earlier runs. Throws MachineDeadlock when every CPU with work left
    * is blocked with nobody to wake it, and whatever a program throws.
    */
   run(programs: readonly (Program | undefined)[]): void {
+    this.start(programs);
+    const r = this.resume();
+    if (r.state === 'input') throw new Error(`cpu${r.cpu} asked for input and nothing drives this run (use start/resume)`);
+  }
+
+  /** Starts one program per CPU without running it; resume() runs them. */
+  start(programs: readonly (Program | undefined)[]): void {
     for (let c = 0; c < this.ncpus; c++) {
       const p = programs[c];
       const cpu = this.cpus[c]!;
@@ -76,6 +90,14 @@ export class Machine {
       this.tasks[c] = p(cpu);
       cpu.status = CPU_RUNNABLE;
     }
+  }
+
+  /**
+   * Runs the started programs until all finish ('done'), or until the CPU whose turn it is
+   * yields YIELD_INPUT ('input': the whole machine pauses there so that its driver can read
+   * more input; call resume() again). Deadlock and program errors as in run().
+   */
+  resume(): { state: 'done' } | { state: 'input'; cpu: number } {
     const cpus = this.cpus;
     for (;;) {
       let next: Cpu | undefined;
@@ -88,6 +110,8 @@ export class Machine {
       if (step.done === true) {
         next.status = CPU_DONE;
         this.tasks[next.id] = undefined;
+      } else if (step.value === YIELD_INPUT) {
+        return { state: 'input', cpu: next.id };
       }
     }
     const blocked = cpus.filter((c) => c.status === CPU_BLOCKED);
@@ -99,6 +123,7 @@ export class Machine {
       }
       throw new MachineDeadlock(blocked.map((c) => ({ cpu: c.id, since: c.blockedSince, reason: c.blockReason })));
     }
+    return { state: 'done' };
   }
 
   /** Runs the same program on every CPU. */
@@ -223,11 +248,12 @@ export class Machine {
     return new CounterSnapshot(
       [...this.labels.names],
       this.cpus.map((c) => {
-        const t = new Float64Array(this.labels.size * NCOUNTERS);
+        const t = new Float64Array(this.contexts.size * LABEL_CAP * NCOUNTERS);
         t.set(c.ctr.subarray(0, Math.min(c.ctr.length, t.length)));
         return t;
       }),
       this.cpus.map((c) => c.clock),
+      [...this.contexts.names],
     );
   }
 
