@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../emu/index.js';
 import { cachesimCommand } from './cachesim.js';
+import { sysctlCommand } from './sysctl.js';
 
 function main(argv: string[]): Promise<void> {
   const program = new Command('kmemu')
@@ -10,6 +11,7 @@ function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(cachesimCommand());
+  program.addCommand(sysctlCommand());
   return program.parseAsync(argv).then(() => undefined);
 }
 

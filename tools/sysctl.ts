@@ -1,0 +1,99 @@
+// `kmemu sysctl`: boot a kernel and print sysctl names as sysctl(8) does.
+
+import { Command } from 'commander';
+import { Machine, UserError } from '../emu/index.js';
+import { boot, sysctls } from '../kernel/index.js';
+import type { SysctlEntry } from '../kernel/index.js';
+import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
+
+export interface SysctlIo {
+  stdout: { write(text: string): unknown };
+}
+
+interface SysctlOptions extends MachineOptions {
+  all?: boolean;
+  valueOnly?: boolean;
+  description?: boolean;
+  json?: boolean;
+}
+
+const HELP_AFTER = `
+A NAME that is a prefix of others (vm, vm.stats.vm) prints every name under it, as
+sysctl(8) does. Each run boots a fresh kernel, so names are read right after boot and
+cannot be set. An unknown NAME is reported after the known ones are printed, and the
+exit status is 1.
+
+Names: ${sysctls.map((s) => s.name).join(', ')}.`;
+
+/** The entries NAME selects: itself, or every entry under it when it is a prefix. */
+export function sysctlMatches(name: string): SysctlEntry[] {
+  return sysctls.filter((s) => s.name === name || s.name.startsWith(`${name}.`));
+}
+
+function buildCommand(io: SysctlIo, done: (values: Record<string, number | string>) => void): Command {
+  const command = new Command('sysctl')
+    .description('Boot a kernel and print sysctl names and values, as sysctl(8) does')
+    .argument('[names...]', 'sysctl names or prefixes, e.g. vm.kvm_size or vm.stats.vm')
+    .option('-a, --all', 'print every name')
+    .option('-n, --value-only', 'print values only, without the names')
+    .option('-d, --description', 'print the description of each name instead of its value')
+    .option('--json', 'print one JSON object of name → value (→ description with -d)')
+    .addHelpText('after', HELP_AFTER);
+  return addMachineOptions(command).action((names: string[], opts: SysctlOptions) => {
+    done(sysctl(names, opts, io));
+  });
+}
+
+function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Record<string, number | string> {
+  // sysctl(8) ignores -a when names are given.
+  if (names.length === 0 && opts.all !== true) throw new UserError('sysctl: expected a NAME or -a');
+  for (const name of names) {
+    const eq = name.indexOf('=');
+    if (eq >= 0) throw new UserError(`sysctl: cannot set ${name.slice(0, eq)}: each run boots a fresh kernel`);
+  }
+  const config = machineConfigFrom(opts);
+  const k = boot(new Machine(config));
+  const selected: SysctlEntry[] = [];
+  const unknown: string[] = [];
+  for (const name of names.length === 0 ? [''] : names) {
+    const matches = name === '' ? [...sysctls] : sysctlMatches(name);
+    if (matches.length === 0) unknown.push(name);
+    selected.push(...matches);
+  }
+  const values: Record<string, number | string> = {};
+  for (const s of selected) values[s.name] = opts.description === true ? s.description : s.value(k);
+  if (opts.json === true) {
+    io.stdout.write(`${JSON.stringify(values, null, 2)}\n`);
+  } else {
+    const lines = selected.map((s) => {
+      const v = String(values[s.name]);
+      return opts.valueOnly === true ? v : `${s.name}: ${v}`;
+    });
+    if (lines.length > 0) io.stdout.write(`${lines.join('\n')}\n`);
+  }
+  // sysctl(8) warns once per unknown name, on its own line; the CLI prefixes each with "kmemu: ".
+  if (unknown.length > 0) throw new UserError(unknown.map((n) => `sysctl: unknown oid '${n}'`).join('\nkmemu: '));
+  return values;
+}
+
+/** The `kmemu sysctl` subcommand, on the process's stdout. */
+export function sysctlCommand(): Command {
+  return buildCommand({ stdout: process.stdout }, () => undefined);
+}
+
+/**
+ * Runs `kmemu sysctl ARGS` in-process (ARGS without the subcommand name) and returns what it
+ * printed as name → value. User errors throw UserError (after the known names are printed);
+ * option errors throw commander's CommanderError.
+ */
+export async function runSysctl(args: readonly string[], io: Partial<SysctlIo> = {}): Promise<Record<string, number | string>> {
+  let result: Record<string, number | string> = {};
+  const stdout = io.stdout ?? process.stdout;
+  const command = buildCommand({ stdout }, (values) => {
+    result = values;
+  })
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  await command.parseAsync([...args], { from: 'user' });
+  return result;
+}
