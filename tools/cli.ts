@@ -2,6 +2,7 @@
 // kmemu: the one command. Each subcommand lives in its own module and is registered here.
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../emu/index.js';
+import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
 import { sysctlCommand } from './sysctl.js';
 
@@ -12,6 +13,7 @@ function main(argv: string[]): Promise<void> {
     .exitOverride();
   program.addCommand(cachesimCommand());
   program.addCommand(sysctlCommand());
+  program.addCommand(bootCommand());
   return program.parseAsync(argv).then(() => undefined);
 }
 
