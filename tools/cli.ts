@@ -2,6 +2,7 @@
 // kmemu: the one command. Each subcommand lives in its own module and is registered here.
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../emu/index.js';
+import { KernelPanic } from '../kernel/index.js';
 import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
 import { sysctlCommand } from './sysctl.js';
@@ -23,6 +24,11 @@ main(process.argv).catch((err: unknown) => {
     return;
   }
   if (err instanceof UserError) {
+    process.stderr.write(`kmemu: ${err.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (err instanceof KernelPanic) {
     process.stderr.write(`kmemu: ${err.message}\n`);
     process.exitCode = 1;
     return;
