@@ -16,7 +16,7 @@
 // - There is no message buffer, dump bitmap, pv zone or buffer cache; cpu_startup's submaps
 //   are not created (kmem_suballoc is there for whoever wants them).
 
-import { type Cpu, type Machine, type Task, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PS, PTE_RW, hex64, probeTranslation } from '../emu/index.js';
+import { type Cpu, type Machine, type Task, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PS, PTE_RW, UserError, hex64, probeTranslation } from '../emu/index.js';
 import { GD_THREAD_OFFSET, globaldata, thread } from './globaldata.js';
 import {
   DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, DMPML4I, KERNBASE, KERNEL_TEXT_SIZE, KERNLOAD, KPDPI, KPML4I, KvaStart,
@@ -202,6 +202,11 @@ export class Kernel implements SyncHost {
     this.KPDphys = allocpages(NKPDPE);
     this.DMPDPphys = allocpages(1);
     this.firstaddr = first;
+    if (this.firstaddr >= memsize) {
+      throw new UserError(
+        `machine memory of ${memsize / 2 ** 20} MiB is too small for the kernel: its image and bootstrap page tables alone end at ${(this.firstaddr / 2 ** 20).toFixed(1)} MiB; give it at least 16 MiB`,
+      );
+    }
     const pte = (table: number, index: number, pa: number, flags: number) => {
       mem.write32(table + index * 8, (pa % 2 ** 32 | flags) >>> 0);
       mem.write32(table + index * 8 + 4, Math.floor(pa / 2 ** 32));
@@ -247,7 +252,12 @@ export class Kernel implements SyncHost {
     this.vm_page_hash_mask = buckets - 1;
     const tableBytes = round_page(page_range * vm_page.sizeof) + round_page(buckets * 8);
     const new_end = trunc_page(biggest.end - tableBytes);
-    if (new_end <= biggest.start) throw new Error(`vm_page_startup: ${hex64(memsize)} bytes of memory cannot hold vm_page_array`);
+    if (new_end <= biggest.start + 64 * PAGE_SIZE) {
+      throw new UserError(
+        `machine memory of ${memsize / 2 ** 20} MiB is too small for the kernel: its image and bootstrap page tables end at ` +
+          `${(this.firstaddr / 2 ** 20).toFixed(1)} MiB and vm_page_array needs ${(tableBytes / 2 ** 20).toFixed(1)} MiB more; give it at least 16 MiB`,
+      );
+    }
     let vaddr = this.virtual2_start;
     for (let pa = new_end; pa < biggest.end; pa += PAGE_SIZE, vaddr += PAGE_SIZE) {
       // pmap_kenter_quick through the bootstrap PTs at KvaStart.

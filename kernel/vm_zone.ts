@@ -228,13 +228,14 @@ function popLocked(cpu: Cpu, h: VmZone, handOut: boolean): number {
  */
 export function* zfree(k: Kernel, cpu: Cpu, h: VmZone, item: number): Task {
   const L = k.label;
-  let zmax = cpu.load32(f(h, 'zmax'));
-  if (zmax !== 0) zmax = Math.floor(Math.floor(zmax / cpu.load32(k.ncpus_va)) / 16);
-  if (zmax < 64) zmax = 64;
+  // The limit check is the per-CPU path's (on the locked-only baseline, the locked path's).
+  cpu.enter(h.pcpu ? L['zone.free.pcpu'] : L['zone.free.locked']);
   if (h.pcpu) {
+    let zmax = cpu.load32(f(h, 'zmax'));
+    if (zmax !== 0) zmax = Math.floor(Math.floor(zmax / cpu.load32(k.ncpus_va)) / 16);
+    if (zmax < 64) zmax = 64;
     const cnt = pcpuCount(h, cpu.id);
     if (cpu.load32(cnt) < zmax) {
-      cpu.enter(L['zone.free.pcpu']);
       crit_enter(k, cpu);
       const items = pcpuItems(h, cpu.id);
       cpu.storePtr(item, cpu.loadPtr(items));
@@ -247,8 +248,8 @@ export function* zfree(k: Kernel, cpu: Cpu, h: VmZone, item: number): Task {
       cpu.leave();
       return;
     }
+    cpu.enter(L['zone.free.locked']);
   }
-  cpu.enter(L['zone.free.locked']);
   yield* spin_lock(k, cpu, f(h, 'zlock'));
   cpu.storePtr(item, cpu.loadPtr(f(h, 'zitems')));
   if (cpu.load64(item + 8) === ZENTRY_FREE) zerror(cpu, ZONE_ERROR_ALREADYFREE);
@@ -257,6 +258,7 @@ export function* zfree(k: Kernel, cpu: Cpu, h: VmZone, item: number): Task {
   add32(cpu, f(h, 'zfreecnt'), 1);
   yield* spin_unlock(k, cpu, f(h, 'zlock'));
   cpu.completeOp(L['zone.free.locked']);
+  if (h.pcpu) cpu.leave();
   cpu.leave();
 }
 

@@ -227,3 +227,12 @@ describe('vm_kern', () => {
     );
   });
 });
+
+describe('boot on too little memory', () => {
+  it('refuses a machine too small for the kernel with one clear error', () => {
+    expect(() => bootedMachine({ memory: { size: '8m' } })).toThrow(
+      /^machine memory of 8 MiB is too small for the kernel: its image and bootstrap page tables alone end at \d+\.\d MiB; give it at least 16 MiB$/,
+    );
+    expect(() => bootedMachine({ memory: { size: '16m' } })).not.toThrow();
+  });
+});
