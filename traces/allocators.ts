@@ -1,0 +1,115 @@
+// The allocators a trace replays on. Each maps the trace's operations onto a modeled kernel
+// allocator: zone events onto its zones, malloc/free onto malloc(9) or what stands in for it,
+// page events onto vm_page.
+
+import type { Cpu, Task } from '../emu/index.js';
+import {
+  type Kernel, type VmZone, VM_ALLOC_NORMAL, kmem_alloc3, kmem_free, round_page, vm_page, vm_page_alloc,
+  vm_page_busy, vm_page_free, zalloc, zfree, zinit, zoneStats, PHYS_TO_DMAP, sysctl,
+} from '../kernel/index.js';
+import type { ZoneFlag } from './format.js';
+
+export interface AllocatorOptions {
+  /** Per-CPU caching on (the allocator's normal mode) or off (every request locked). */
+  pcpu: boolean;
+  /** vm_zone: per-CPU state in cache-line-aligned slots instead of upstream's arrays. */
+  aligned?: boolean;
+}
+
+/** What the replay driver needs of an allocator. Handles are the allocator's own. */
+export interface ReplayAllocator {
+  readonly name: string;
+  createZone(cpu: Cpu, name: string, size: number, flags: readonly ZoneFlag[]): Task<unknown>;
+  alloc(cpu: Cpu, zone: unknown): Task<number>;
+  free(cpu: Cpu, zone: unknown, va: number): Task;
+  malloc(cpu: Cpu, size: number): Task<number>;
+  mfree(cpu: Cpu, va: number, size: number): Task;
+  /** 2^order pages; returns the direct-map address of the first and keeps the pages. */
+  pageAlloc(cpu: Cpu, order: number): Task<{ va: number; pages: number[] }>;
+  pageFree(cpu: Cpu, pages: readonly number[]): Task;
+  /** The name of the counter context a malloc of `size` runs under (its size class). */
+  mallocContext(size: number): string;
+  /** Memory the allocator holds: pages it took from the VM, and items cached free. */
+  memory(): { pages: number; cachedFreeItems: number };
+}
+
+/** The largest malloc served by a size-class zone; bigger ones take whole pages. */
+const MAX_MALLOC_ZONE = 4096;
+
+function sizeClass(size: number): number {
+  let c = 16;
+  while (c < size) c *= 2;
+  return c;
+}
+
+/**
+ * The DragonFly zone allocator. malloc(9) of that era was not the zone allocator; here a
+ * malloc is served by power-of-two size-class zones ("malloc-64") up to 4 KiB and by
+ * kmem_alloc3 above, so that malloc-heavy traces replay on vm_zone too.
+ */
+export class VmZoneAllocator implements ReplayAllocator {
+  readonly name = 'vmzone';
+  private readonly classes = new Map<number, VmZone>();
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly opts: AllocatorOptions,
+  ) {}
+
+  *createZone(cpu: Cpu, name: string, size: number): Task<unknown> {
+    const z = yield* zinit(this.k, cpu, name, size, 0, 0, 1, { pcpu: this.opts.pcpu, aligned: this.opts.aligned ?? false });
+    if (z === undefined) throw new Error(`zinit(${name}) failed: no kernel memory for the zone header`);
+    return z;
+  }
+
+  *alloc(cpu: Cpu, zone: unknown): Task<number> {
+    return yield* zalloc(this.k, cpu, zone as VmZone);
+  }
+
+  *free(cpu: Cpu, zone: unknown, va: number): Task {
+    yield* zfree(this.k, cpu, zone as VmZone, va);
+  }
+
+  mallocContext(size: number): string {
+    return size > MAX_MALLOC_ZONE ? 'malloc-large' : `malloc-${sizeClass(size)}`;
+  }
+
+  *malloc(cpu: Cpu, size: number): Task<number> {
+    if (size > MAX_MALLOC_ZONE) return yield* kmem_alloc3(this.k, cpu, this.k.kernel_map, round_page(size), 0);
+    const c = sizeClass(size);
+    let z = this.classes.get(c);
+    if (z === undefined) {
+      z = (yield* this.createZone(cpu, `malloc-${c}`, c)) as VmZone;
+      this.classes.set(c, z);
+    }
+    return yield* zalloc(this.k, cpu, z);
+  }
+
+  *mfree(cpu: Cpu, va: number, size: number): Task {
+    if (size > MAX_MALLOC_ZONE) yield* kmem_free(this.k, cpu, this.k.kernel_map, va, round_page(size));
+    else yield* zfree(this.k, cpu, this.classes.get(sizeClass(size))!, va);
+  }
+
+  *pageAlloc(cpu: Cpu, order: number): Task<{ va: number; pages: number[] }> {
+    const pages: number[] = [];
+    for (let i = 0; i < 2 ** order; i++) {
+      const m = yield* vm_page_alloc(this.k, cpu, 0, 0, VM_ALLOC_NORMAL);
+      if (m === 0) break;
+      pages.push(m);
+    }
+    const va = pages.length === 0 ? 0 : PHYS_TO_DMAP(cpu.load64(pages[0]! + vm_page.phys_addr));
+    return { va, pages };
+  }
+
+  *pageFree(cpu: Cpu, pages: readonly number[]): Task {
+    for (const m of pages) {
+      vm_page_busy(cpu, m);
+      yield* vm_page_free(this.k, cpu, m);
+    }
+  }
+
+  memory(): { pages: number; cachedFreeItems: number } {
+    const cached = zoneStats(this.k).reduce((n, z) => (z.name === 'MAP ENTRY' ? n : n + z.free), 0);
+    return { pages: (sysctl(this.k, 'vm.zone_kern_pages') ?? 0) + (sysctl(this.k, 'vm.zone_kmem_pages') ?? 0), cachedFreeItems: cached };
+  }
+}

@@ -1,0 +1,307 @@
+// The replay driver: runs a trace's events through a kernel on the emulated machine, one
+// coroutine per CPU, and measures what each operation cost.
+//
+// - A trace recorded on more CPUs than the machine has is folded: trace CPU c runs on machine
+//   CPU c mod N, its events in their order among that CPU's.
+// - Each CPU runs its events in order. A free (or a use) of an object another CPU allocates
+//   waits, idle, until that allocation has happened in simulated time; the same for a zone
+//   another CPU creates.
+// - After an allocation the consumer writes the object's first `touch` cache lines, and reads
+//   its first line before freeing it (path label `consumer.touch`), so that the cache warmth of
+//   LIFO per-CPU caching shows. Think time advances the CPU's clock (`think`).
+// - Every operation is timed on its CPU's clock and filed under the path it completed on
+//   (cpu.completeOp) and its zone; every counter it causes goes to its zone's counter context.
+// - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
+//   the machine pauses, more of the trace is read, and the run resumes.
+
+import { type Cpu, Machine, type MachineConfig, type Task, YIELD_INPUT, K } from '../emu/index.js';
+import { boot, type Kernel } from '../kernel/index.js';
+import { type AllocatorOptions, type ReplayAllocator, VmZoneAllocator } from './allocators.js';
+import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent } from './format.js';
+import { Histogram } from './histogram.js';
+import { buildReport, type ReplayReport } from './report.js';
+
+/** Where events come from: batches in trace order; null at the end. */
+export interface EventSource {
+  next(): Promise<readonly TraceEvent[] | null>;
+}
+
+export type AllocatorName = 'vmzone' | 'uma';
+
+export interface ReplayOptions {
+  machine: MachineConfig;
+  allocator?: AllocatorName;
+  /** Per-CPU caching on (default) or off. */
+  pcpu?: boolean;
+  /** vm_zone: cache-line-aligned per-CPU state instead of upstream's arrays. */
+  aligned?: boolean;
+  /** Cache lines the consumer writes after each allocation (default 1). */
+  touch?: number;
+  /** Called now and then with the number of events replayed so far. */
+  onProgress?: (events: number) => void;
+  /** Extra allocators (UMA registers itself here when it exists). */
+  allocators?: Partial<Record<AllocatorName, (k: Kernel, o: AllocatorOptions) => ReplayAllocator>>;
+  /** A name for the trace in the report. */
+  traceName?: string;
+}
+
+interface LiveObject {
+  va: number;
+  kind: number; // OP_ALLOC, OP_MALLOC or OP_PALLOC
+  zone: number;
+  size: number;
+  pages: number[] | undefined;
+  time: number; // simulated time the allocation completed
+}
+
+/** Per (counter context, path label): the latencies of the operations that ended there. */
+export class OpTable {
+  readonly byKey = new Map<string, { context: string; path: string; hist: Histogram }>();
+
+  add(context: string, path: string, cycles: number): void {
+    const key = `${context}\u0000${path}`;
+    let e = this.byKey.get(key);
+    if (e === undefined) {
+      e = { context, path, hist: new Histogram() };
+      this.byKey.set(key, e);
+    }
+    e.hist.add(cycles);
+  }
+}
+
+export interface ReplayTotals {
+  events: number;
+  allocations: number;
+  frees: number;
+  thinkCycles: number;
+}
+
+/** Replays the events of `source`; returns the report. */
+export async function replay(source: EventSource, opts: ReplayOptions): Promise<ReplayReport> {
+  const m = new Machine(opts.machine);
+  const k = boot(m);
+  const allocOpts: AllocatorOptions = { pcpu: opts.pcpu ?? true, aligned: opts.aligned ?? false };
+  const make = opts.allocators?.[opts.allocator ?? 'vmzone'] ?? ((kk: Kernel, o: AllocatorOptions) => new VmZoneAllocator(kk, o));
+  const allocator = make(k, allocOpts);
+  const touch = opts.touch ?? 1;
+  const ncpus = m.ncpus;
+  const label = {
+    touch: m.label('consumer.touch'),
+    think: m.label('think'),
+    wait: m.label('replay.wait'),
+    zoneAlloc: m.label('alloc'),
+    zoneFree: m.label('free'),
+    pageAlloc: k.label['vm_page.alloc'],
+    pageFree: k.label['vm_page.free'],
+  };
+  const queues: TraceEvent[][] = Array.from({ length: ncpus }, () => []);
+  const heads = new Int32Array(ncpus);
+  const objects = new Map<number, LiveObject>();
+  const zones = new Map<number, { handle: unknown; name: string; size: number; context: number; time: number }>();
+  /** Who sleeps waiting for an object id ("o<id>") or zone id ("z<id>") to appear. */
+  const waiters = new Map<string, number[]>();
+  const ops = new OpTable();
+  const totals: ReplayTotals = { events: 0, allocations: 0, frees: 0, thinkCycles: 0 };
+  let eof = false;
+  let traceCpus = 0;
+
+  m.barrier();
+  const start = m.snapshot();
+
+  const contextName = (ctx: number) => m.contexts.names[ctx]!;
+
+  function wakeWaiters(key: string, time: number): void {
+    const list = waiters.get(key);
+    if (list === undefined) return;
+    waiters.delete(key);
+    for (const c of list) m.wake(c, time);
+  }
+
+  /** Waits (idle) until `ready()` gives what another CPU provides under `key`. */
+  function* waitFor<T>(cpu: Cpu, key: string, ready: () => T | undefined, readyAt: (t: T) => number): Task<T> {
+    for (;;) {
+      const v = ready();
+      if (v !== undefined) {
+        const t = readyAt(v);
+        if (t > cpu.clock) {
+          cpu.enter(label.wait);
+          const gap = t - cpu.clock;
+          cpu.tick(gap);
+          cpu.count(K.idleCycles, gap);
+          cpu.leave();
+        }
+        return v;
+      }
+      const list = waiters.get(key) ?? [];
+      list.push(cpu.id);
+      waiters.set(key, list);
+      cpu.enter(label.wait);
+      yield* cpu.sleep(`waiting for ${key[0] === 'o' ? 'object' : 'zone'} ${key.slice(1)}`);
+      cpu.leave();
+    }
+  }
+
+  function* timed(cpu: Cpu, context: number, fallbackLabel: number, op: Task<unknown>): Task<unknown> {
+    cpu.setContext(context);
+    cpu.lastOpLabel = fallbackLabel;
+    const t0 = cpu.clock;
+    const r = yield* op;
+    ops.add(contextName(context), m.labels.names[cpu.lastOpLabel]!, cpu.clock - t0);
+    return r;
+  }
+
+  function touchWrite(cpu: Cpu, va: number, bytes: number): void {
+    cpu.enter(label.touch);
+    const lines = Math.min(touch, Math.ceil(bytes / 64));
+    for (let i = 0; i < lines; i++) cpu.store64(va + i * 64, i);
+    cpu.leave();
+  }
+
+  function touchRead(cpu: Cpu, va: number): void {
+    if (touch === 0) return;
+    cpu.enter(label.touch);
+    cpu.load64(va);
+    cpu.leave();
+  }
+
+  function* runEvent(cpu: Cpu, ev: TraceEvent): Task {
+    totals.events++;
+    switch (ev.op) {
+      case OP_ZONE: {
+        cpu.setContext(m.context(ev.name));
+        const handle = yield* allocator.createZone(cpu, ev.name, ev.size, ev.flags);
+        zones.set(ev.zone, { handle, name: ev.name, size: ev.size, context: m.context(ev.name), time: cpu.clock });
+        cpu.setContext(0);
+        wakeWaiters(`z${ev.zone}`, cpu.clock);
+        return;
+      }
+      case OP_ALLOC: {
+        const z = yield* waitFor(cpu, `z${ev.zone}`, () => zones.get(ev.zone), (zz) => zz.time);
+        const va = (yield* timed(cpu, z.context, label.zoneAlloc, allocator.alloc(cpu, z.handle))) as number;
+        if (va === 0) throw new Error(`zone ${z.name}: allocation of object ${ev.obj} failed (out of memory)`);
+        touchWrite(cpu, va, z.size);
+        cpu.setContext(0);
+        totals.allocations++;
+        objects.set(ev.obj, { va, kind: OP_ALLOC, zone: ev.zone, size: z.size, pages: undefined, time: cpu.clock });
+        wakeWaiters(`o${ev.obj}`, cpu.clock);
+        return;
+      }
+      case OP_MALLOC: {
+        const ctx = m.context(allocator.mallocContext(ev.size));
+        const va = (yield* timed(cpu, ctx, label.zoneAlloc, allocator.malloc(cpu, ev.size))) as number;
+        if (va === 0) throw new Error(`malloc(${ev.size}) of object ${ev.obj} failed (out of memory)`);
+        touchWrite(cpu, va, ev.size);
+        cpu.setContext(0);
+        totals.allocations++;
+        objects.set(ev.obj, { va, kind: OP_MALLOC, zone: -1, size: ev.size, pages: undefined, time: cpu.clock });
+        wakeWaiters(`o${ev.obj}`, cpu.clock);
+        return;
+      }
+      case OP_PALLOC: {
+        const ctx = m.context('pages');
+        const r = (yield* timed(cpu, ctx, label.pageAlloc, allocator.pageAlloc(cpu, ev.size))) as { va: number; pages: number[] };
+        if (r.va === 0) throw new Error(`allocation of 2^${ev.size} pages for object ${ev.obj} failed (out of memory)`);
+        touchWrite(cpu, r.va, 4096 * 2 ** ev.size);
+        cpu.setContext(0);
+        totals.allocations++;
+        objects.set(ev.obj, { va: r.va, kind: OP_PALLOC, zone: -1, size: ev.size, pages: r.pages, time: cpu.clock });
+        wakeWaiters(`o${ev.obj}`, cpu.clock);
+        return;
+      }
+      case OP_FREE:
+      case OP_MFREE:
+      case OP_PFREE: {
+        const o = yield* waitFor(cpu, `o${ev.obj}`, () => objects.get(ev.obj), (x) => x.time);
+        objects.delete(ev.obj);
+        let ctx: number;
+        let task: Task;
+        let fallback = label.zoneFree;
+        if (o.kind === OP_ALLOC) {
+          const z = zones.get(o.zone)!;
+          ctx = z.context;
+          task = allocator.free(cpu, z.handle, o.va);
+        } else if (o.kind === OP_MALLOC) {
+          ctx = m.context(allocator.mallocContext(o.size));
+          task = allocator.mfree(cpu, o.va, o.size);
+        } else {
+          ctx = m.context('pages');
+          task = allocator.pageFree(cpu, o.pages!);
+          fallback = label.pageFree;
+        }
+        cpu.setContext(ctx);
+        touchRead(cpu, o.va);
+        yield* timed(cpu, ctx, fallback, task);
+        cpu.setContext(0);
+        totals.frees++;
+        return;
+      }
+      case OP_THINK:
+        cpu.enter(label.think);
+        cpu.compute(ev.size);
+        cpu.leave();
+        totals.thinkCycles += ev.size;
+        return;
+    }
+  }
+
+  const program = function* (cpu: Cpu): Task {
+    const q = queues[cpu.id]!;
+    for (;;) {
+      if (heads[cpu.id]! >= q.length) {
+        if (eof) return;
+        yield YIELD_INPUT;
+        continue;
+      }
+      const ev = q[heads[cpu.id]!++]!;
+      if (heads[cpu.id]! > 4096 && heads[cpu.id]! * 2 > q.length) {
+        q.splice(0, heads[cpu.id]!);
+        heads[cpu.id] = 0;
+      }
+      yield* cpu.checkpoint();
+      yield* runEvent(cpu, ev);
+    }
+  };
+
+  m.start(m.cpus.map(() => program));
+  let read = 0;
+  let lastProgress = 0;
+  for (;;) {
+    const r = m.resume();
+    if (r.state === 'done') break;
+    // The CPU whose turn it is needs its next event: read until it has one or the trace ends.
+    const q = queues[r.cpu]!;
+    while (!eof && heads[r.cpu]! >= q.length) {
+      const batch = await source.next();
+      if (batch === null) {
+        eof = true;
+        break;
+      }
+      for (const ev of batch) {
+        traceCpus = Math.max(traceCpus, ev.cpu + 1);
+        queues[ev.cpu % ncpus]!.push({ ...ev, flags: ev.flags.slice() });
+      }
+      read += batch.length;
+      if (opts.onProgress !== undefined && read - lastProgress >= 16384) {
+        lastProgress = read;
+        opts.onProgress(totals.events);
+      }
+    }
+  }
+  if (waiters.size > 0) {
+    const [key] = waiters.keys();
+    throw new Error(`the trace ended with a CPU still waiting for ${key![0] === 'o' ? 'object' : 'zone'} ${key!.slice(1)}`);
+  }
+  opts.onProgress?.(totals.events);
+  return buildReport({
+    machine: m,
+    kernel: k,
+    allocator,
+    options: { pcpu: allocOpts.pcpu, aligned: allocOpts.aligned ?? false, touch },
+    traceName: opts.traceName ?? '',
+    traceCpus,
+    totals,
+    ops,
+    counters: m.snapshot().minus(start),
+    zoneNames: [...zones.values()].map((z) => z.name),
+  });
+}
