@@ -34,16 +34,24 @@ export class PhysMem {
     return this.touched;
   }
 
+  // The frame of the last access: most accesses fall in the frame of the one before.
+  private lastFrame = -1;
+  private lastView: DataView | undefined;
+
   private frameFor(pa: number, create: boolean): DataView | undefined {
-    if (!(pa >= 0 && pa < this.size)) throw new RangeError(`physical address 0x${pa.toString(16)} is outside memory (0..0x${this.size.toString(16)})`);
     const frame = Math.floor(pa / PAGE_SIZE);
+    if (frame === this.lastFrame) return this.lastView;
+    if (!(pa >= 0 && pa < this.size)) throw new RangeError(`physical address 0x${pa.toString(16)} is outside memory (0..0x${this.size.toString(16)})`);
     const chunk = this.chunks[frame >>> CHUNK_SHIFT]!;
     let view = chunk[frame & CHUNK_MASK];
-    if (view === undefined && create) {
+    if (view === undefined) {
+      if (!create) return undefined;
       view = new DataView(new ArrayBuffer(PAGE_SIZE));
       chunk[frame & CHUNK_MASK] = view;
       this.touched++;
     }
+    this.lastFrame = frame;
+    this.lastView = view;
     return view;
   }
 

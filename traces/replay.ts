@@ -14,10 +14,10 @@
 // - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
 //   the machine pauses, more of the trace is read, and the run resumes.
 
-import { type Cpu, Machine, type MachineConfig, type Task, YIELD_INPUT, K } from '../emu/index.js';
+import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, type Task, YIELD_INPUT } from '../emu/index.js';
 import { boot, type Kernel } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, VmZoneAllocator } from './allocators.js';
-import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent } from './format.js';
+import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent, type ZoneFlag, newEvent } from './format.js';
 import { Histogram } from './histogram.js';
 import { buildReport, type ReplayReport } from './report.js';
 
@@ -56,16 +56,83 @@ interface LiveObject {
 
 /** Per (counter context, path label): the latencies of the operations that ended there. */
 export class OpTable {
-  readonly byKey = new Map<string, { context: string; path: string; hist: Histogram }>();
+  readonly byKey = new Map<number, { context: string; path: string; hist: Histogram }>();
 
-  add(context: string, path: string, cycles: number): void {
-    const key = `${context}\u0000${path}`;
+  constructor(private readonly machine: Machine) {}
+
+  add(context: number, label: number, cycles: number): void {
+    const key = context * LABEL_CAP + label;
     let e = this.byKey.get(key);
     if (e === undefined) {
-      e = { context, path, hist: new Histogram() };
+      e = { context: this.machine.contexts.names[context]!, path: this.machine.labels.names[label]!, hist: new Histogram() };
       this.byKey.set(key, e);
     }
     e.hist.add(cycles);
+  }
+}
+
+/**
+ * A CPU's queue of events not yet replayed, in flat typed arrays (no object per event); the
+ * name and flags of zone events go to a side table.
+ */
+class EventQueue {
+  private op = new Uint8Array(1024);
+  private zone = new Float64Array(1024);
+  private obj = new Float64Array(1024);
+  private size = new Float64Array(1024);
+  private readonly zoneEvents = new Map<number, { name: string; flags: ZoneFlag[] }>();
+  private head = 0;
+  private tail = 0;
+  private serial = 0;
+  private headSerial = 0;
+
+  get empty(): boolean {
+    return this.head === this.tail;
+  }
+
+  push(ev: TraceEvent): void {
+    if (this.tail === this.op.length) this.grow();
+    const i = this.tail++;
+    this.op[i] = ev.op;
+    this.zone[i] = ev.zone;
+    this.obj[i] = ev.obj;
+    this.size[i] = ev.size;
+    if (ev.op === OP_ZONE) this.zoneEvents.set(this.serial, { name: ev.name, flags: ev.flags.slice() });
+    this.serial++;
+  }
+
+  /** Moves the next event into `ev` (a scratch event of the caller's). */
+  shift(ev: TraceEvent): void {
+    const i = this.head++;
+    ev.op = this.op[i]!;
+    ev.zone = this.zone[i]!;
+    ev.obj = this.obj[i]!;
+    ev.size = this.size[i]!;
+    if (ev.op === OP_ZONE) {
+      const z = this.zoneEvents.get(this.headSerial)!;
+      this.zoneEvents.delete(this.headSerial);
+      ev.name = z.name;
+      ev.flags = z.flags;
+    }
+    this.headSerial++;
+    if (this.head === this.tail) this.head = this.tail = 0;
+  }
+
+  private grow(): void {
+    // Compact first; double only when more than half is live.
+    const live = this.tail - this.head;
+    const cap = live * 2 > this.op.length ? this.op.length * 2 : this.op.length;
+    const move = <T extends Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = cap === a.length ? a : make(cap);
+      b.set(a.subarray(this.head, this.tail), 0);
+      return b;
+    };
+    this.op = move(this.op, (n) => new Uint8Array(n));
+    this.zone = move(this.zone, (n) => new Float64Array(n));
+    this.obj = move(this.obj, (n) => new Float64Array(n));
+    this.size = move(this.size, (n) => new Float64Array(n));
+    this.head = 0;
+    this.tail = live;
   }
 }
 
@@ -94,21 +161,18 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     pageAlloc: k.label['vm_page.alloc'],
     pageFree: k.label['vm_page.free'],
   };
-  const queues: TraceEvent[][] = Array.from({ length: ncpus }, () => []);
-  const heads = new Int32Array(ncpus);
+  const queues: EventQueue[] = Array.from({ length: ncpus }, () => new EventQueue());
   const objects = new Map<number, LiveObject>();
   const zones = new Map<number, { handle: unknown; name: string; size: number; context: number; time: number }>();
   /** Who sleeps waiting for an object id ("o<id>") or zone id ("z<id>") to appear. */
   const waiters = new Map<string, number[]>();
-  const ops = new OpTable();
+  const ops = new OpTable(m);
   const totals: ReplayTotals = { events: 0, allocations: 0, frees: 0, thinkCycles: 0 };
   let eof = false;
   let traceCpus = 0;
 
   m.barrier();
   const start = m.snapshot();
-
-  const contextName = (ctx: number) => m.contexts.names[ctx]!;
 
   function wakeWaiters(key: string, time: number): void {
     const list = waiters.get(key);
@@ -146,7 +210,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     cpu.lastOpLabel = fallbackLabel;
     const t0 = cpu.clock;
     const r = yield* op;
-    ops.add(contextName(context), m.labels.names[cpu.lastOpLabel]!, cpu.clock - t0);
+    ops.add(context, cpu.lastOpLabel, cpu.clock - t0);
     return r;
   }
 
@@ -246,17 +310,15 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
 
   const program = function* (cpu: Cpu): Task {
     const q = queues[cpu.id]!;
+    const ev = newEvent();
     for (;;) {
-      if (heads[cpu.id]! >= q.length) {
+      if (q.empty) {
         if (eof) return;
         yield YIELD_INPUT;
         continue;
       }
-      const ev = q[heads[cpu.id]!++]!;
-      if (heads[cpu.id]! > 4096 && heads[cpu.id]! * 2 > q.length) {
-        q.splice(0, heads[cpu.id]!);
-        heads[cpu.id] = 0;
-      }
+      q.shift(ev);
+      ev.cpu = cpu.id;
       yield* cpu.checkpoint();
       yield* runEvent(cpu, ev);
     }
@@ -270,15 +332,15 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     if (r.state === 'done') break;
     // The CPU whose turn it is needs its next event: read until it has one or the trace ends.
     const q = queues[r.cpu]!;
-    while (!eof && heads[r.cpu]! >= q.length) {
+    while (!eof && q.empty) {
       const batch = await source.next();
       if (batch === null) {
         eof = true;
         break;
       }
       for (const ev of batch) {
-        traceCpus = Math.max(traceCpus, ev.cpu + 1);
-        queues[ev.cpu % ncpus]!.push({ ...ev, flags: ev.flags.slice() });
+        if (ev.cpu >= traceCpus) traceCpus = ev.cpu + 1;
+        queues[ev.cpu % ncpus]!.push(ev);
       }
       read += batch.length;
       if (opts.onProgress !== undefined && read - lastProgress >= 16384) {
