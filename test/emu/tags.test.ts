@@ -71,4 +71,73 @@ describe('TagArray', () => {
     }
     expect(Array.from(wide.valid).reduce((a, b) => a + b, 0)).toBe(96);
   });
+
+  it('find() takes a low word of 2^31 or more signed or unsigned, and blockLo() gives it back unsigned', () => {
+    const t = new TagArray(4, 2, 'lru');
+    t.install(t.victim(t.setBase(0xfffffff3)), 3, 0xfffffff3);
+    const s = t.find(3, 0xfffffff3);
+    expect(s).toBeGreaterThanOrEqual(0);
+    expect(t.find(3, 0xfffffff3 | 0)).toBe(s);
+    expect(t.blockLo(s)).toBe(0xfffffff3);
+    expect(t.blockOf(s)).toBe(3 * 2 ** 32 + 0xfffffff3);
+  });
+
+  it('find() misses a block invalidated since its hint was set', () => {
+    const t = new TagArray(2, 4, 'lru');
+    t.install(t.victim(t.setBase(5)), 0, 5);
+    t.invalidate(t.find(0, 5));
+    expect(t.find(0, 5)).toBe(-1);
+    expect(t.victim(t.setBase(5))).toBe(4);
+  });
+
+  it('install() rejects a high word of 2^31 - 1 or more, which would read as an empty slot', () => {
+    const t = new TagArray(1, 2, 'lru');
+    expect(() => t.install(0, 0x7fffffff, 0)).toThrow(/below 2\^31 - 1, got 2147483647/);
+    expect(() => t.install(0, 0xffffffff, 0)).toThrow(RangeError);
+  });
+
+  // A reference model of where each block is: install() and invalidate() as the caches use
+  // them, then every key looked up. Covers stale and shared hints, the wide-set index and the
+  // one-entry hint of arrays above 64 Ki slots.
+  for (const [sets, ways] of [[16, 4], [1, 96], [8192, 16]] as const) {
+    it(`find() agrees with a map of installed blocks on ${sets} sets × ${ways} ways after random fills and invalidations`, () => {
+      const t = new TagArray(sets, ways, 'lru', 5);
+      const where = new Map<string, number>();
+      const owner = new Map<number, string>();
+      let x = 99;
+      const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+      const keys = 3 * t.slots;
+      let wrong = 0;
+      for (let i = 0; i < Math.min(8 * t.slots, 400_000); i++) {
+        const k = next() % keys;
+        const hi = k & 1;
+        const lo = (k * 0x9e3779b1) >>> 0;
+        const name = `${hi}:${lo}`;
+        const found = t.find(hi, lo);
+        if (found !== (where.get(name) ?? -1)) wrong++;
+        if (found >= 0) {
+          if ((next() & 7) === 0) {
+            t.invalidate(found);
+            where.delete(name);
+            owner.delete(found);
+          } else {
+            t.touch(found);
+          }
+          continue;
+        }
+        const v = t.victim(t.setBase(lo));
+        const old = owner.get(v);
+        if (old !== undefined) where.delete(old);
+        t.install(v, hi, lo);
+        where.set(name, v);
+        owner.set(v, name);
+      }
+      for (let k = 0; k < keys; k++) {
+        const lo = (k * 0x9e3779b1) >>> 0;
+        if (t.find(k & 1, lo) !== (where.get(`${k & 1}:${lo}`) ?? -1)) wrong++;
+      }
+      expect(wrong).toBe(0);
+      expect(Array.from(t.valid).reduce((a, b) => a + b, 0)).toBe(where.size);
+    });
+  }
 });
