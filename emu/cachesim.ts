@@ -33,10 +33,11 @@
 // Random replacement uses TagArray's seeded generator in both modes, so it never matches
 // Dinero's unseeded random().
 //
-// A level keeps its own flat tag arrays with TagArray's four policies (same victims, same
-// ages), rather than a TagArray, so that CachesimHierarchy.run() can inline the L1 hit path.
+// Tags and replacement are the machine's own: every level and the TLB hold an emu/tags.ts
+// TagArray, the tag store of the caches and TLBs in emu/memsys.ts and emu/tlb.ts, so that
+// matching Dinero IV validates the victims and replacement order the machine uses. A level adds
+// only its dirty bits, counters and the rules above.
 
-import seedrandom from 'seedrandom';
 import { TagArray } from './tags.js';
 import type { ReplacementPolicy } from './tags.js';
 
@@ -83,12 +84,6 @@ const C_MULTIBLOCK = 11;
 const C_FILL = 12;
 const C_COUNT = 13;
 
-const POLICY_LRU = 0;
-const POLICY_FIFO = 1;
-const POLICY_PLRU = 2;
-const POLICY_RANDOM = 3;
-const POLICY_CODE: Record<ReplacementPolicy, number> = { lru: POLICY_LRU, fifo: POLICY_FIFO, plru: POLICY_PLRU, random: POLICY_RANDOM };
-
 /** Why a cache shape is impossible, or null when it is fine. */
 export function checkCacheLevelSpec(spec: CacheLevelSpec): string | null {
   const { size, ways, line } = spec;
@@ -112,29 +107,10 @@ export class CachesimLevel {
   readonly sets: number;
   readonly ways: number;
   readonly slots: number;
-  /** The block number's low word in each slot, as a signed 32-bit integer. */
-  readonly tagLo: Int32Array;
-  /**
-   * The block number's high word in each slot, or -1 for an empty slot: lines are at least 4
-   * bytes, so a block's high word is below 2^30 and never -1.
-   */
-  readonly tagHi: Int32Array;
-  /** LRU: time of last use; FIFO and random: time of fill; tree-PLRU: 0. 0 for an empty slot. */
-  readonly stamp: Float64Array;
+  /** Tags and replacement state, keyed by block number (the address shifted right by lg). */
+  readonly tags: TagArray;
   /** 1 when the slot's line is dirty. */
   readonly dirty: Uint8Array;
-  /**
-   * The slot where each block was last found or filled, by the block number's low bits. A
-   * block is in at most one slot, so checking the hinted slot's tags makes a hit exact without
-   * scanning the set; a stale hint only costs the scan.
-   */
-  readonly hint: Int32Array;
-  readonly hintMask: number;
-  readonly setMask: number;
-  /** POLICY_* of spec.policy. */
-  readonly policy: number;
-  /** Replacement clock: the last stamp given. */
-  now = 0;
   readonly counters = new Float64Array(C_COUNT);
   next: CachesimLevel | null = null;
   /** The levels above this one, nearest first (inclusive mode back-invalidates them). */
@@ -148,9 +124,7 @@ export class CachesimLevel {
   readonly sh: number;
   /** Mask of the block number's high word: a 64-bit address has 64 - lg block bits. */
   private readonly blockHiMask: number;
-  /** Tree-PLRU: ways-1 direction bits per set (ways a power of two). */
-  private readonly plruBits: Uint8Array;
-  private readonly rng: () => number;
+  /** copyback(): the dirty slots of a set in replacement order. */
   private readonly order: Int32Array;
 
   constructor(name: string, spec: CacheLevelSpec, inclusive: boolean, seed: number) {
@@ -167,20 +141,8 @@ export class CachesimLevel {
     this.ways = spec.ways;
     this.sets = spec.size / spec.line / spec.ways;
     this.slots = this.sets * this.ways;
-    this.setMask = this.sets - 1;
-    this.policy = POLICY_CODE[spec.policy];
-    this.tagLo = new Int32Array(this.slots);
-    this.tagHi = new Int32Array(this.slots).fill(-1);
-    this.stamp = new Float64Array(this.slots);
+    this.tags = new TagArray(this.sets, this.ways, spec.policy, seed);
     this.dirty = new Uint8Array(this.slots);
-    let hintSize = 16;
-    while (hintSize < 2 * this.slots) hintSize *= 2;
-    this.hint = new Int32Array(hintSize);
-    this.hintMask = hintSize - 1;
-    this.plruBits = new Uint8Array(this.policy === POLICY_PLRU ? this.slots : 0);
-    // The same generator and draws as TagArray's random policy, so results do not change.
-    const prng = seedrandom.xor128(String(seed));
-    this.rng = () => prng.int32() >>> 0;
     this.order = new Int32Array(spec.ways);
   }
 
@@ -198,121 +160,19 @@ export class CachesimLevel {
     const bLo = (lo >>> this.lg) | (hi << this.sh);
     const bHi = hi >>> this.lg;
     this.counters[C_FETCH + type]!++;
-    const slot = this.find(bHi, bLo);
+    const tags = this.tags;
+    const slot = tags.find(bHi, bLo);
     if (slot >= 0) {
-      this.touch(slot);
+      tags.touch(slot);
       if (type === ACCESS_WRITE) this.dirty[slot] = 1;
       return;
     }
     this.miss(type, bHi, bLo, offset === 0 && size === this.line);
   }
 
-  /** The slot holding block (bHi, bLo) (bLo as a signed 32-bit integer), or -1. */
-  find(bHi: number, bLo: number): number {
-    const h = this.hint[bLo & this.hintMask]!;
-    if (this.tagLo[h] === bLo && this.tagHi[h] === bHi) return h;
-    return this.scan(bHi, bLo);
-  }
-
-  /** find() past a wrong hint: searches the set and fixes the hint. */
-  scan(bHi: number, bLo: number): number {
-    const tagLo = this.tagLo;
-    const tagHi = this.tagHi;
-    const base = (bLo & this.setMask) * this.ways;
-    const end = base + this.ways;
-    for (let s = base; s < end; s++) {
-      if (tagLo[s] === bLo && tagHi[s] === bHi) {
-        this.hint[bLo & this.hintMask] = s;
-        return s;
-      }
-    }
-    return -1;
-  }
-
-  /** Records a hit: refreshes LRU order and the PLRU tree, leaves FIFO and random alone. */
-  touch(slot: number): void {
-    if (this.policy === POLICY_LRU) this.stamp[slot] = ++this.now;
-    else if (this.policy === POLICY_PLRU) this.plruTouch(slot);
-  }
-
-  /** The slot to fill in the set starting at `base`: the first empty way, else the policy's victim. */
-  private victim(base: number): number {
-    const end = base + this.ways;
-    const tagHi = this.tagHi;
-    for (let s = base; s < end; s++) if (tagHi[s] === -1) return s;
-    switch (this.policy) {
-      case POLICY_LRU:
-      case POLICY_FIFO: {
-        const stamp = this.stamp;
-        let best = base;
-        let bestStamp = stamp[base]!;
-        for (let s = base + 1; s < end; s++) {
-          const t = stamp[s]!;
-          if (t < bestStamp) {
-            bestStamp = t;
-            best = s;
-          }
-        }
-        return best;
-      }
-      case POLICY_PLRU:
-        return this.plruVictim(base);
-      default:
-        return base + (this.rng() % this.ways);
-    }
-  }
-
-  /** Puts block (bHi, bLo) in `slot` as the most recently used / newest entry. */
-  private install(slot: number, bHi: number, bLo: number): void {
-    this.hint[bLo & this.hintMask] = slot;
-    this.tagLo[slot] = bLo;
-    this.tagHi[slot] = bHi;
-    if (this.policy === POLICY_PLRU) this.plruTouch(slot);
-    else this.stamp[slot] = ++this.now;
-  }
-
   private invalidateSlot(slot: number): void {
-    this.tagHi[slot] = -1;
-    this.stamp[slot] = 0;
+    this.tags.invalidate(slot);
     this.dirty[slot] = 0;
-  }
-
-  // Tree-PLRU over `ways` leaves: node i has children 2i+1 and 2i+2; a bit of 0 points the
-  // victim search left. A use flips the bits on its path to point away from it.
-  private plruTouch(slot: number): void {
-    const ways = this.ways;
-    const bits = slot - (slot % ways);
-    const way = slot - bits;
-    let node = 0;
-    let lo = 0;
-    let span = ways;
-    while (span > 1) {
-      span >>= 1;
-      if (way < lo + span) {
-        this.plruBits[bits + node] = 1;
-        node = 2 * node + 1;
-      } else {
-        this.plruBits[bits + node] = 0;
-        lo += span;
-        node = 2 * node + 2;
-      }
-    }
-  }
-
-  private plruVictim(base: number): number {
-    let node = 0;
-    let lo = 0;
-    let span = this.ways;
-    while (span > 1) {
-      span >>= 1;
-      if (this.plruBits[base + node] === 0) {
-        node = 2 * node + 1;
-      } else {
-        lo += span;
-        node = 2 * node + 2;
-      }
-    }
-    return base + lo;
   }
 
   /** A reference that crosses a line boundary: one access per line (d4_splitm). */
@@ -334,9 +194,10 @@ export class CachesimLevel {
   /** One access to block (bHi, bLo); `whole` when a write covers the whole line. */
   private access(type: number, bHi: number, bLo: number, whole: boolean): void {
     this.counters[C_FETCH + type]!++;
-    const slot = this.find(bHi, bLo);
+    const tags = this.tags;
+    const slot = tags.find(bHi, bLo);
     if (slot >= 0) {
-      this.touch(slot);
+      tags.touch(slot);
       if (type === ACCESS_WRITE) this.dirty[slot] = 1;
       return;
     }
@@ -348,21 +209,22 @@ export class CachesimLevel {
     const counters = this.counters;
     counters[C_MISS + type]!++;
     const fillType = type === ACCESS_WRITE ? ACCESS_READ : type;
-    const base = (bLo & this.setMask) * this.ways;
+    const tags = this.tags;
+    const base = tags.setBase(bLo);
     if (this.inclusive) {
       counters[C_FILL]!++;
       if (this.next !== null) this.toNext(fillType, bHi, bLo);
-      const victim = this.victim(base);
-      if (this.tagHi[victim] !== -1) this.evict(victim);
-      this.install(victim, bHi, bLo);
+      const victim = tags.victim(base);
+      if (tags.valid[victim] === 1) this.evict(victim);
+      tags.install(victim, bHi, bLo);
       this.dirty[victim] = type === ACCESS_WRITE ? 1 : 0;
       return;
     }
-    const victim = this.victim(base);
-    const vHi = this.tagHi[victim]!;
-    const vLo = this.tagLo[victim]!;
-    const victimDirty = vHi !== -1 && this.dirty[victim] === 1;
-    this.install(victim, bHi, bLo);
+    const victim = tags.victim(base);
+    const vHi = tags.blockHi(victim);
+    const vLo = tags.blockLo(victim);
+    const victimDirty = tags.valid[victim] === 1 && this.dirty[victim] === 1;
+    tags.install(victim, bHi, bLo);
     this.dirty[victim] = type === ACCESS_WRITE ? 1 : 0;
     if (type !== ACCESS_WRITE || !whole) {
       counters[C_FILL]!++;
@@ -382,8 +244,8 @@ export class CachesimLevel {
 
   /** Inclusive mode: evicts a valid slot, back-invalidating the levels above, writing back if dirty. */
   private evict(slot: number): void {
-    const bHi = this.tagHi[slot]!;
-    const bLo = this.tagLo[slot]!;
+    const bHi = this.tags.blockHi(slot);
+    const bLo = this.tags.blockLo(slot);
     let dirty = this.dirty[slot]!;
     if (this.backInvalidate(bHi, bLo, true)) dirty = 1;
     this.invalidateSlot(slot);
@@ -407,7 +269,7 @@ export class CachesimLevel {
       const uHi = hi >>> upper.lg;
       const uLo = (lo >>> upper.lg) | (hi << upper.sh);
       for (let i = 0; i < count; i++) {
-        const slot = upper.find(uHi, (uLo + i) | 0);
+        const slot = upper.tags.find(uHi, (uLo + i) | 0);
         if (slot < 0) continue;
         upper.counters[C_BACKINVAL]!++;
         if (upper.dirty[slot] === 1) {
@@ -428,20 +290,20 @@ export class CachesimLevel {
    */
   copyback(hi: number, lo: number, all: boolean): void {
     if (!all) {
-      const slot = this.find(hi >>> this.lg, (lo >>> this.lg) | (hi << this.sh));
+      const slot = this.tags.find(hi >>> this.lg, (lo >>> this.lg) | (hi << this.sh));
       if (slot >= 0 && this.dirty[slot] === 1) this.writeBackSlot(slot);
     } else {
       const ways = this.ways;
       const order = this.order;
-      const stamp = this.stamp;
+      const tags = this.tags;
       for (let set = this.sets - 1; set >= 0; set--) {
         const base = set * ways;
         let n = 0;
         for (let s = base; s < base + ways; s++) {
-          if (this.tagHi[s] === -1 || this.dirty[s] !== 1) continue;
+          if (tags.valid[s] !== 1 || this.dirty[s] !== 1) continue;
           let j = n++;
-          const age = stamp[s]!;
-          while (j > 0 && stamp[order[j - 1]!]! > age) {
+          const age = tags.age(s);
+          while (j > 0 && tags.age(order[j - 1]!) > age) {
             order[j] = order[j - 1]!;
             j--;
           }
@@ -457,7 +319,7 @@ export class CachesimLevel {
     this.dirty[slot] = 0;
     this.counters[C_COPYBACK]!++;
     this.counters[C_WRITEBACK]!++;
-    if (this.next !== null) this.toNext(ACCESS_WRITE, this.tagHi[slot]!, this.tagLo[slot]!);
+    if (this.next !== null) this.toNext(ACCESS_WRITE, this.tags.blockHi(slot), this.tags.blockLo(slot));
   }
 
   /**
@@ -469,15 +331,16 @@ export class CachesimLevel {
     if (!all) {
       const bLo = (lo >>> this.lg) | (hi << this.sh);
       const bHi = hi >>> this.lg;
-      const slot = this.find(bHi, bLo);
+      const slot = this.tags.find(bHi, bLo);
       if (slot >= 0) {
         if (this.inclusive) this.backInvalidate(bHi, bLo, false);
         this.invalidateSlot(slot);
       }
     } else {
+      const tags = this.tags;
       for (let s = 0; s < this.slots; s++) {
-        if (this.tagHi[s] === -1) continue;
-        if (this.inclusive) this.backInvalidate(this.tagHi[s]!, this.tagLo[s]!, false);
+        if (tags.valid[s] !== 1) continue;
+        if (this.inclusive) this.backInvalidate(tags.blockHi(s), tags.blockLo(s), false);
         this.invalidateSlot(s);
       }
     }
@@ -622,7 +485,8 @@ export class CachesimHierarchy {
 
   /**
    * Runs `count` references given column by column (Dinero access types 0-5). The L1 hit of a
-   * one-line reference is inlined here; everything else goes through the level's methods.
+   * one-line reference is handled here (TagArray.find() and touch() inline into the loop);
+   * everything else goes through the level's methods.
    */
   run(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
     const l1 = this.l1;
@@ -636,10 +500,7 @@ export class CachesimHierarchy {
     const lineMask = l1.lineMask;
     const lg = l1.lg;
     const sh = l1.sh;
-    const tagLo = l1.tagLo;
-    const tagHi = l1.tagHi;
-    const hint = l1.hint;
-    const hintMask = l1.hintMask;
+    const tags = l1.tags;
     const dirty = l1.dirty;
     const counters = l1.counters;
     for (let i = 0; i < count; i++) {
@@ -668,10 +529,9 @@ export class CachesimHierarchy {
       const bLo = (lo >>> lg) | (hi << sh);
       const bHi = hi >>> lg;
       counters[C_FETCH + t]!++;
-      let slot = hint[bLo & hintMask]!;
-      if (tagLo[slot] !== bLo || tagHi[slot] !== bHi) slot = l1.scan(bHi, bLo);
+      const slot = tags.find(bHi, bLo);
       if (slot >= 0) {
-        l1.touch(slot);
+        tags.touch(slot);
         if (t === ACCESS_WRITE) dirty[slot] = 1;
       } else {
         l1.miss(t, bHi, bLo, offset === 0 && n === line);
@@ -687,10 +547,7 @@ export class CachesimHierarchy {
   private runLine64(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
     const l1 = this.l1;
     const dinero = !this.inclusive;
-    const tagLo = l1.tagLo;
-    const tagHi = l1.tagHi;
-    const hint = l1.hint;
-    const hintMask = l1.hintMask;
+    const tags = l1.tags;
     const dirty = l1.dirty;
     const counters = l1.counters;
     for (let i = 0; i < count; i++) {
@@ -718,10 +575,9 @@ export class CachesimHierarchy {
       const bLo = (lo >>> 6) | (hi << 26);
       const bHi = hi >>> 6;
       counters[t]!++;
-      let slot = hint[bLo & hintMask]!;
-      if (tagLo[slot] !== bLo || tagHi[slot] !== bHi) slot = l1.scan(bHi, bLo);
+      const slot = tags.find(bHi, bLo);
       if (slot >= 0) {
-        l1.touch(slot);
+        tags.touch(slot);
         if (t === 1) dirty[slot] = 1;
       } else {
         l1.miss(t, bHi, bLo, offset === 0 && n === 64);
