@@ -6,6 +6,7 @@ import Benchmark from 'benchmark';
 import { benchSuites } from './suite.js';
 import './cachesim.bench.js';
 import './machine.bench.js';
+import './replay.bench.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
