@@ -1,0 +1,1096 @@
+// Workload generators: seeded, deterministic streams of trace events (FORMAT.md, "Generated
+// workloads"), produced on the fly so memory is bounded by the live objects, not the length.
+//
+// Each workload is a set of per-CPU programs (generators) over shared state; a scheduler runs
+// them on per-CPU clocks (OP_CYCLES per allocation or free, think time as stated), always
+// stepping the CPU whose clock is smallest (ties: lowest id), so the stream is roughly in time
+// order and CPUs interleave round-robin when they do the same work. A program that must wait
+// (a consumer with nothing to free, a CPU at a barrier) yields null and is woken when another
+// program changes shared state (GenState.notify). An object is handed to another CPU only after
+// its allocation has been emitted, so every free follows its allocation in the stream.
+//
+// Event budget: `events` counts allocations and frees (a, f, m, x, P, Q), not zone or think
+// events. A run allocates ceil(events/2) objects and then frees everything still live, so it
+// ends with no live object when `events` is even (one left when it is odd).
+
+import seedrandom from 'seedrandom';
+import { UserError } from '../emu/index.js';
+import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE } from './format.js';
+import type { TraceEvent, TraceHeader, ZoneFlag } from './format.js';
+import type { EventSource } from './replay.js';
+
+export type GenApi = 'zone' | 'malloc';
+
+export interface GenOptions {
+  /** CPUs the workload runs on (1–4096). */
+  cpus: number;
+  /** Allocation and free events to generate (zone and think events are not counted). */
+  events: number;
+  /** Any string or number; the same options and seed give the same events. */
+  seed: string | number;
+  /** Object size in bytes (slab-*, xmalloc, cache-*); 0: the workload's own size mix. */
+  size?: number;
+  /** slab-*: objects per CPU per round (slab_test's TEST_COUNT). */
+  count?: number;
+  /** Allocate from zones (`a`/`f`, one zone per power-of-two size class) or malloc(9) (`m`/`x`). */
+  api?: GenApi;
+  /** cache-*: writes to each object between its allocation and free, as think cycles (one per write). */
+  writes?: number;
+  /** larson: objects per thread. */
+  chunks?: number;
+  /** larson: a thread does rounds × chunks replacements before its objects pass to the next CPU. */
+  rounds?: number;
+  /** larson: smallest object size in bytes. */
+  minSize?: number;
+  /** larson: object sizes are below this (bytes). */
+  maxSize?: number;
+  /** xmalloc: objects per batch. */
+  batch?: number;
+  /** Mean think time in cycles after each allocation or free (exponential); 0: none. */
+  think?: number;
+}
+
+type OptionName = Exclude<keyof GenOptions, 'cpus' | 'events' | 'seed'>;
+
+export interface WorkloadInfo {
+  name: string;
+  /** One line: what each CPU does. */
+  description: string;
+  /** The benchmark or data it follows. */
+  source: string;
+  /** The workload-specific options it takes, beyond cpus, events and seed. */
+  options: readonly OptionName[];
+  minCpus: number;
+}
+
+/** Nominal cycles of one allocation or free, used only to interleave CPUs. */
+export const OP_CYCLES = 100;
+
+const MAX_CPUS = 4096;
+const NO_FLAGS = Object.freeze([]) as unknown as ZoneFlag[];
+
+// ---------------------------------------------------------------------------------------------
+// Shared state, objects and events
+
+/** A live object: its id and where it came from (zone id; 0 for malloc, -1 for pages). */
+interface Held {
+  obj: number;
+  zone: number;
+  /** Bytes (malloc) or order (pages); the zone's item size otherwise. */
+  size: number;
+}
+
+interface ZoneDef {
+  name: string;
+  size: number;
+  flags: ZoneFlag[];
+}
+
+/** null: the program cannot go on until another one changes shared state. */
+type Program = Generator<TraceEvent | null, void, undefined>;
+
+class GenState {
+  readonly rng: seedrandom.PRNG;
+  allocsLeft: number;
+  nextObj = 1;
+  notified = false;
+
+  constructor(
+    readonly cpus: number,
+    events: number,
+    seed: string,
+  ) {
+    this.rng = seedrandom.alea(seed);
+    this.allocsLeft = Math.ceil(events / 2);
+  }
+
+  get exhausted(): boolean {
+    return this.allocsLeft === 0;
+  }
+
+  /** Claims one allocation from the budget; false once it is spent. */
+  take(): boolean {
+    if (this.allocsLeft === 0) return false;
+    if (--this.allocsLeft === 0) this.notify();
+    return true;
+  }
+
+  /** Wakes the waiting programs after a change they may be waiting for. */
+  notify(): void {
+    this.notified = true;
+  }
+
+  /** An integer in [0, n). */
+  below(n: number): number {
+    return Math.floor(this.rng() * n);
+  }
+}
+
+function event(op: number, zone: number, obj: number, size: number): TraceEvent {
+  return { cpu: 0, op, zone, obj, size, name: '', flags: NO_FLAGS, line: 0 };
+}
+
+function allocEvent(h: Held): TraceEvent {
+  if (h.zone > 0) return event(OP_ALLOC, h.zone, h.obj, 0);
+  return h.zone === 0 ? event(OP_MALLOC, 0, h.obj, h.size) : event(OP_PALLOC, 0, h.obj, h.size);
+}
+
+function freeEvent(h: Held): TraceEvent {
+  if (h.zone > 0) return event(OP_FREE, h.zone, h.obj, 0);
+  return event(h.zone === 0 ? OP_MFREE : OP_PFREE, 0, h.obj, 0);
+}
+
+function thinkEvent(cycles: number): TraceEvent {
+  return event(OP_THINK, 0, 0, cycles);
+}
+
+function isCounted(op: number): boolean {
+  return op >= OP_ALLOC && op <= OP_PFREE;
+}
+
+/**
+ * Maps requested sizes to zones (api 'zone': one zone `kmalloc-N` per power-of-two class from
+ * 8 bytes, as Linux's kmalloc caches) or to malloc(9) of the size itself (api 'malloc').
+ */
+class SizeMap {
+  readonly zones: ZoneDef[] = [];
+  private readonly zoneOfClass = new Map<number, number>();
+
+  constructor(
+    readonly api: GenApi,
+    sizes: readonly number[],
+  ) {
+    if (api !== 'zone') return;
+    const classes = [...new Set(sizes.map(sizeClass))].sort((a, b) => a - b);
+    for (const c of classes) {
+      this.zones.push({ name: `kmalloc-${c}`, size: c, flags: NO_FLAGS });
+      this.zoneOfClass.set(c, this.zones.length);
+    }
+  }
+
+  hold(g: GenState, size: number): Held {
+    const obj = g.nextObj++;
+    if (this.api === 'malloc') return { obj, zone: 0, size };
+    const c = sizeClass(size);
+    const zone = this.zoneOfClass.get(c);
+    if (zone === undefined) throw new Error(`no zone for size ${size}`);
+    return { obj, zone, size: c };
+  }
+}
+
+function sizeClass(size: number): number {
+  let c = 8;
+  while (c < size) c *= 2;
+  return c;
+}
+
+/** Every CPU waits here; returns whether allocations were left when the last one arrived. */
+class Barrier {
+  private arrived = 0;
+  private generation = 0;
+  private more = false;
+
+  *wait(g: GenState): Generator<null, boolean, undefined> {
+    const generation = this.generation;
+    if (++this.arrived === g.cpus) {
+      this.arrived = 0;
+      this.generation++;
+      this.more = !g.exhausted;
+      g.notify();
+      yield null; // so that the CPUs leave the barrier in order of clock and id, not the last one first
+      return this.more;
+    }
+    while (this.generation === generation) yield null;
+    return this.more;
+  }
+}
+
+function* done(): Program {}
+
+// ---------------------------------------------------------------------------------------------
+// The scheduler
+
+/** A min-heap of CPU ids by (clock, id). */
+class CpuHeap {
+  readonly ids: number[] = [];
+  constructor(private readonly clock: Float64Array) {}
+
+  private less(a: number, b: number): boolean {
+    const ca = this.clock[a]!;
+    const cb = this.clock[b]!;
+    return ca < cb || (ca === cb && a < b);
+  }
+
+  push(cpu: number): void {
+    const ids = this.ids;
+    let i = ids.length;
+    ids.push(cpu);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(cpu, ids[parent]!)) break;
+      ids[i] = ids[parent]!;
+      i = parent;
+    }
+    ids[i] = cpu;
+  }
+
+  /** Restores order after the top CPU's clock grew. */
+  siftTop(): void {
+    const ids = this.ids;
+    const n = ids.length;
+    const cpu = ids[0]!;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && this.less(ids[child + 1]!, ids[child]!)) child++;
+      if (!this.less(ids[child]!, cpu)) break;
+      ids[i] = ids[child]!;
+      i = child;
+    }
+    ids[i] = cpu;
+  }
+
+  popTop(): void {
+    const last = this.ids.pop()!;
+    if (this.ids.length > 0) {
+      this.ids[0] = last;
+      this.siftTop();
+    }
+  }
+}
+
+function* schedule(g: GenState, zones: readonly ZoneDef[], programs: Program[], events: number, think: number): Generator<TraceEvent, void, undefined> {
+  for (let i = 0; i < zones.length; i++) {
+    const z = zones[i]!;
+    yield { cpu: 0, op: OP_ZONE, zone: i + 1, obj: 0, size: z.size, name: z.name, flags: z.flags, line: 0 };
+  }
+  const n = programs.length;
+  const clock = new Float64Array(n);
+  const heap = new CpuHeap(clock);
+  const blocked: number[] = [];
+  for (let cpu = 0; cpu < n; cpu++) heap.push(cpu);
+  /** Think time drawn after a CPU's last allocation or free, emitted at its next turn. */
+  const pendingThink = new Float64Array(n);
+  let counted = 0;
+  while (counted < events) {
+    if (heap.ids.length === 0) {
+      if (blocked.length > 0) throw new Error(`generator deadlock: CPUs ${blocked.join(', ')} wait and none can run`);
+      return;
+    }
+    const cpu = heap.ids[0]!;
+    let ev: TraceEvent | null = null;
+    g.notified = false;
+    if (pendingThink[cpu]! > 0) {
+      ev = thinkEvent(pendingThink[cpu]!);
+      pendingThink[cpu] = 0;
+    } else {
+      const step = programs[cpu]!.next();
+      if (step.done) heap.popTop();
+      else if (step.value === null) {
+        heap.popTop();
+        blocked.push(cpu);
+      } else ev = step.value;
+    }
+    if (ev !== null) {
+      ev.cpu = cpu;
+      clock[cpu] = clock[cpu]! + (ev.op === OP_THINK ? ev.size : OP_CYCLES);
+      heap.siftTop();
+    }
+    if (g.notified && blocked.length > 0) {
+      const now = clock[cpu]!;
+      for (const b of blocked) {
+        if (clock[b]! < now) clock[b] = now;
+        heap.push(b);
+      }
+      blocked.length = 0;
+    }
+    if (ev === null) continue;
+    if (isCounted(ev.op)) {
+      counted++;
+      if (think > 0) pendingThink[cpu] = Math.round(-Math.log(1 - g.rng()) * think);
+    }
+    yield ev;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// slab_test (Christoph Lameter, Linux Foundation 2009): the SLUB benchmark module. Each test
+// runs rounds of `count` objects per CPU with sizes 8, 16, ..., 4096 bytes in turn (or --size);
+// the concurrent tests start every round and phase on all CPUs together.
+
+const SLAB_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+
+interface Setup {
+  zones: ZoneDef[];
+  programs: Program[];
+}
+
+function slabSetup(g: GenState, o: Resolved, perCpu: (cpu: number, sizeOf: (round: number) => number, sm: SizeMap) => Program): Setup {
+  const sizes = o.size > 0 ? [o.size] : SLAB_SIZES;
+  const sm = new SizeMap(o.api, sizes);
+  const sizeOf = (round: number): number => sizes[round % sizes.length]!;
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) programs.push(perCpu(cpu, sizeOf, sm));
+  return { zones: sm.zones, programs };
+}
+
+/** Test 1, single thread: `count` allocations, then their frees, on CPU 0. */
+function slabBulk(g: GenState, o: Resolved): Setup {
+  return slabSetup(g, o, (cpu, sizeOf, sm) => {
+    if (cpu !== 0) return done();
+    return (function* (): Program {
+      for (let round = 0; !g.exhausted; round++) {
+        const held: Held[] = [];
+        for (let i = 0; i < o.count && g.take(); i++) {
+          const h = sm.hold(g, sizeOf(round));
+          held.push(h);
+          yield allocEvent(h);
+        }
+        for (const h of held) yield freeEvent(h);
+      }
+    })();
+  });
+}
+
+/** Test 2, single thread: `count` allocations each freed at once, on CPU 0. */
+function slabPairs(g: GenState, o: Resolved): Setup {
+  return slabSetup(g, o, (cpu, sizeOf, sm) => {
+    if (cpu !== 0) return done();
+    return (function* (): Program {
+      for (let round = 0; ; round++) {
+        for (let i = 0; i < o.count; i++) {
+          if (!g.take()) return;
+          const h = sm.hold(g, sizeOf(round));
+          yield allocEvent(h);
+          yield freeEvent(h);
+        }
+      }
+    })();
+  });
+}
+
+/** Concurrent test "N*alloc N*free": every CPU allocates `count`, all wait, every CPU frees its own. */
+function slabConcurrentBulk(g: GenState, o: Resolved): Setup {
+  const barrier = new Barrier();
+  return slabSetup(g, o, (_cpu, sizeOf, sm) =>
+    (function* (): Program {
+      for (let round = 0; yield* barrier.wait(g); round++) {
+        const held: Held[] = [];
+        for (let i = 0; i < o.count && g.take(); i++) {
+          const h = sm.hold(g, sizeOf(round));
+          held.push(h);
+          yield allocEvent(h);
+        }
+        yield* barrier.wait(g);
+        for (const h of held) yield freeEvent(h);
+      }
+    })(),
+  );
+}
+
+/** Concurrent test "N*(alloc free)": every CPU allocates and frees `count` objects in pairs. */
+function slabConcurrentPairs(g: GenState, o: Resolved): Setup {
+  const barrier = new Barrier();
+  return slabSetup(g, o, (_cpu, sizeOf, sm) =>
+    (function* (): Program {
+      for (let round = 0; yield* barrier.wait(g); round++) {
+        for (let i = 0; i < o.count && g.take(); i++) {
+          const h = sm.hold(g, sizeOf(round));
+          yield allocEvent(h);
+          yield freeEvent(h);
+        }
+      }
+    })(),
+  );
+}
+
+/** "Remote free test": CPUs 1..N-1 allocate `count` each; after a barrier CPU 0 frees them all. */
+function slabRemote(g: GenState, o: Resolved): Setup {
+  const barrier = new Barrier();
+  const v: Held[][] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) v.push([]);
+  return slabSetup(g, o, (cpu, sizeOf, sm) =>
+    (function* (): Program {
+      for (let round = 0; yield* barrier.wait(g); round++) {
+        if (cpu !== 0) {
+          const mine: Held[] = [];
+          v[cpu] = mine;
+          for (let i = 0; i < o.count && g.take(); i++) {
+            const h = sm.hold(g, sizeOf(round));
+            mine.push(h);
+            yield allocEvent(h);
+          }
+        }
+        yield* barrier.wait(g);
+        if (cpu === 0) {
+          for (let i = 0; i < o.count; i++) {
+            for (let c = 1; c < g.cpus; c++) {
+              const h = v[c]![i];
+              if (h !== undefined) yield freeEvent(h);
+            }
+          }
+        }
+      }
+    })(),
+  );
+}
+
+/** "1 alloc N free": CPU 0 allocates `count` objects for each other CPU, which frees them as they come. */
+function slabProducer(g: GenState, o: Resolved): Setup {
+  const barrier = new Barrier();
+  const queues: Held[][] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) queues.push([]);
+  let producedRound = -1;
+  return slabSetup(g, o, (cpu, sizeOf, sm) =>
+    (function* (): Program {
+      for (let round = 0; yield* barrier.wait(g); round++) {
+        if (cpu === 0) {
+          produce: for (let i = 0; i < o.count; i++) {
+            for (let c = 1; c < g.cpus; c++) {
+              if (!g.take()) break produce;
+              const h = sm.hold(g, sizeOf(round));
+              queues[c]!.push(h);
+              g.notify();
+              yield allocEvent(h);
+            }
+          }
+          producedRound = round;
+          g.notify();
+        } else {
+          const q = queues[cpu]!;
+          let head = 0;
+          for (;;) {
+            if (head < q.length) {
+              yield freeEvent(q[head++]!);
+            } else if (producedRound >= round) {
+              break;
+            } else {
+              yield null;
+            }
+          }
+          q.length = 0;
+        }
+      }
+    })(),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// larson (Larson & Krishnan, "Memory allocation for long-running server applications", ISMM
+// 1998; the benchmark as in Hoard and mimalloc-bench): each thread owns `chunks` objects and
+// repeatedly frees a random one and allocates a random size in its place; after rounds × chunks
+// replacements the thread exits and a new one carries on with its objects, here on the next CPU,
+// which frees objects allocated elsewhere ("bleeding"). The main thread (CPU 0) allocates every
+// thread's first objects.
+
+function larson(g: GenState, o: Resolved): Setup {
+  const zoneSizes: number[] = [];
+  for (let c = sizeClass(o.minSize); c <= sizeClass(o.maxSize - 1); c *= 2) zoneSizes.push(c);
+  const sizes = new SizeMap(o.api, zoneSizes);
+  const randomSize = (): number => o.minSize + g.below(o.maxSize - o.minSize);
+  const arrays: (Held | null)[][] = [];
+  const handoff: (Held | null)[][][] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) {
+    arrays.push(new Array<Held | null>(o.chunks).fill(null));
+    handoff.push([]);
+  }
+  let warm = false;
+  const ops = o.rounds * o.chunks;
+
+  function* drain(arr: (Held | null)[]): Program {
+    for (let i = 0; i < arr.length; i++) {
+      const h = arr[i];
+      if (h) {
+        arr[i] = null;
+        yield freeEvent(h);
+      }
+    }
+  }
+
+  function* thread(cpu: number): Program {
+    if (cpu === 0) {
+      warmup: for (const arr of arrays) {
+        for (let i = 0; i < o.chunks; i++) {
+          if (!g.take()) break warmup;
+          const h = sizes.hold(g, randomSize());
+          arr[i] = h;
+          yield allocEvent(h);
+        }
+      }
+      warm = true;
+      g.notify();
+    }
+    while (!warm) yield null;
+    let arr = arrays[cpu]!;
+    for (;;) {
+      let spent = g.exhausted;
+      for (let op = 0; op < ops && !spent; op++) {
+        const victim = g.below(o.chunks);
+        const old = arr[victim];
+        if (old) {
+          arr[victim] = null;
+          yield freeEvent(old);
+        }
+        if (!g.take()) {
+          spent = true;
+          break;
+        }
+        const h = sizes.hold(g, randomSize());
+        arr[victim] = h;
+        yield allocEvent(h);
+      }
+      if (spent || g.exhausted) {
+        yield* drain(arr);
+        for (const other of handoff[cpu]!) yield* drain(other);
+        return;
+      }
+      handoff[(cpu + 1) % g.cpus]!.push(arr);
+      g.notify();
+      const mine = handoff[cpu]!;
+      while (mine.length === 0) {
+        if (g.exhausted) return;
+        yield null;
+      }
+      arr = mine.shift()!;
+    }
+  }
+
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) programs.push(thread(cpu));
+  return { zones: sizes.zones, programs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// xmalloc-test (Lever & Boreham, "malloc() Performance in a Multithreaded Linux Environment",
+// USENIX 2000; the version in mimalloc-bench): producer threads malloc a batch structure and
+// fill it with `batch` objects, then push it on a shared stack of at most 100 batches; consumer
+// threads pop a batch and free its objects and then the batch. Odd CPUs produce and even CPUs
+// consume (the benchmark starts releaser i, then allocator i); one CPU does both in turn.
+
+/** The benchmark's object sizes when it is given -s -1 (here --size 0). */
+const XMALLOC_SIZES = [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048];
+/** Shared stack limit (the benchmark's batch_count_limit). */
+const XMALLOC_MAX_BATCHES = 100;
+
+function xmalloc(g: GenState, o: Resolved): Setup {
+  const batchBytes = 8 + 8 * o.batch; // struct batch: a next pointer and `batch` object pointers
+  const sm = new SizeMap(o.api, [batchBytes, ...(o.size > 0 ? [o.size] : XMALLOC_SIZES)]);
+  const objectSize = (): number => (o.size > 0 ? o.size : XMALLOC_SIZES[g.below(XMALLOC_SIZES.length)]!);
+  const stack: Held[][] = [];
+  const producer = (cpu: number): boolean => g.cpus === 1 || cpu % 2 === 1;
+  let producers = 0;
+  for (let cpu = 0; cpu < g.cpus; cpu++) if (producer(cpu)) producers++;
+
+  /** Fills one batch; its first element is the batch structure. Empty when the budget is spent. */
+  function* fill(out: Held[]): Program {
+    if (!g.take()) return;
+    const b = sm.hold(g, batchBytes);
+    out.push(b);
+    yield allocEvent(b);
+    for (let i = 0; i < o.batch && g.take(); i++) {
+      const h = sm.hold(g, objectSize());
+      out.push(h);
+      yield allocEvent(h);
+    }
+  }
+
+  function* release(batch: Held[]): Program {
+    for (let i = 1; i < batch.length; i++) yield freeEvent(batch[i]!);
+    yield freeEvent(batch[0]!);
+  }
+
+  function* both(): Program {
+    for (;;) {
+      const batch: Held[] = [];
+      yield* fill(batch);
+      if (batch.length === 0) return;
+      yield* release(batch);
+    }
+  }
+
+  function* produce(): Program {
+    for (;;) {
+      const batch: Held[] = [];
+      yield* fill(batch);
+      if (batch.length === 0) break;
+      while (stack.length >= XMALLOC_MAX_BATCHES) yield null;
+      stack.push(batch);
+      g.notify();
+    }
+    producers--;
+    g.notify();
+  }
+
+  function* consume(): Program {
+    for (;;) {
+      const batch = stack.pop();
+      if (batch) {
+        g.notify();
+        yield* release(batch);
+      } else if (producers === 0) {
+        return;
+      } else {
+        yield null;
+      }
+    }
+  }
+
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) programs.push(g.cpus === 1 ? both() : producer(cpu) ? produce() : consume());
+  return { zones: sm.zones, programs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// cache-thrash and cache-scratch (Berger et al., "Hoard: A Scalable Memory Allocator for
+// Multithreaded Applications", ASPLOS 2000): objects of `size` bytes written `writes` times
+// between allocation and free. The trace has no writes: they are think time (one cycle each)
+// and the replayer's --touch makes them; false sharing comes from small objects of different
+// CPUs that share cache lines.
+
+/** Active false sharing: every CPU allocates, writes and frees small objects in a loop. */
+function cacheThrash(g: GenState, o: Resolved): Setup {
+  const sm = new SizeMap(o.api, [o.size]);
+  function* thread(): Program {
+    while (g.take()) {
+      const h = sm.hold(g, o.size);
+      yield allocEvent(h);
+      if (o.writes > 0) yield thinkEvent(o.writes);
+      yield freeEvent(h);
+    }
+  }
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) programs.push(thread());
+  return { zones: sm.zones, programs };
+}
+
+/**
+ * Passive false sharing: CPU 0 allocates one object per CPU back to back; each CPU frees the one
+ * it was given (which its allocator may hand back to it, next to the others'), then allocates,
+ * writes and frees in a loop.
+ */
+function cacheScratch(g: GenState, o: Resolved): Setup {
+  const sm = new SizeMap(o.api, [o.size]);
+  const given: (Held | undefined)[] = new Array<Held | undefined>(g.cpus);
+  let ready = false;
+  function* thread(cpu: number): Program {
+    if (cpu === 0) {
+      for (let c = 0; c < g.cpus && g.take(); c++) {
+        const h = sm.hold(g, o.size);
+        given[c] = h;
+        yield allocEvent(h);
+      }
+      ready = true;
+      g.notify();
+    }
+    while (!ready) yield null;
+    const mine = given[cpu];
+    if (mine) yield freeEvent(mine);
+    while (g.take()) {
+      const h = sm.hold(g, o.size);
+      yield allocEvent(h);
+      if (o.writes > 0) yield thinkEvent(o.writes);
+      yield freeEvent(h);
+    }
+  }
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) programs.push(thread(cpu));
+  return { zones: sm.zones, programs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// kernel-mix: the caches, kmalloc sizes, page allocations and lifetimes of a Linux capture.
+
+/**
+ * Derived once (not read at run time) from /work/shared/traces/linux-6.18-kmem-ftrace-sample.txt,
+ * 5,419 kmem events on 2 CPUs: the kmem_cache_alloc events by name= and bytes_alloc=, kmalloc by
+ * bytes_alloc=, mm_page_alloc by order=. Each allocation was matched by address with the next
+ * free of that address (kmem_cache_free, kfree, mm_page_free); a free within 16 kmem events of
+ * its allocation makes the object short-lived, a later one long-lived; objects not freed within
+ * the capture count as long-lived. remote: long-lived objects freed on the other CPU. (Short-lived
+ * objects were freed on their own CPU: 1,276 of 1,278.)
+ *
+ * [kind, name, item size (bytes; order for pages), allocations, short-lived, long-lived freed, of which remote]
+ */
+export const KERNEL_MIX: readonly (readonly ['zone' | 'malloc' | 'page', string, number, number, number, number, number])[] = [
+  ['zone', 'names_cache', 4096, 897, 895, 2, 2],
+  ['malloc', 'kmalloc-64', 64, 239, 2, 237, 2],
+  ['page', 'page', 0, 238, 3, 149, 59],
+  ['malloc', 'kmalloc-256', 256, 236, 236, 0, 0],
+  ['zone', 'vm_area_struct', 192, 190, 19, 171, 86],
+  ['zone', 'anon_vma_chain', 64, 143, 0, 143, 116],
+  ['zone', 'maple_node', 256, 139, 0, 4, 2],
+  ['zone', 'filp', 192, 84, 45, 38, 3],
+  ['zone', 'lsm_file_cache', 24, 84, 45, 38, 3],
+  ['zone', 'anon_vma', 104, 48, 0, 48, 30],
+  ['zone', 'signal_cache', 1152, 10, 8, 1, 0],
+  ['malloc', 'kmalloc-96', 96, 8, 0, 7, 2],
+  ['zone', 'pid', 192, 6, 0, 3, 1],
+  ['zone', 'dentry', 192, 5, 4, 0, 0],
+  ['malloc', 'kmalloc-16', 16, 4, 0, 2, 1],
+  ['zone', 'mm_struct', 1600, 4, 0, 2, 1],
+  ['malloc', 'kmalloc-512', 512, 4, 0, 4, 2],
+  ['malloc', 'kmalloc-32', 32, 4, 3, 0, 0],
+  ['zone', 'sock_inode_cache', 832, 4, 0, 4, 0],
+  ['zone', 'lsm_inode_cache', 32, 4, 0, 4, 0],
+  ['zone', 'skbuff_head_cache', 256, 4, 4, 0, 0],
+  ['zone', 'skbuff_small_head', 576, 4, 4, 0, 0],
+  ['zone', 'key_jar', 256, 3, 3, 0, 0],
+  ['zone', 'task_struct', 5888, 2, 0, 1, 0],
+  ['zone', 'files_cache', 704, 2, 0, 2, 2],
+  ['malloc', 'kmalloc-2048', 2048, 2, 0, 2, 2],
+  ['zone', 'sighand_cache', 2112, 2, 0, 2, 0],
+  ['malloc', 'kmalloc-1024', 1024, 2, 0, 2, 0],
+  ['zone', 'sigqueue', 80, 2, 2, 0, 0],
+  ['zone', 'vmap_area', 72, 2, 0, 0, 0],
+  ['zone', 'bio-184', 192, 2, 2, 0, 0],
+  ['zone', 'pde_opener', 40, 1, 1, 0, 0],
+  ['zone', 'seq_file', 120, 1, 1, 0, 0],
+  ['malloc', 'kmalloc-4096', 4096, 1, 1, 0, 0],
+  ['zone', 'pidfs_attr_cache', 32, 1, 0, 1, 1],
+];
+
+/** Caches Linux creates with SLAB_RECLAIM_ACCOUNT (fs/dcache.c, net/socket.c). */
+const KERNEL_MIX_RECLAIM = new Set(['dentry', 'sock_inode_cache']);
+/** Mean lifetime of short-lived objects in the capture: 2.48 kmem events (1 to 16). */
+const SHORT_MEAN = 2.48;
+const SHORT_MAX = 16;
+/** Mean lifetime of long-lived objects freed within the capture: 2,054 kmem events. */
+const LONG_MEAN = 2054;
+
+/** Per-CPU frees by due step: a binary min-heap. */
+class DueHeap {
+  readonly due: number[] = [];
+  readonly held: Held[] = [];
+
+  get size(): number {
+    return this.due.length;
+  }
+
+  push(due: number, h: Held): void {
+    let i = this.due.length;
+    this.due.push(due);
+    this.held.push(h);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.due[p]! <= due) break;
+      this.due[i] = this.due[p]!;
+      this.held[i] = this.held[p]!;
+      i = p;
+    }
+    this.due[i] = due;
+    this.held[i] = h;
+  }
+
+  pop(): Held {
+    const top = this.held[0]!;
+    const due = this.due.pop()!;
+    const h = this.held.pop()!;
+    const n = this.due.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && this.due[c + 1]! < this.due[c]!) c++;
+        if (this.due[c]! >= due) break;
+        this.due[i] = this.due[c]!;
+        this.held[i] = this.held[c]!;
+        i = c;
+      }
+      this.due[i] = due;
+      this.held[i] = h;
+    }
+    return top;
+  }
+}
+
+/**
+ * Every CPU frees its objects that are due (lifetimes count the freeing CPU's allocations and
+ * frees) and otherwise allocates from the table, weighted by its allocation counts; a long-lived
+ * object is freed on another CPU with the entry's remote fraction.
+ */
+function kernelMix(g: GenState): Setup {
+  const zones: ZoneDef[] = [];
+  const zoneOf: number[] = [];
+  const weights: number[] = [];
+  let total = 0;
+  for (const [kind, name, size, allocs] of KERNEL_MIX) {
+    if (kind === 'zone') {
+      zones.push({ name, size, flags: KERNEL_MIX_RECLAIM.has(name) ? ['reclaim'] : NO_FLAGS });
+      zoneOf.push(zones.length);
+    } else {
+      zoneOf.push(kind === 'malloc' ? 0 : -1);
+    }
+    total += allocs;
+    weights.push(total);
+  }
+  const heaps: DueHeap[] = [];
+  const steps: number[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) {
+    heaps.push(new DueHeap());
+    steps.push(0);
+  }
+  const shortP = 1 / SHORT_MEAN;
+
+  function* thread(cpu: number): Program {
+    const heap = heaps[cpu]!;
+    for (;;) {
+      if (heap.size > 0 && (heap.due[0]! <= steps[cpu]! || g.exhausted)) {
+        steps[cpu]!++;
+        yield freeEvent(heap.pop());
+        continue;
+      }
+      if (!g.take()) {
+        if (heap.size === 0) return;
+        continue;
+      }
+      const x = g.rng() * total;
+      let e = 0;
+      while (weights[e]! <= x) e++;
+      const [, , size, allocs, short, long, remote] = KERNEL_MIX[e]!;
+      const h: Held = { obj: g.nextObj++, zone: zoneOf[e]!, size };
+      let dest = cpu;
+      let life: number;
+      if (g.rng() * allocs < short) {
+        life = Math.min(SHORT_MAX, 1 + Math.floor(Math.log(1 - g.rng()) / Math.log(1 - shortP)));
+      } else {
+        life = SHORT_MAX + 1 + Math.floor(-Math.log(1 - g.rng()) * (LONG_MEAN - SHORT_MAX - 1));
+        if (g.cpus > 1 && long > 0 && g.rng() * long < remote) dest = (cpu + 1 + g.below(g.cpus - 1)) % g.cpus;
+      }
+      heaps[dest]!.push(steps[dest]! + life, h);
+      steps[cpu]!++;
+      yield allocEvent(h);
+    }
+  }
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) programs.push(thread(cpu));
+  return { zones, programs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workloads
+
+type Resolved = Required<GenOptions>;
+
+interface Workload extends WorkloadInfo {
+  defaults: Partial<GenOptions>;
+  start(g: GenState, o: Resolved): Setup;
+}
+
+const SLAB_OPTIONS: readonly OptionName[] = ['size', 'count', 'api', 'think'];
+const SLAB_SOURCE = 'Linux slab_test module (C. Lameter, 2009), the SLUB benchmark';
+/** slab_test's TEST_COUNT. */
+const SLAB_DEFAULTS: Partial<GenOptions> = { size: 0, count: 10000, api: 'zone' };
+
+const workloadDefs: readonly Workload[] = [
+  {
+    name: 'slab-bulk',
+    description: 'CPU 0 alone: count allocations then their frees, sizes 8..4096 in turn (test 1)',
+    source: SLAB_SOURCE,
+    options: SLAB_OPTIONS,
+    minCpus: 1,
+    defaults: SLAB_DEFAULTS,
+    start: slabBulk,
+  },
+  {
+    name: 'slab-pairs',
+    description: 'CPU 0 alone: count allocations each freed at once, sizes 8..4096 in turn (test 2)',
+    source: SLAB_SOURCE,
+    options: SLAB_OPTIONS,
+    minCpus: 1,
+    defaults: SLAB_DEFAULTS,
+    start: slabPairs,
+  },
+  {
+    name: 'slab-concurrent-bulk',
+    description: 'every CPU allocates count, barrier, every CPU frees its own (N*alloc N*free)',
+    source: SLAB_SOURCE,
+    options: SLAB_OPTIONS,
+    minCpus: 1,
+    defaults: SLAB_DEFAULTS,
+    start: slabConcurrentBulk,
+  },
+  {
+    name: 'slab-concurrent-pairs',
+    description: 'every CPU allocates and frees count objects in pairs (N*(alloc free)); alias pairs',
+    source: SLAB_SOURCE,
+    options: SLAB_OPTIONS,
+    minCpus: 1,
+    defaults: SLAB_DEFAULTS,
+    start: slabConcurrentPairs,
+  },
+  {
+    name: 'slab-remote',
+    description: 'CPUs 1..N-1 allocate count each, barrier, CPU 0 frees them all (remote free)',
+    source: SLAB_SOURCE,
+    options: SLAB_OPTIONS,
+    minCpus: 2,
+    defaults: SLAB_DEFAULTS,
+    start: slabRemote,
+  },
+  {
+    name: 'slab-producer',
+    description: 'CPU 0 allocates count objects per other CPU, which free them as they arrive (1 alloc N free)',
+    source: SLAB_SOURCE,
+    options: SLAB_OPTIONS,
+    minCpus: 2,
+    defaults: SLAB_DEFAULTS,
+    start: slabProducer,
+  },
+  {
+    name: 'larson',
+    description: 'each CPU replaces random ones of its chunks objects with random sizes; objects pass to the next CPU',
+    source: 'Larson & Krishnan, ISMM 1998 (larson in Hoard and mimalloc-bench)',
+    options: ['minSize', 'maxSize', 'chunks', 'rounds', 'api', 'think'],
+    minCpus: 1,
+    defaults: { minSize: 8, maxSize: 1000, chunks: 1000, rounds: 1, api: 'malloc' },
+    start: larson,
+  },
+  {
+    name: 'xmalloc',
+    description: 'odd CPUs fill batches of objects and hand them over a shared stack to even CPUs, which free them',
+    source: 'xmalloc-test, Lever & Boreham, USENIX 2000 (mimalloc-bench)',
+    options: ['size', 'batch', 'api', 'think'],
+    minCpus: 1,
+    defaults: { size: 1024, batch: 4096, api: 'malloc' },
+    start: xmalloc,
+  },
+  {
+    name: 'cache-scratch',
+    description: 'CPU 0 allocates one small object per CPU; each frees its own, then allocates, writes, frees (passive false sharing)',
+    source: 'Hoard cache-scratch, Berger et al., ASPLOS 2000',
+    options: ['size', 'writes', 'api', 'think'],
+    minCpus: 1,
+    defaults: { size: 8, writes: 1000, api: 'malloc' },
+    start: cacheScratch,
+  },
+  {
+    name: 'cache-thrash',
+    description: 'every CPU allocates a small object, writes it, frees it, in a loop (active false sharing)',
+    source: 'Hoard cache-thrash, Berger et al., ASPLOS 2000',
+    options: ['size', 'writes', 'api', 'think'],
+    minCpus: 1,
+    defaults: { size: 8, writes: 1000, api: 'malloc' },
+    start: cacheThrash,
+  },
+  {
+    name: 'kernel-mix',
+    description: '35 caches, kmalloc sizes and pages with the frequencies and short/long lifetimes of a Linux capture',
+    source: 'linux-6.18-kmem-ftrace-sample.txt (table KERNEL_MIX in traces/gen.ts)',
+    options: ['think'],
+    minCpus: 1,
+    defaults: {},
+    start: (g) => kernelMix(g),
+  },
+];
+
+const aliases: Readonly<Record<string, string>> = { pairs: 'slab-concurrent-pairs' };
+
+/** The workloads, in the order `kmemu trace gen --list` prints them. */
+export const workloads: readonly WorkloadInfo[] = workloadDefs.map(({ name, description, source, options, minCpus }) => ({
+  name,
+  description,
+  source,
+  options,
+  minCpus,
+}));
+
+export const workloadAliases = aliases;
+
+function findWorkload(name: string): Workload {
+  const w = workloadDefs.find((d) => d.name === (aliases[name] ?? name));
+  if (!w) {
+    throw new UserError(`unknown workload ${JSON.stringify(name)}: expected one of ${[...workloadDefs.map((d) => d.name), ...Object.keys(aliases)].join(', ')}`);
+  }
+  return w;
+}
+
+const BASE_DEFAULTS: Omit<Resolved, 'cpus' | 'events' | 'seed'> = {
+  size: 0,
+  count: 10000,
+  api: 'malloc',
+  writes: 1000,
+  chunks: 1000,
+  rounds: 1,
+  minSize: 8,
+  maxSize: 1000,
+  batch: 4096,
+  think: 0,
+};
+
+function checkInt(name: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UserError(`option ${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** The options with the workload's defaults filled in, checked; throws a UserError saying what is wrong. */
+export function resolveGenOptions(workload: string, options: GenOptions): Resolved & { workload: string } {
+  const w = findWorkload(workload);
+  for (const key of Object.keys(options) as (keyof GenOptions)[]) {
+    if (key === 'cpus' || key === 'events' || key === 'seed' || options[key] === undefined) continue;
+    if (!w.options.includes(key)) throw new UserError(`option ${key} does not apply to workload ${w.name} (it takes: ${w.options.join(', ') || 'none'})`);
+  }
+  const o: Resolved = { ...BASE_DEFAULTS, ...w.defaults, ...dropUndefined(options) } as Resolved;
+  checkInt('cpus', o.cpus, w.minCpus, MAX_CPUS);
+  checkInt('events', o.events, 0, Number.MAX_SAFE_INTEGER);
+  const limits: Record<Exclude<OptionName, 'api'>, readonly [number, number]> = {
+    size: [w.name.startsWith('slab-') || w.name === 'xmalloc' ? 0 : 1, 1 << 30],
+    count: [1, 1 << 30],
+    writes: [0, 1 << 30],
+    chunks: [1, 1 << 24],
+    rounds: [1, 1 << 30],
+    minSize: [1, 1 << 30],
+    maxSize: [o.minSize + 1, 1 << 30],
+    batch: [1, 1 << 24],
+    think: [0, 1 << 30],
+  };
+  for (const key of w.options) if (key !== 'api') checkInt(key, o[key], ...limits[key]);
+  if (o.api !== 'zone' && o.api !== 'malloc') throw new UserError(`option api: expected zone or malloc, got ${JSON.stringify(o.api)}`);
+  return { ...o, seed: String(o.seed), workload: w.name };
+}
+
+function dropUndefined(options: GenOptions): Partial<GenOptions> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  return out as Partial<GenOptions>;
+}
+
+/**
+ * The events of `workload`: its zones first (CPU 0), then allocations, frees and think time of
+ * every CPU, interleaved in simulated time; exactly `events` allocations and frees (fewer only
+ * if the workload cannot go on). Each event is a fresh object. Throws a UserError for an unknown
+ * workload or a bad option.
+ */
+export function generate(workload: string, options: GenOptions): Generator<TraceEvent, void, undefined> {
+  const o = resolveGenOptions(workload, options);
+  const w = findWorkload(o.workload);
+  const g = new GenState(o.cpus, o.events, `${o.workload}:${o.seed}`);
+  const { zones, programs } = w.start(g, o);
+  return schedule(g, zones, programs, o.events, o.think);
+}
+
+/** The header a generated trace carries: its source command and CPU count. */
+export function generatedHeader(workload: string, options: GenOptions): TraceHeader {
+  const o = resolveGenOptions(workload, options);
+  const w = findWorkload(o.workload);
+  const parts = [`kmemu trace gen ${o.workload}`, `--cpus ${o.cpus}`, `--events ${o.events}`, `--seed ${o.seed}`];
+  for (const key of w.options) parts.push(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(o[key])}`);
+  return { meta: { source: parts.join(' '), cpus: String(o.cpus) }, cpus: o.cpus };
+}
+
+/** The generated events in batches, as the replayer reads them (EventSource). */
+export function generatedSource(workload: string, options: GenOptions, batch = 4096): EventSource {
+  const events = generate(workload, options);
+  return {
+    next(): Promise<readonly TraceEvent[] | null> {
+      const out: TraceEvent[] = [];
+      for (let r = events.next(); !r.done; r = events.next()) {
+        out.push(r.value);
+        if (out.length === batch) break;
+      }
+      return Promise.resolve(out.length > 0 ? out : null);
+    },
+  };
+}
