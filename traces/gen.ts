@@ -279,6 +279,8 @@ function* schedule(g: GenState, zones: readonly ZoneDef[], programs: Program[], 
       return;
     }
     const cpu = heap.ids[0]!;
+    /** When this step happens: CPUs it wakes resume no earlier. */
+    const now = clock[cpu]!;
     let ev: TraceEvent | null = null;
     g.notified = false;
     if (pendingThink[cpu]! > 0) {
@@ -298,7 +300,6 @@ function* schedule(g: GenState, zones: readonly ZoneDef[], programs: Program[], 
       heap.siftTop();
     }
     if (g.notified && blocked.length > 0) {
-      const now = clock[cpu]!;
       for (const b of blocked) {
         if (clock[b]! < now) clock[b] = now;
         heap.push(b);

@@ -10,3 +10,5 @@ export type { ReplayReport, PathStats, RegionStats } from './report.js';
 export { VmZoneAllocator } from './allocators.js';
 export type { ReplayAllocator, AllocatorOptions } from './allocators.js';
 export { Histogram } from './histogram.js';
+export { generate, generatedHeader, generatedSource, resolveGenOptions, workloads, workloadAliases, KERNEL_MIX, OP_CYCLES } from './gen.js';
+export type { GenOptions, GenApi, WorkloadInfo } from './gen.js';
