@@ -1,0 +1,722 @@
+// Streaming reader and writer of kmemu traces (FORMAT.md), and the line input both the reader
+// and the importers read through: a file or stdin, plain, gzip or (for importers) xz, decided
+// by the magic bytes, handed out as blocks of whole lines.
+//
+// The reader checks every line's syntax and the Rules of FORMAT.md as it goes; its state is
+// the set of live objects and the created zones, so memory does not grow with the length of a
+// trace, only with what is live in it.
+
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip, gzipSync } from 'node:zlib';
+import { UserError } from '../emu/index.js';
+import { openAtomic, writeAll, type AtomicOutput } from './atomic-output.js';
+import {
+  OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, TRACE_MAGIC, TRACE_VERSION,
+  newEvent, opNames, zoneFlags,
+} from './format.js';
+import type { TraceEvent, TraceHeader, ZoneFlag } from './format.js';
+
+// ---------------------------------------------------------------------------------------------
+// Line input
+
+export interface LineInputOptions {
+  /** The stream read for `-`; process.stdin by default. */
+  stdin?: NodeJS.ReadableStream;
+  /** Accept xz-compressed input, decompressed by the `xz` command (`xz -dc`). */
+  xz?: boolean;
+  /** The xz command (tests point it at a missing one). */
+  xzCommand?: string;
+  /** Bytes per read from a file. */
+  chunkSize?: number;
+}
+
+/** A line longer than this is not text we can read (a binary file, say). */
+const MAX_LINE_BYTES = 16 << 20;
+
+type Compression = 'none' | 'gzip' | 'xz';
+
+function compressionOf(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00) return 'xz';
+  return 'none';
+}
+
+async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield head;
+  for (;;) {
+    const r = await rest.next();
+    if (r.done === true) return;
+    yield r.value;
+  }
+}
+
+/**
+ * A text input read as blocks of whole lines, each block ending in "\n" (one is added to a
+ * last line without it). Memory is one read chunk plus the longest line.
+ */
+export class LineInput {
+  /** Input bytes read so far (compressed bytes for compressed input). */
+  bytesRead = 0;
+  private rest: Buffer | null = null;
+  private done = false;
+  private readonly cleanups: (() => void)[] = [];
+
+  private constructor(
+    /** The input's name in messages: the path, or `<stdin>`. */
+    readonly name: string,
+    private it: AsyncIterator<Buffer>,
+  ) {}
+
+  static async open(file: string, options: LineInputOptions = {}): Promise<LineInput> {
+    const name = file === '-' ? '<stdin>' : file;
+    let stream: NodeJS.ReadableStream;
+    if (file === '-') {
+      stream = options.stdin ?? process.stdin;
+    } else {
+      let fd: number;
+      try {
+        fd = fs.openSync(file, 'r');
+      } catch (err) {
+        throw new UserError(`cannot open ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+      stream = fs.createReadStream(file, { fd, highWaterMark: options.chunkSize ?? 1 << 20 });
+    }
+    const input = new LineInput(name, (async function* () {})());
+    input.cleanups.push(() => (stream as Readable).destroy?.());
+    const raw = (async function* (): AsyncGenerator<Buffer> {
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+          const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+          input.bytesRead += b.length;
+          yield b;
+        }
+      } catch (err) {
+        throw new UserError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    })();
+    // Enough bytes to tell the compression by its magic (xz's is 6 bytes long).
+    let head: Buffer = Buffer.alloc(0);
+    while (head.length < 6) {
+      const r = await raw.next();
+      if (r.done === true) break;
+      head = head.length === 0 ? r.value : Buffer.concat([head, r.value]);
+    }
+    if (head.length === 0) {
+      input.done = true;
+      return input;
+    }
+    const kind = compressionOf(head);
+    if (kind === 'none') input.it = prepend(head, raw);
+    else if (kind === 'gzip') input.it = input.gunzip(prepend(head, raw));
+    else if (options.xz === true) input.it = input.unxz(prepend(head, raw), options.xzCommand ?? 'xz');
+    else throw new UserError(`${name}: xz-compressed input is not read here; decompress it first (xz -d)`);
+    return input;
+  }
+
+  private gunzip(source: AsyncGenerator<Buffer>): AsyncIterator<Buffer> {
+    const gunzip = createGunzip({ chunkSize: 1 << 16 });
+    const src = Readable.from(source);
+    pipeline(src, gunzip, () => undefined);
+    this.cleanups.push(() => {
+      src.destroy();
+      gunzip.destroy();
+    });
+    const name = this.name;
+    return (async function* () {
+      try {
+        for await (const chunk of gunzip as AsyncIterable<Buffer>) yield chunk;
+      } catch (err) {
+        if (err instanceof UserError) throw err;
+        throw new UserError(`${name}: cannot decompress (gzip): ${(err as Error).message}`);
+      }
+    })();
+  }
+
+  private unxz(source: AsyncGenerator<Buffer>, command: string): AsyncIterator<Buffer> {
+    const child = spawn(command, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let spawnError: NodeJS.ErrnoException | undefined;
+    let stderr = '';
+    const ended = new Promise<number | null>((resolve) => {
+      child.on('error', (err) => {
+        spawnError = err;
+        resolve(null);
+      });
+      child.on('close', (code) => resolve(code));
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < 1000) stderr += d.toString('utf8');
+    });
+    const src = Readable.from(source);
+    let sourceError: unknown;
+    pipeline(src, child.stdin, (err) => {
+      // xz stopping early closes its stdin (EPIPE); only a read error of ours matters here.
+      if (err !== undefined && err !== null && err instanceof UserError) sourceError = err;
+    });
+    this.cleanups.push(() => {
+      src.destroy();
+      child.kill();
+    });
+    const name = this.name;
+    return (async function* () {
+      for await (const chunk of child.stdout as AsyncIterable<Buffer>) yield chunk;
+      const code = await ended;
+      if (sourceError !== undefined) throw sourceError;
+      if (spawnError !== undefined) {
+        throw new UserError(spawnError.code === 'ENOENT'
+          ? `${name}: reading xz-compressed input needs the xz command, which is not installed (or not on PATH)`
+          : `${name}: cannot run ${command}: ${spawnError.code ?? spawnError.message}`);
+      }
+      if (code !== 0) throw new UserError(`${name}: cannot decompress (xz): ${stderr.trim() || `exit status ${code}`}`);
+    })();
+  }
+
+  /** The next block of whole lines, or null at the end of the input. */
+  async nextBlock(): Promise<string | null> {
+    for (;;) {
+      if (this.done) {
+        if (this.rest === null) return null;
+        const last = this.rest.toString('utf8');
+        this.rest = null;
+        return `${last}\n`;
+      }
+      const r = await this.it.next();
+      if (r.done === true) {
+        this.done = true;
+        continue;
+      }
+      let buf = r.value;
+      if (this.rest !== null) {
+        buf = Buffer.concat([this.rest, buf]);
+        this.rest = null;
+      }
+      const nl = buf.lastIndexOf(10);
+      if (nl < 0) {
+        if (buf.length > MAX_LINE_BYTES) throw new UserError(`${this.name}: a line is longer than ${MAX_LINE_BYTES >> 20} MiB; is this a text trace?`);
+        this.rest = buf;
+        continue;
+      }
+      // Copied so that the big chunk it came from can be collected.
+      if (nl < buf.length - 1) this.rest = Buffer.from(buf.subarray(nl + 1));
+      return buf.toString('utf8', 0, nl + 1);
+    }
+  }
+
+  /** Stops reading and releases the input (any time; safe to call twice). */
+  close(): void {
+    this.done = true;
+    this.rest = null;
+    for (const c of this.cleanups.splice(0)) c();
+    void this.it.return?.();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+export interface TraceReaderOptions {
+  /** Count and skip events that break the Rules instead of failing (syntax errors still fail). */
+  lenient?: boolean;
+  /** The stream read for `-`; process.stdin by default. */
+  stdin?: NodeJS.ReadableStream;
+  /** Events per batch (default 4096). */
+  batchSize?: number;
+}
+
+/** Why the lenient reader skipped an event: the keys of skipped(). */
+export const SKIP_REASONS = {
+  zoneTwice: 'zones created twice',
+  unknownZone: 'uses of zones not created',
+  allocLive: 'allocations of live objects',
+  freeNotLive: 'frees of objects not live',
+  wrongKind: 'frees of the wrong kind',
+  otherZone: 'frees to another zone',
+} as const;
+type SkipReason = (typeof SKIP_REASONS)[keyof typeof SKIP_REASONS];
+
+/** A live object's kind in the reader's live set: a zone id (>= 0) for `a`, or one of these. */
+const LIVE_MALLOC = -1;
+const LIVE_PAGES = -2;
+
+const MAX_CPUS = 4096;
+const MAX_FIELDS = 16;
+
+const SHAPES: readonly string[] = [
+  '',
+  '"CPU zone ZONE NAME SIZE [FLAG...]"',
+  '"CPU a ZONE OBJ"',
+  '"CPU f ZONE OBJ"',
+  '"CPU m SIZE OBJ"',
+  '"CPU x OBJ"',
+  '"CPU P ORDER OBJ"',
+  '"CPU Q OBJ"',
+  '"CPU t CYCLES"',
+];
+const ARITY = [0, 5, 4, 4, 4, 3, 4, 3, 3];
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
+}
+
+/**
+ * Reads a kmemu trace (plain or gzip; `-` for stdin) in batches of events. open() reads and
+ * checks the header and the metadata; next() hands out the next batch. Malformed lines, and
+ * events that break the Rules unless `lenient`, throw a UserError `FILE:LINE: ...`.
+ */
+export class TraceReader {
+  /** The metadata before the first event. */
+  readonly header: TraceHeader = { meta: {} };
+  /** Events handed out so far. */
+  events = 0;
+  /** Lines read so far. */
+  lines = 0;
+  private text = '';
+  private pos = 0;
+  private eof = false;
+  private readonly lenient: boolean;
+  private readonly batchSize: number;
+  private readonly pool: TraceEvent[];
+  private readonly out: TraceEvent[] = [];
+  private readonly fields = new Int32Array(2 * MAX_FIELDS);
+  private nfields = 0;
+  private readonly live = new Map<number, number>();
+  private readonly zones = new Set<number>();
+  private readonly skips = new Map<SkipReason, number>();
+
+  private constructor(
+    private readonly input: LineInput,
+    options: TraceReaderOptions,
+  ) {
+    this.lenient = options.lenient ?? false;
+    this.batchSize = Math.max(1, options.batchSize ?? 4096);
+    this.pool = Array.from({ length: this.batchSize }, newEvent);
+  }
+
+  /** The input's name in messages: the path, or `<stdin>`. */
+  get name(): string {
+    return this.input.name;
+  }
+
+  /** Input bytes read so far (compressed bytes for gzip input): for a progress bar. */
+  get bytesRead(): number {
+    return this.input.bytesRead;
+  }
+
+  /** Objects live now (allocated and not yet freed in the events handed out). */
+  get liveObjects(): number {
+    return this.live.size;
+  }
+
+  static async open(file: string, options: TraceReaderOptions = {}): Promise<TraceReader> {
+    const input = await LineInput.open(file, options.stdin === undefined ? {} : { stdin: options.stdin });
+    const r = new TraceReader(input, options);
+    try {
+      await r.readHeader();
+    } catch (err) {
+      input.close();
+      throw err;
+    }
+    return r;
+  }
+
+  /** Loads the next block of lines; false at the end of the input. */
+  private async fill(): Promise<boolean> {
+    if (this.eof) return false;
+    const block = await this.input.nextBlock();
+    if (block === null) {
+      this.eof = true;
+      this.text = '';
+      this.pos = 0;
+      return false;
+    }
+    this.text = block;
+    this.pos = 0;
+    return true;
+  }
+
+  /** The line at pos without its end (and without a trailing CR), not consumed. */
+  private peekLineEnd(): number {
+    const nl = this.text.indexOf('\n', this.pos);
+    return nl > this.pos && this.text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+  }
+
+  private consumeLine(): void {
+    this.pos = this.text.indexOf('\n', this.pos) + 1;
+    this.lines++;
+  }
+
+  private async readHeader(): Promise<void> {
+    const expected = `${TRACE_MAGIC} ${TRACE_VERSION}`;
+    if (this.pos >= this.text.length && !(await this.fill())) throw new UserError(`${this.name}:1: expected "${expected}", got ""`);
+    const first = this.text.slice(this.pos, this.peekLineEnd());
+    this.consumeLine();
+    if (first !== expected) {
+      const m = /^kmemu-trace (\d+)$/.exec(first);
+      if (m !== null && Number(m[1]) > TRACE_VERSION) {
+        throw new UserError(`${this.name}:1: trace format version ${m[1]} is newer than this kmemu reads (${TRACE_VERSION})`);
+      }
+      throw new UserError(`${this.name}:1: expected "${expected}", got ${quote(first)}`);
+    }
+    // Metadata: `# key: value` comments before the first event.
+    for (;;) {
+      if (this.pos >= this.text.length && !(await this.fill())) return;
+      const line = this.text.slice(this.pos, this.peekLineEnd()).trim();
+      if (line !== '' && !line.startsWith('#')) return;
+      this.consumeLine();
+      const m = /^#\s*([A-Za-z0-9_.-]+):\s*(.*)$/.exec(line);
+      if (m === null) continue;
+      const key = m[1]!;
+      const value = m[2]!.trimEnd();
+      this.header.meta[key] = value;
+      if (key === 'cpus') {
+        const n = /^\d{1,4}$/.test(value) ? Number(value) : 0;
+        if (n < 1 || n > MAX_CPUS) throw new UserError(`${this.name}:${this.lines}: expected a number of CPUs (1-${MAX_CPUS}), got ${quote(value)}`);
+        this.header.cpus = n;
+      }
+    }
+  }
+
+  /**
+   * The next batch of events (at most batchSize), or null after the last. The array and its
+   * events are reused by the next call: copy what you keep.
+   */
+  async next(): Promise<readonly TraceEvent[] | null> {
+    const out = this.out;
+    out.length = 0;
+    while (out.length < this.batchSize) {
+      if (this.pos >= this.text.length && !(await this.fill())) break;
+      this.parseBlock(out);
+    }
+    this.events += out.length;
+    return out.length === 0 ? null : out;
+  }
+
+  /** What the lenient reader skipped, by reason (see SKIP_REASONS). */
+  skipped(): Record<string, number> {
+    return Object.fromEntries(this.skips);
+  }
+
+  /** Stops reading (any time; safe to call twice). */
+  async close(): Promise<void> {
+    this.input.close();
+    this.eof = true;
+    this.text = '';
+    this.pos = 0;
+    return Promise.resolve();
+  }
+
+  private parseBlock(out: TraceEvent[]): void {
+    const text = this.text;
+    const pool = this.pool;
+    const cap = this.batchSize;
+    let pos = this.pos;
+    while (pos < text.length && out.length < cap) {
+      const nl = text.indexOf('\n', pos);
+      const start = pos;
+      const end = nl > pos && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      pos = nl + 1;
+      this.lines++;
+      if (!this.split(text, start, end)) continue;
+      const ev = pool[out.length]!;
+      this.parseEvent(text, start, end, ev);
+      if (this.accept(ev)) out.push(ev);
+    }
+    this.pos = pos;
+  }
+
+  /** Splits a line into fields; false for a blank line or a comment. */
+  private split(text: string, start: number, end: number): boolean {
+    const f = this.fields;
+    let n = 0;
+    let i = start;
+    while (i < end) {
+      let c = text.charCodeAt(i);
+      while ((c === 32 || c === 9) && i < end) c = text.charCodeAt(++i);
+      if (i >= end) break;
+      if (n === 0 && c === 35) return false;
+      const s = i;
+      while (i < end && c !== 32 && c !== 9) c = text.charCodeAt(++i);
+      if (n < MAX_FIELDS) {
+        f[2 * n] = s;
+        f[2 * n + 1] = i;
+      }
+      n++;
+    }
+    this.nfields = n;
+    return n > 0;
+  }
+
+  private fail(what: string, got: string): never {
+    throw new UserError(`${this.name}:${this.lines}: expected ${what}, got ${quote(got)}`);
+  }
+
+  private field(text: string, k: number): string {
+    return text.slice(this.fields[2 * k]!, this.fields[2 * k + 1]!);
+  }
+
+  /** A decimal integer from 0 to `max`; fails with `what` otherwise. */
+  private number(text: string, k: number, max: number, what: string): number {
+    const s = this.fields[2 * k]!;
+    const e = this.fields[2 * k + 1]!;
+    let v = 0;
+    if (e - s > 16) this.fail(what, this.field(text, k));
+    for (let i = s; i < e; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) this.fail(what, this.field(text, k));
+      v = v * 10 + d;
+    }
+    if (v > max) this.fail(what, this.field(text, k));
+    return v;
+  }
+
+  private parseEvent(text: string, start: number, end: number, ev: TraceEvent): void {
+    const f = this.fields;
+    const n = this.nfields;
+    ev.line = this.lines;
+    ev.cpu = this.number(text, 0, MAX_CPUS - 1, `a CPU number (0-${MAX_CPUS - 1})`);
+    if (n < 2) this.fail('"CPU OP ARGS..."', text.slice(start, end).trim());
+    const os = f[2]!;
+    const oe = f[3]!;
+    let op = 0;
+    if (oe - os === 1) {
+      switch (text.charCodeAt(os)) {
+        case 97: op = OP_ALLOC; break; // a
+        case 102: op = OP_FREE; break; // f
+        case 109: op = OP_MALLOC; break; // m
+        case 120: op = OP_MFREE; break; // x
+        case 80: op = OP_PALLOC; break; // P
+        case 81: op = OP_PFREE; break; // Q
+        case 116: op = OP_THINK; break; // t
+      }
+    } else if (oe - os === 4 && text.startsWith('zone', os)) {
+      op = OP_ZONE;
+    }
+    if (op === 0) this.fail('an op (zone, a, f, m, x, P, Q, t)', this.field(text, 1));
+    ev.op = op;
+    if (op === OP_ZONE ? n < ARITY[op]! || n > MAX_FIELDS : n !== ARITY[op]!) this.fail(SHAPES[op]!, text.slice(start, end).trim());
+    if (ev.flags.length > 0) ev.flags = [];
+    ev.name = '';
+    ev.zone = 0;
+    ev.obj = 0;
+    ev.size = 0;
+    const MAX = Number.MAX_SAFE_INTEGER;
+    switch (op) {
+      case OP_ZONE: {
+        ev.zone = this.number(text, 2, MAX, 'a zone id');
+        ev.name = this.field(text, 3);
+        ev.size = this.number(text, 4, MAX, 'an item size in bytes');
+        for (let k = 5; k < n; k++) {
+          const flag = this.field(text, k);
+          if (!(zoneFlags as readonly string[]).includes(flag)) this.fail(`a zone flag (${zoneFlags.join(', ')})`, flag);
+          ev.flags.push(flag as ZoneFlag);
+        }
+        break;
+      }
+      case OP_ALLOC:
+      case OP_FREE:
+        ev.zone = this.number(text, 2, MAX, 'a zone id');
+        ev.obj = this.number(text, 3, MAX, 'an object id');
+        break;
+      case OP_MALLOC:
+        ev.size = this.number(text, 2, MAX, 'a size in bytes');
+        ev.obj = this.number(text, 3, MAX, 'an object id');
+        break;
+      case OP_PALLOC:
+        ev.size = this.number(text, 2, MAX, 'a page order');
+        ev.obj = this.number(text, 3, MAX, 'an object id');
+        break;
+      case OP_MFREE:
+      case OP_PFREE:
+        ev.obj = this.number(text, 2, MAX, 'an object id');
+        break;
+      case OP_THINK:
+        ev.size = this.number(text, 2, MAX, 'a number of cycles');
+        break;
+    }
+  }
+
+  /** Applies the Rules to `ev`: true to hand it out, false when the lenient reader skips it. */
+  private accept(ev: TraceEvent): boolean {
+    const live = this.live;
+    switch (ev.op) {
+      case OP_ZONE:
+        if (this.zones.has(ev.zone)) return this.reject(SKIP_REASONS.zoneTwice, `zone ${ev.zone} was already created`);
+        this.zones.add(ev.zone);
+        return true;
+      case OP_ALLOC:
+        if (!this.zones.has(ev.zone)) return this.reject(SKIP_REASONS.unknownZone, `zone ${ev.zone} was not created`);
+        if (live.has(ev.obj)) return this.reject(SKIP_REASONS.allocLive, `allocation of object ${ev.obj}, which is already live`);
+        live.set(ev.obj, ev.zone);
+        return true;
+      case OP_MALLOC:
+      case OP_PALLOC:
+        if (live.has(ev.obj)) return this.reject(SKIP_REASONS.allocLive, `allocation of object ${ev.obj}, which is already live`);
+        live.set(ev.obj, ev.op === OP_MALLOC ? LIVE_MALLOC : LIVE_PAGES);
+        return true;
+      case OP_FREE:
+      case OP_MFREE:
+      case OP_PFREE: {
+        if (ev.op === OP_FREE && !this.zones.has(ev.zone)) return this.reject(SKIP_REASONS.unknownZone, `zone ${ev.zone} was not created`);
+        const kind = live.get(ev.obj);
+        if (kind === undefined) return this.reject(SKIP_REASONS.freeNotLive, `free of object ${ev.obj}, which is not live`);
+        const allocOp = kind === LIVE_MALLOC ? OP_MALLOC : kind === LIVE_PAGES ? OP_PALLOC : OP_ALLOC;
+        if (allocOp + 1 !== ev.op) {
+          return this.reject(SKIP_REASONS.wrongKind, `free of object ${ev.obj} with "${opNames[ev.op]}", which was allocated with "${opNames[allocOp]}"`);
+        }
+        if (ev.op === OP_FREE && kind !== ev.zone) {
+          return this.reject(SKIP_REASONS.otherZone, `free of object ${ev.obj} to zone ${ev.zone}, which was allocated from zone ${kind}`);
+        }
+        live.delete(ev.obj);
+        return true;
+      }
+      default:
+        return true;
+    }
+  }
+
+  private reject(reason: SkipReason, message: string): false {
+    if (!this.lenient) throw new UserError(`${this.name}:${this.lines}: ${message}`);
+    this.skips.set(reason, (this.skips.get(reason) ?? 0) + 1);
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+export interface TraceWriterOptions {
+  /** gzip the output; by default when the name ends in `.gz`. */
+  gzip?: boolean;
+}
+
+/** Text buffered before a write; with gzip each flush is one gzip member (readers join them). */
+const FLUSH_CHARS = 1 << 20;
+
+/**
+ * Writes a kmemu trace to `file`, gzip-compressed when it ends in `.gz`, through a temporary
+ * file renamed into place by close() (openAtomic): the file is complete or absent. It checks
+ * the fields it writes, not the Rules.
+ */
+export class TraceWriter {
+  /** Events written. */
+  events = 0;
+  private buf = '';
+  private readonly gzip: boolean;
+
+  private constructor(
+    private readonly out: AtomicOutput,
+    gzip: boolean,
+  ) {
+    this.gzip = gzip;
+  }
+
+  /** Opens `file` and writes the header: `# key: value` for each of `header.meta`, then `# cpus: N`. */
+  static create(file: string, header: Partial<TraceHeader> = {}, options: TraceWriterOptions = {}): TraceWriter {
+    const w = new TraceWriter(openAtomic(file), options.gzip ?? file.endsWith('.gz'));
+    w.buf = `${TRACE_MAGIC} ${TRACE_VERSION}\n`;
+    const meta = header.meta ?? {};
+    for (const [key, value] of Object.entries(meta)) w.comment(`${key}: ${value}`);
+    if (header.cpus !== undefined && meta.cpus === undefined) w.comment(`cpus: ${header.cpus}`);
+    return w;
+  }
+
+  /** The file the trace appears as on close(). */
+  get path(): string {
+    return this.out.path;
+  }
+
+  /** Writes `# text` (one line). */
+  comment(text: string): void {
+    if (/[\r\n]/.test(text)) throw new Error(`a trace comment cannot span lines: ${JSON.stringify(text)}`);
+    this.put(`# ${text}\n`);
+  }
+
+  write(ev: TraceEvent): void {
+    switch (ev.op) {
+      case OP_ZONE: this.zone(ev.cpu, ev.zone, ev.name, ev.size, ev.flags); break;
+      case OP_ALLOC: this.alloc(ev.cpu, ev.zone, ev.obj); break;
+      case OP_FREE: this.free(ev.cpu, ev.zone, ev.obj); break;
+      case OP_MALLOC: this.malloc(ev.cpu, ev.size, ev.obj); break;
+      case OP_MFREE: this.mfree(ev.cpu, ev.obj); break;
+      case OP_PALLOC: this.palloc(ev.cpu, ev.size, ev.obj); break;
+      case OP_PFREE: this.pfree(ev.cpu, ev.obj); break;
+      case OP_THINK: this.think(ev.cpu, ev.size); break;
+      default: throw new Error(`not a trace event op: ${ev.op}`);
+    }
+  }
+
+  zone(cpu: number, zone: number, name: string, size: number, flags: readonly ZoneFlag[] = []): void {
+    if (!/^\S+$/.test(name)) throw new Error(`a zone name is one word, not ${JSON.stringify(name)}`);
+    for (const f of flags) if (!zoneFlags.includes(f)) throw new Error(`not a zone flag: ${JSON.stringify(f)}`);
+    this.event(`${check(cpu)} zone ${check(zone)} ${name} ${check(size)}${flags.length > 0 ? ` ${flags.join(' ')}` : ''}\n`);
+  }
+
+  alloc(cpu: number, zone: number, obj: number): void {
+    this.event(`${check(cpu)} a ${check(zone)} ${check(obj)}\n`);
+  }
+
+  free(cpu: number, zone: number, obj: number): void {
+    this.event(`${check(cpu)} f ${check(zone)} ${check(obj)}\n`);
+  }
+
+  malloc(cpu: number, size: number, obj: number): void {
+    this.event(`${check(cpu)} m ${check(size)} ${check(obj)}\n`);
+  }
+
+  mfree(cpu: number, obj: number): void {
+    this.event(`${check(cpu)} x ${check(obj)}\n`);
+  }
+
+  palloc(cpu: number, order: number, obj: number): void {
+    this.event(`${check(cpu)} P ${check(order)} ${check(obj)}\n`);
+  }
+
+  pfree(cpu: number, obj: number): void {
+    this.event(`${check(cpu)} Q ${check(obj)}\n`);
+  }
+
+  think(cpu: number, cycles: number): void {
+    this.event(`${check(cpu)} t ${check(cycles)}\n`);
+  }
+
+  private event(line: string): void {
+    this.events++;
+    this.put(line);
+  }
+
+  private put(text: string): void {
+    if (this.out.fd < 0) throw new Error(`trace ${this.out.path} written after close`);
+    this.buf += text;
+    if (this.buf.length >= FLUSH_CHARS) this.flush();
+  }
+
+  private flush(): void {
+    if (this.buf.length === 0) return;
+    const data = Buffer.from(this.buf, 'utf8');
+    this.buf = '';
+    try {
+      writeAll(this.out.fd, this.gzip ? gzipSync(data) : data);
+    } catch (err) {
+      this.out.abort();
+      throw new UserError(`cannot write ${this.out.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+
+  /** Writes what is buffered and renames the file into place. */
+  close(): void {
+    this.flush();
+    this.out.commit();
+  }
+
+  /** Removes the temporary file; nothing appears at `path`. Safe after close() (then does nothing). */
+  abort(): void {
+    this.buf = '';
+    if (this.out.fd >= 0) this.out.abort();
+  }
+}
+
+function check(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`a trace field is an integer from 0 to 2^53-1, not ${n}`);
+  return n;
+}
