@@ -1020,9 +1020,14 @@ const BASE_DEFAULTS: Omit<Resolved, 'cpus' | 'events' | 'seed'> = {
   think: 0,
 };
 
+/** The command-line spelling of an option: minSize is --min-size. */
+export function optionFlag(name: string): string {
+  return `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 function checkInt(name: string, value: number, min: number, max: number): void {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UserError(`option ${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    throw new UserError(`option ${optionFlag(name)}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
 }
 
@@ -1031,7 +1036,7 @@ export function resolveGenOptions(workload: string, options: GenOptions): Resolv
   const w = findWorkload(workload);
   for (const key of Object.keys(options) as (keyof GenOptions)[]) {
     if (key === 'cpus' || key === 'events' || key === 'seed' || options[key] === undefined) continue;
-    if (!w.options.includes(key)) throw new UserError(`option ${key} does not apply to workload ${w.name} (it takes: ${w.options.join(', ') || 'none'})`);
+    if (!w.options.includes(key)) throw new UserError(`option ${optionFlag(key)} does not apply to workload ${w.name} (it takes: ${w.options.map(optionFlag).join(' ') || 'none'})`);
   }
   const o: Resolved = { ...BASE_DEFAULTS, ...w.defaults, ...dropUndefined(options) } as Resolved;
   checkInt('cpus', o.cpus, w.minCpus, MAX_CPUS);
@@ -1048,7 +1053,7 @@ export function resolveGenOptions(workload: string, options: GenOptions): Resolv
     think: [0, 1 << 30],
   };
   for (const key of w.options) if (key !== 'api') checkInt(key, o[key], ...limits[key]);
-  if (o.api !== 'zone' && o.api !== 'malloc') throw new UserError(`option api: expected zone or malloc, got ${JSON.stringify(o.api)}`);
+  if (o.api !== 'zone' && o.api !== 'malloc') throw new UserError(`option --api: expected zone or malloc, got ${JSON.stringify(o.api)}`);
   return { ...o, seed: String(o.seed), workload: w.name };
 }
 
@@ -1077,7 +1082,7 @@ export function generatedHeader(workload: string, options: GenOptions): TraceHea
   const o = resolveGenOptions(workload, options);
   const w = findWorkload(o.workload);
   const parts = [`kmemu trace gen ${o.workload}`, `--cpus ${o.cpus}`, `--events ${o.events}`, `--seed ${o.seed}`];
-  for (const key of w.options) parts.push(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(o[key])}`);
+  for (const key of w.options) parts.push(`${optionFlag(key)} ${String(o[key])}`);
   return { meta: { source: parts.join(' '), cpus: String(o.cpus) }, cpus: o.cpus };
 }
 

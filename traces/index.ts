@@ -14,5 +14,5 @@ export { TraceReader, TraceWriter, LineInput, SKIP_REASONS } from './trace-io.js
 export type { TraceReaderOptions, TraceWriterOptions, LineInputOptions } from './trace-io.js';
 export { openAtomic, writeFileAtomic } from './atomic-output.js';
 export type { AtomicOutput } from './atomic-output.js';
-export { generate, generatedHeader, generatedSource, resolveGenOptions, workloads, workloadAliases, KERNEL_MIX, OP_CYCLES } from './gen.js';
+export { generate, generatedHeader, generatedSource, resolveGenOptions, optionFlag, workloads, workloadAliases, KERNEL_MIX, OP_CYCLES } from './gen.js';
 export type { GenOptions, GenApi, WorkloadInfo } from './gen.js';

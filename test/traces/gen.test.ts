@@ -229,7 +229,7 @@ describe('generate()', () => {
   });
 
   it('slab-remote and slab-producer need two CPUs', () => {
-    expect(() => run('slab-remote', { cpus: 1, events: 10, seed: 1 })).toThrow(/option cpus: expected an integer from 2 to 4096, got 1/);
+    expect(() => run('slab-remote', { cpus: 1, events: 10, seed: 1 })).toThrow(/option --cpus: expected an integer from 2 to 4096, got 1/);
     expect(() => run('slab-producer', { cpus: 1, events: 10, seed: 1 })).toThrow(/from 2 to 4096/);
   });
 
@@ -341,11 +341,11 @@ describe('generate()', () => {
 
   it('rejects an unknown workload, an option it does not take, and bad values, naming them', () => {
     expect(() => generate('slab', { cpus: 1, events: 1, seed: 1 })).toThrow(/unknown workload "slab": expected one of slab-bulk, /);
-    expect(() => generate('kernel-mix', { cpus: 1, events: 1, seed: 1, size: 64 })).toThrow('option size does not apply to workload kernel-mix (it takes: think)');
-    expect(() => generate('larson', { cpus: 4, events: 1, seed: 1, minSize: 100, maxSize: 50 })).toThrow('option maxSize: expected an integer from 101 to 1073741824, got 50');
-    expect(() => generate('slab-pairs', { cpus: 0, events: 1, seed: 1 })).toThrow(/option cpus/);
-    expect(() => generate('slab-pairs', { cpus: 1, events: 1.5, seed: 1 })).toThrow(/option events: .* got 1.5/);
-    expect(() => generate('cache-thrash', { cpus: 1, events: 1, seed: 1, size: 0 })).toThrow(/option size/);
+    expect(() => generate('kernel-mix', { cpus: 1, events: 1, seed: 1, size: 64 })).toThrow('option --size does not apply to workload kernel-mix (it takes: --think)');
+    expect(() => generate('larson', { cpus: 4, events: 1, seed: 1, minSize: 100, maxSize: 50 })).toThrow('option --max-size: expected an integer from 101 to 1073741824, got 50');
+    expect(() => generate('slab-pairs', { cpus: 0, events: 1, seed: 1 })).toThrow(/option --cpus/);
+    expect(() => generate('slab-pairs', { cpus: 1, events: 1.5, seed: 1 })).toThrow(/option --events: .* got 1.5/);
+    expect(() => generate('cache-thrash', { cpus: 1, events: 1, seed: 1, size: 0 })).toThrow(/option --size/);
   });
 
   it('streams: two million events go through one at a time', () => {
