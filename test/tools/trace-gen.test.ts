@@ -1,0 +1,71 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runTraceGen } from '../../tools/trace-gen.js';
+import { workloads } from '../../traces/gen.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmemu-trace-gen-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function sink(): { text: string; write(s: string): boolean } {
+  return {
+    text: '',
+    write(s: string) {
+      this.text += s;
+      return true;
+    },
+  };
+}
+
+describe('kmemu trace gen', () => {
+  it('writes the header and the events of slab-concurrent-pairs (alias pairs) on 4 CPUs', async () => {
+    const out = path.join(dir, 'pairs.trace');
+    await runTraceGen(['pairs', '--cpus', '4', '--events', '8', '--seed', '1', '--size', '64', '-o', out]);
+    expect(fs.readFileSync(out, 'utf8')).toBe(
+      [
+        'kmemu-trace 1',
+        '# source: kmemu trace gen slab-concurrent-pairs --cpus 4 --events 8 --seed 1 --size 64 --count 10000 --api zone --think 0',
+        '# cpus: 4',
+        '0 zone 1 kmalloc-64 64',
+        '0 a 1 1',
+        '1 a 1 2',
+        '2 a 1 3',
+        '3 a 1 4',
+        '0 f 1 1',
+        '1 f 1 2',
+        '2 f 1 3',
+        '3 f 1 4',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('writes byte-identical files for the same arguments, gzip-compressed for .gz', async () => {
+    const a = path.join(dir, 'a.trace.gz');
+    const b = path.join(dir, 'b.trace.gz');
+    const args = ['kernel-mix', '--cpus', '3', '--events', '5000', '--seed', 'abc'];
+    await runTraceGen([...args, '-o', a]);
+    await runTraceGen([...args, '-o', b]);
+    expect(fs.readFileSync(a).equals(fs.readFileSync(b))).toBe(true);
+    const text = gunzipSync(fs.readFileSync(a)).toString('utf8');
+    expect(text.startsWith('kmemu-trace 1\n# source: kmemu trace gen kernel-mix --cpus 3 --events 5000 --seed abc --think 0\n# cpus: 3\n0 zone 1 names_cache 4096\n')).toBe(true);
+    expect(text.split('\n').filter((l) => /^\d+ [afmxPQ] /.test(l)).length).toBe(5000);
+  });
+
+  it('--list prints every workload with its description, options and source', async () => {
+    const stdout = sink();
+    await runTraceGen(['--list'], { stdout });
+    for (const w of workloads) expect(stdout.text).toContain(`${w.name.padEnd(23)}${w.description}`);
+    expect(stdout.text).toContain('[--min-size --max-size --chunks --rounds --api --think]');
+    expect(stdout.text).toContain('pairs                  = slab-concurrent-pairs');
+  });
+
+  it('refuses a missing output, a bad number and an option the workload does not take', async () => {
+    await expect(runTraceGen(['larson'])).rejects.toThrow('missing -o/--out FILE');
+    await expect(runTraceGen(['larson', '--cpus', 'four', '-o', path.join(dir, 'x')])).rejects.toThrow('option --cpus: expected a non-negative integer, got "four"');
+    await expect(runTraceGen(['larson', '--count', '5', '-o', path.join(dir, 'x')])).rejects.toThrow('option --count does not apply to workload larson');
+    expect(fs.existsSync(path.join(dir, 'x'))).toBe(false);
+  });
+});
