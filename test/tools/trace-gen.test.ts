@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runTraceGen } from '../../tools/trace-gen.js';
-import { workloads } from '../../traces/gen.js';
+import { generate, workloads } from '../../traces/gen.js';
+import { TraceReader } from '../../traces/trace-io.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kmemu-trace-gen-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -52,6 +53,22 @@ describe('kmemu trace gen', () => {
     const text = gunzipSync(fs.readFileSync(a)).toString('utf8');
     expect(text.startsWith('kmemu-trace 1\n# source: kmemu trace gen kernel-mix --cpus 3 --events 5000 --seed abc --think 0\n# cpus: 3\n0 zone 1 names_cache 4096\n')).toBe(true);
     expect(text.split('\n').filter((l) => /^\d+ [afmxPQ] /.test(l)).length).toBe(5000);
+  });
+
+  it('every workload reads back through TraceReader, which checks the Rules, event for event', async () => {
+    for (const w of workloads) {
+      const out = path.join(dir, `${w.name}.trace`);
+      const args = [w.name, '--cpus', '5', '--events', '3000', '--seed', '9'];
+      await runTraceGen([...args, '-o', out]);
+      const r = await TraceReader.open(out);
+      expect(r.header.cpus).toBe(5);
+      const got: string[] = [];
+      for (let b = await r.next(); b !== null; b = await r.next()) for (const e of b) got.push(`${e.cpu} ${e.op} ${e.zone} ${e.obj} ${e.size} ${e.name}`);
+      expect(r.liveObjects).toBe(0);
+      await r.close();
+      const want = [...generate(w.name, { cpus: 5, events: 3000, seed: '9' })].map((e) => `${e.cpu} ${e.op} ${e.zone} ${e.obj} ${e.size} ${e.name}`);
+      expect(got).toEqual(want);
+    }
   });
 
   it('--list prints every workload with its description, options and source', async () => {
