@@ -5,6 +5,7 @@ import { UserError } from '../emu/index.js';
 import { KernelPanic } from '../kernel/index.js';
 import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
+import { compareCommand, replayCommand } from './replay.js';
 import { sysctlCommand } from './sysctl.js';
 
 function main(argv: string[]): Promise<void> {
@@ -15,6 +16,8 @@ function main(argv: string[]): Promise<void> {
   program.addCommand(cachesimCommand());
   program.addCommand(sysctlCommand());
   program.addCommand(bootCommand());
+  program.addCommand(replayCommand());
+  program.addCommand(compareCommand());
   return program.parseAsync(argv).then(() => undefined);
 }
 

@@ -14,8 +14,8 @@
 // - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
 //   the machine pauses, more of the trace is read, and the run resumes.
 
-import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, type Task, YIELD_INPUT } from '../emu/index.js';
-import { boot, type Kernel } from '../kernel/index.js';
+import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
+import { boot, sysctlSet, type Kernel } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, VmZoneAllocator } from './allocators.js';
 import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent, type ZoneFlag, newEvent } from './format.js';
 import { Histogram } from './histogram.js';
@@ -43,6 +43,8 @@ export interface ReplayOptions {
   allocators?: Partial<Record<AllocatorName, (k: Kernel, o: AllocatorOptions) => ReplayAllocator>>;
   /** A name for the trace in the report. */
   traceName?: string;
+  /** Writable sysctls to set after boot (a what-if knob such as vm.zone_burst). */
+  sysctl?: Record<string, number>;
 }
 
 interface LiveObject {
@@ -147,6 +149,9 @@ export interface ReplayTotals {
 export async function replay(source: EventSource, opts: ReplayOptions): Promise<ReplayReport> {
   const m = new Machine(opts.machine);
   const k = boot(m);
+  for (const [name, value] of Object.entries(opts.sysctl ?? {})) {
+    if (!sysctlSet(k, name, value)) throw new UserError(`--sysctl ${name}=${value}: ${name} is not a writable sysctl of this kernel`);
+  }
   const allocOpts: AllocatorOptions = { pcpu: opts.pcpu ?? true, aligned: opts.aligned ?? false };
   const make = opts.allocators?.[opts.allocator ?? 'vmzone'] ?? ((kk: Kernel, o: AllocatorOptions) => new VmZoneAllocator(kk, o));
   const allocator = make(k, allocOpts);
@@ -156,6 +161,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     touch: m.label('consumer.touch'),
     think: m.label('think'),
     wait: m.label('replay.wait'),
+    zoneCreate: m.label('zone.create'),
     zoneAlloc: m.label('alloc'),
     zoneFree: m.label('free'),
     pageAlloc: k.label['vm_page.alloc'],
@@ -233,7 +239,9 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     switch (ev.op) {
       case OP_ZONE: {
         cpu.setContext(m.context(ev.name));
+        cpu.enter(label.zoneCreate);
         const handle = yield* allocator.createZone(cpu, ev.name, ev.size, ev.flags);
+        cpu.leave();
         zones.set(ev.zone, { handle, name: ev.name, size: ev.size, context: m.context(ev.name), time: cpu.clock });
         cpu.setContext(0);
         wakeWaiters(`z${ev.zone}`, cpu.clock);

@@ -1,0 +1,72 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCompare, runReplay, type ReplayCliOptions } from '../../tools/replay.js';
+
+const base = (o: Partial<ReplayCliOptions> = {}): ReplayCliOptions => ({
+  machine: 'coursework', cpus: '2', allocator: 'vmzone', touch: '1', sysctl: [], zones: '8', ...o,
+} as ReplayCliOptions);
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err };
+}
+
+describe('kmemu replay and compare', () => {
+  it('replay prints the paths, where the cycles went, per CPU and per zone', async () => {
+    const c = capture();
+    const r = await runReplay('test/fixtures/traces/kernel-mix-2cpu.trace', base(), c.io);
+    const text = c.out.join('');
+    expect(text).toMatch(/^kernel-mix-2cpu\.trace on coursework \(2 CPUs, 1 GHz\); allocator vmzone, per-CPU caching on, touch 1 line\n/);
+    expect(text).toContain('operations by the path they completed on:');
+    expect(text).toContain('where the cycles went (by path label):');
+    expect(text).toContain('zone.alloc.pcpu');
+    expect(r.totals.allocations + r.totals.frees).toBe(r.totals.allocatorOps);
+  });
+
+  it('replay --json prints a kmemu.report/1 document and -o writes it whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kmemu-'));
+    const file = join(dir, 'r.json');
+    const c = capture();
+    await runReplay('test/fixtures/traces/kernel-mix-2cpu.trace', base({ json: true, output: file }), c.io);
+    expect(c.out).toEqual([]);
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    expect(doc.schema).toBe('kmemu.report/1');
+    expect(doc.machine).toEqual({ name: 'coursework', cpus: 2, clockGHz: 1 });
+  });
+
+  it('compare replays with per-CPU caching on and off and gives the ratios', async () => {
+    const c = capture();
+    const d = await runCompare('test/fixtures/traces/pairs-4cpu.trace', base({ cpus: '4', json: true }), c.io);
+    expect(d.schema).toBe('kmemu.compare/1');
+    expect(d.perCpu.allocator.perCpuCaching).toBe(true);
+    expect(d.locked.allocator.perCpuCaching).toBe(false);
+    expect(d.ratios.cyclesPerOp).toBeGreaterThan(1);
+    expect(JSON.parse(c.out.join('')).schema).toBe('kmemu.compare/1');
+  });
+
+  it('bad options and bad traces are one clear error', async () => {
+    const c = capture();
+    await expect(runReplay('test/fixtures/traces/pairs-4cpu.trace', base({ touch: 'lots' }), c.io)).rejects.toThrow('--touch: expected a number of cache lines from 0 to 64, got "lots"');
+    await expect(runReplay('test/fixtures/traces/pairs-4cpu.trace', base({ sysctl: ['vm.zone_burst'] }), c.io)).rejects.toThrow('--sysctl: expected NAME=INTEGER, got "vm.zone_burst"');
+    await expect(runReplay('test/fixtures/traces/pairs-4cpu.trace', base({ sysctl: ['vm.kvm_size=1'] }), c.io)).rejects.toThrow(
+      '--sysctl vm.kvm_size=1: vm.kvm_size is not a writable sysctl of this kernel',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'kmemu-'));
+    const bad = join(dir, 'bad.trace');
+    writeFileSync(bad, 'kmemu-trace 1\n0 zone 1 z 64\n0 f 1 5\n');
+    await expect(runReplay(bad, base(), c.io)).rejects.toThrow(`${bad}:3: free of object 5, which is not live`);
+    await expect(runCompare('-', base(), c.io)).rejects.toThrow('compare: the trace is replayed twice, so it must be a file, not "-"');
+  });
+
+  it('--sysctl sets a writable sysctl after boot: a smaller zone_burst means more trips to the locked list', async () => {
+    const burst = async (n: number) => {
+      const c = capture();
+      const r = await runReplay('test/fixtures/traces/pairs-4cpu.trace', base({ cpus: '4', json: true, sysctl: [`vm.zone_burst=${n}`] }), c.io);
+      return r.regions.find((x) => x.label === 'zone.alloc.locked')?.cycles ?? 0;
+    };
+    expect(await burst(1)).toBeGreaterThan(await burst(32));
+  });
+});

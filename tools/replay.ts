@@ -1,0 +1,131 @@
+// kmemu replay and kmemu compare: a trace through a kernel on the machine; per-CPU caching on
+// and off side by side.
+
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { Command, Option } from 'commander';
+import { UserError } from '../emu/index.js';
+import { TraceReader, replay, writeFileAtomic, type AllocatorName, type ReplayReport } from '../traces/index.js';
+import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
+import { startProgress } from './progress.js';
+import { compareDoc, formatCompare, formatReport } from './report.js';
+
+export interface ReplayCliOptions extends MachineOptions {
+  allocator: AllocatorName;
+  touch: string;
+  json?: boolean;
+  aligned?: boolean;
+  locked?: boolean;
+  lenient?: boolean;
+  sysctl: string[];
+  output?: string;
+  zones: string;
+}
+
+export interface ReplayIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Show a progress bar on stderr when it is a terminal (the CLI); tests pass false. */
+  progress?: boolean;
+}
+
+function parseTouch(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new UserError(`--touch: expected a number of cache lines from 0 to 64, got "${text}"`);
+  return n;
+}
+
+function parseSysctls(list: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of list) {
+    const m = /^([a-z0-9_.]+)=(-?\d+)$/.exec(item);
+    if (m === null) throw new UserError(`--sysctl: expected NAME=INTEGER, got "${item}"`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Replays a trace file once; prints what the lenient reader skipped. */
+async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo): Promise<ReplayReport> {
+  const reader = await TraceReader.open(file, { lenient: opts.lenient ?? false });
+  let total: number | undefined;
+  try {
+    total = file === '-' ? undefined : statSync(file).size;
+  } catch {
+    total = undefined;
+  }
+  const bar = io.progress === true ? startProgress({ label: pcpu ? 'replay' : 'replay (locked)', total, unit: 'bytes' }) : undefined;
+  try {
+    const report = await replay(reader, {
+      machine: machineConfigFrom(opts),
+      allocator: opts.allocator,
+      pcpu,
+      aligned: opts.aligned ?? false,
+      touch: parseTouch(opts.touch),
+      traceName: file === '-' ? 'stdin' : basename(file),
+      sysctl: parseSysctls(opts.sysctl),
+      onProgress: () => bar?.update(reader.bytesRead),
+    });
+    const skipped = reader.skipped();
+    const n = Object.values(skipped).reduce((a, b) => a + b, 0);
+    if (n > 0) io.err(`kmemu: --lenient skipped ${n} event${n === 1 ? '' : 's'}: ${Object.entries(skipped).map(([why, c]) => `${c} ${why}`).join(', ')}\n`);
+    return report;
+  } finally {
+    bar?.stop();
+    await reader.close();
+  }
+}
+
+function emit(text: string, opts: ReplayCliOptions, io: ReplayIo): void {
+  if (opts.output !== undefined) writeFileAtomic(opts.output, text.endsWith('\n') ? text : `${text}\n`);
+  else io.out(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export async function runReplay(file: string, opts: ReplayCliOptions, io: ReplayIo): Promise<ReplayReport> {
+  const report = await replayFile(file, opts, !(opts.locked ?? false), io);
+  emit(opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, Number(opts.zones)), opts, io);
+  return report;
+}
+
+export async function runCompare(file: string, opts: ReplayCliOptions, io: ReplayIo) {
+  if (file === '-') throw new UserError('compare: the trace is replayed twice, so it must be a file, not "-"');
+  const perCpu = await replayFile(file, opts, true, io);
+  const locked = await replayFile(file, opts, false, io);
+  const doc = compareDoc(perCpu, locked);
+  emit(opts.json === true ? JSON.stringify(doc, null, 2) : formatCompare(doc), opts, io);
+  return doc;
+}
+
+function addReplayOptions(c: Command): Command {
+  return addMachineOptions(c)
+    .addOption(new Option('--allocator <name>', 'the kernel allocator to replay on').choices(['vmzone', 'uma']).default('vmzone'))
+    .option('--touch <lines>', 'cache lines the consumer writes after each allocation', '1')
+    .option('--aligned', 'vm_zone: per-CPU state in cache-line-aligned slots instead of upstream\'s arrays')
+    .option('--lenient', 'count and skip events that break the trace rules instead of stopping')
+    .option('--sysctl <name=value>', 'set a writable sysctl after boot (repeatable), e.g. vm.zone_burst=8', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--zones <n>', 'zones shown in the per-zone table', '8')
+    .option('--json', 'print the JSON document instead of tables')
+    .option('-o, --output <file>', 'write the output to a file (complete or not at all)');
+}
+
+export function replayCommand(): Command {
+  return addReplayOptions(
+    new Command('replay')
+      .description('Replay an allocation trace through the kernel on the emulated machine and report what each allocation cost')
+      .argument('<trace>', 'a kmemu trace (plain or gzip); "-" for stdin'),
+  )
+    .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
+    .action(async (file: string, opts: ReplayCliOptions) => {
+      await runReplay(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
+    });
+}
+
+export function compareCommand(): Command {
+  return addReplayOptions(
+    new Command('compare')
+      .description('Replay a trace twice, per-CPU caching on and off, and show the costs side by side')
+      .argument('<trace>', 'a kmemu trace (plain or gzip)'),
+  ).action(async (file: string, opts: ReplayCliOptions) => {
+    await runCompare(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
+  });
+}

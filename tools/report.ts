@@ -1,0 +1,168 @@
+// Printing replay reports (kmemu.report/1) and comparisons (kmemu.compare/1) as tables, and
+// building the comparison document.
+//
+// kmemu.compare/1
+//   schema   "kmemu.compare/1"
+//   perCpu   the kmemu.report/1 of the replay with per-CPU caching on
+//   locked   the kmemu.report/1 of the same replay with it off (every request locked)
+//   ratios   { cyclesPerOp, makespan, spinCycles } — locked ÷ per-CPU, overall
+//            paths[]: { path, perCpu: {ops, meanCycles}, locked: {ops, meanCycles} }
+//            operations: { alloc, free }: mean cycles per allocation / free, both runs, ratio
+
+import type { PathStats, ReplayReport } from '../traces/index.js';
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const fix = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+
+function table(header: string[], rows: (string | number)[][], leftColumns = 1): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? int(c) : c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells
+    .map((r) => r.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd())
+    .join('\n');
+}
+
+function seconds(r: ReplayReport, cycles: number): string {
+  const s = cycles / (r.machine.clockGHz * 1e9);
+  return s >= 1 ? `${fix(s, 2)} s` : s >= 1e-3 ? `${fix(s * 1e3, 2)} ms` : `${fix(s * 1e6, 1)} µs`;
+}
+
+function pathRows(paths: readonly PathStats[]): (string | number)[][] {
+  return paths.map((p) => [
+    p.path, p.ops, p.cycles.total, fix(p.cycles.mean), p.cycles.p50, p.cycles.p99, p.l1dMisses, p.llcMisses, p.tlbMisses, p.walkCycles, p.c2cTransfers, p.spinCycles,
+  ]);
+}
+
+const pathHeader = ['path', 'ops', 'cycles', 'mean', 'p50', 'p99', 'L1D miss', 'LLC miss', 'TLB miss', 'walk cyc', 'c2c', 'spin cyc'];
+
+/** A replay report as text. `zones` limits the per-zone section to the costliest zones. */
+export function formatReport(r: ReplayReport, zones = 8): string {
+  const t = r.totals;
+  const lines: string[] = [];
+  lines.push(
+    `${r.trace.name || 'trace'} on ${r.machine.name} (${r.machine.cpus} CPU${r.machine.cpus > 1 ? 's' : ''}, ${r.machine.clockGHz} GHz)` +
+      `${r.trace.cpus > r.machine.cpus ? `, folded from ${r.trace.cpus} trace CPUs` : ''}; allocator ${r.allocator.name}, per-CPU caching ` +
+      `${r.allocator.perCpuCaching ? 'on' : 'off'}${r.allocator.alignedPerCpu ? ' (aligned per-CPU state)' : ''}, touch ${r.allocator.touchLines} line${r.allocator.touchLines === 1 ? '' : 's'}`,
+  );
+  lines.push(
+    `events ${int(t.events)}, allocations ${int(t.allocations)}, frees ${int(t.frees)}; makespan ${int(t.makespanCycles)} cycles (${seconds(r, t.makespanCycles)}); ` +
+      `allocator ${int(t.allocatorCycles)} cycles in ${int(t.allocatorOps)} ops, ${fix(t.allocatorCycles / Math.max(1, t.allocatorOps))} per op`,
+  );
+  lines.push(`memory held by the allocator: ${int(t.memory.pages)} pages, ${int(t.memory.cachedFreeItems)} free items cached`);
+  lines.push('', 'operations by the path they completed on:', table(pathHeader, pathRows(r.paths)));
+  const total = r.regions.reduce((n, x) => n + x.cycles, 0);
+  lines.push(
+    '',
+    'where the cycles went (by path label):',
+    table(
+      ['label', 'cycles', 'share', 'L1D miss', 'LLC miss', 'TLB miss', 'c2c', 'spin cyc', 'idle cyc'],
+      r.regions.map((x) => [x.label, x.cycles, `${fix((100 * x.cycles) / Math.max(1, total))}%`, x.l1dMisses, x.llcMisses, x.tlbMisses, x.c2cTransfers, x.spinCycles, x.idleCycles]),
+    ),
+  );
+  lines.push('', 'per CPU:', table(['cpu', 'busy cyc', 'spin cyc', 'idle cyc'], r.cpus.map((c) => [`cpu${c.cpu}`, c.busyCycles, c.spinCycles, c.idleCycles])));
+  const shown = r.zones.slice(0, zones);
+  if (shown.length > 0) {
+    lines.push('', `zones (${shown.length < r.zones.length ? `the ${shown.length} costliest of ${r.zones.length}` : 'all'}, by cycles):`);
+    const rows: (string | number)[][] = [];
+    for (const z of shown) for (const p of z.paths) rows.push([z.zone, ...pathRows([p])[0]!]);
+    lines.push(table(['zone', ...pathHeader], rows, 2));
+  }
+  return lines.join('\n');
+}
+
+function mean(paths: readonly PathStats[], prefix: string): { ops: number; mean: number } {
+  const sel = paths.filter((p) => p.path.includes(prefix));
+  const ops = sel.reduce((n, p) => n + p.ops, 0);
+  return { ops, mean: sel.reduce((n, p) => n + p.cycles.total, 0) / Math.max(1, ops) };
+}
+
+export interface CompareDoc {
+  schema: 'kmemu.compare/1';
+  perCpu: ReplayReport;
+  locked: ReplayReport;
+  ratios: {
+    cyclesPerOp: number;
+    makespan: number;
+    spinCycles: { perCpu: number; locked: number };
+    operations: Record<'alloc' | 'free', { perCpu: number; locked: number; ratio: number }>;
+    paths: { path: string; perCpu: { ops: number; meanCycles: number }; locked: { ops: number; meanCycles: number } }[];
+  };
+}
+
+export function compareDoc(perCpu: ReplayReport, locked: ReplayReport): CompareDoc {
+  const perOp = (r: ReplayReport) => r.totals.allocatorCycles / Math.max(1, r.totals.allocatorOps);
+  const spin = (r: ReplayReport) => r.cpus.reduce((n, c) => n + c.spinCycles, 0);
+  const op = (kind: 'alloc' | 'free') => {
+    const a = mean(perCpu.paths, kind === 'alloc' ? '.alloc' : '.free');
+    const b = mean(locked.paths, kind === 'alloc' ? '.alloc' : '.free');
+    return { perCpu: a.mean, locked: b.mean, ratio: b.mean / a.mean };
+  };
+  const names = [...new Set([...perCpu.paths, ...locked.paths].map((p) => p.path))].sort();
+  const find = (r: ReplayReport, n: string) => r.paths.find((p) => p.path === n);
+  return {
+    schema: 'kmemu.compare/1',
+    perCpu,
+    locked,
+    ratios: {
+      cyclesPerOp: perOp(locked) / perOp(perCpu),
+      makespan: locked.totals.makespanCycles / perCpu.totals.makespanCycles,
+      spinCycles: { perCpu: spin(perCpu), locked: spin(locked) },
+      operations: { alloc: op('alloc'), free: op('free') },
+      paths: names.map((n) => ({
+        path: n,
+        perCpu: { ops: find(perCpu, n)?.ops ?? 0, meanCycles: find(perCpu, n)?.cycles.mean ?? 0 },
+        locked: { ops: find(locked, n)?.ops ?? 0, meanCycles: find(locked, n)?.cycles.mean ?? 0 },
+      })),
+    },
+  };
+}
+
+/** A comparison as text: the two runs side by side, then where the per-CPU run's cycles went. */
+export function formatCompare(d: CompareDoc): string {
+  const a = d.perCpu;
+  const b = d.locked;
+  const lines: string[] = [];
+  lines.push(
+    `${a.trace.name || 'trace'} on ${a.machine.name} (${a.machine.cpus} CPU${a.machine.cpus > 1 ? 's' : ''}), allocator ${a.allocator.name}: ` +
+      `per-CPU caching on vs off (every request on the locked path)`,
+  );
+  const row = (label: string, x: number, y: number, digits = 0) => [label, digits ? fix(x, digits) : x, digits ? fix(y, digits) : y, `${fix(y / x, 2)}×`];
+  lines.push(
+    '',
+    table(
+      ['', 'per-CPU', 'locked', 'locked ÷ per-CPU'],
+      [
+        row('cycles per operation', a.totals.allocatorCycles / Math.max(1, a.totals.allocatorOps), b.totals.allocatorCycles / Math.max(1, b.totals.allocatorOps), 1),
+        row('  per allocation', d.ratios.operations.alloc.perCpu, d.ratios.operations.alloc.locked, 1),
+        row('  per free', d.ratios.operations.free.perCpu, d.ratios.operations.free.locked, 1),
+        row('allocator cycles', a.totals.allocatorCycles, b.totals.allocatorCycles),
+        row('spin cycles', d.ratios.spinCycles.perCpu, d.ratios.spinCycles.locked),
+        row('makespan (cycles)', a.totals.makespanCycles, b.totals.makespanCycles),
+      ],
+    ),
+  );
+  lines.push(
+    '',
+    'by path (ops, mean cycles):',
+    table(
+      ['path', 'per-CPU ops', 'mean', 'locked ops', 'mean'],
+      d.ratios.paths.map((p) => [p.path, p.perCpu.ops, fix(p.perCpu.meanCycles), p.locked.ops, fix(p.locked.meanCycles)]),
+    ),
+  );
+  const total = a.regions.reduce((n, x) => n + x.cycles, 0);
+  const totalB = b.regions.reduce((n, x) => n + x.cycles, 0);
+  const labels = [...new Set([...a.regions.slice(0, 10), ...b.regions.slice(0, 10)].map((x) => x.label))];
+  lines.push(
+    '',
+    'where the cycles went (by path label):',
+    table(
+      ['label', 'per-CPU cycles', 'share', 'c2c', 'locked cycles', 'share', 'c2c', 'spin cyc'],
+      labels.map((l) => {
+        const x = a.regions.find((r) => r.label === l);
+        const y = b.regions.find((r) => r.label === l);
+        return [l, x?.cycles ?? 0, `${fix((100 * (x?.cycles ?? 0)) / Math.max(1, total))}%`, x?.c2cTransfers ?? 0, y?.cycles ?? 0, `${fix((100 * (y?.cycles ?? 0)) / Math.max(1, totalB))}%`, y?.c2cTransfers ?? 0, y?.spinCycles ?? 0];
+      }),
+    ),
+  );
+  return lines.join('\n');
+}
