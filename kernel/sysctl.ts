@@ -4,11 +4,12 @@
 import { type Kernel } from './kernel.js';
 import { KvaSize, PAGE_SIZE, ptoa } from './param.js';
 import { vmstats } from './structs.js';
+import { sysctl_vm_zone } from './vm_zone.js';
 
 export interface SysctlEntry {
   name: string;
   description: string;
-  value: (k: Kernel) => number;
+  value: (k: Kernel) => number | string;
   /** For a writable name: sets the value (functionally, as a sysctl(8) write would). */
   set?: (k: Kernel, value: number) => void;
 }
@@ -49,6 +50,7 @@ export const sysctls: readonly SysctlEntry[] = [
     set: (k, v) => k.machine.mem.write32(k.kvtop(k.zone_burst), v),
   },
   { name: 'vm.zone_kmem_kvaspace', description: 'KVA space allocated by zone', value: (k) => k.machine.mem.read64(k.kvtop(k.zone_kmem_kvaspace)) },
+  { name: 'vm.zone', description: 'Zone Info', value: (k) => sysctl_vm_zone(k) },
   { name: 'vm.zone_kern_pages', description: 'Number of non-interrupt safe pages allocated by zone', value: u32((k) => k.zone_kern_pages) },
 ];
 
@@ -60,7 +62,8 @@ export function sysctlSet(k: Kernel, name: string, value: number): boolean {
   return true;
 }
 
-/** The value of a sysctl name, or undefined when there is no such name. */
+/** The value of a numeric sysctl name, or undefined when there is no such name. */
 export function sysctl(k: Kernel, name: string): number | undefined {
-  return sysctls.find((s) => s.name === name)?.value(k);
+  const v = sysctls.find((s) => s.name === name)?.value(k);
+  return typeof v === 'number' ? v : undefined;
 }

@@ -49,28 +49,40 @@ function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Re
   if (names.length === 0 && opts.all !== true) throw new UserError('sysctl: expected a NAME or -a');
   for (const name of names) {
     const eq = name.indexOf('=');
-    if (eq >= 0) throw new UserError(`sysctl: cannot set ${name.slice(0, eq)}: each run boots a fresh kernel`);
+    if (eq >= 0 && !/^-?\d+$/.test(name.slice(eq + 1))) throw new UserError(`sysctl: ${name.slice(0, eq)}: expected an integer value, got "${name.slice(eq + 1)}"`);
   }
   const config = machineConfigFrom(opts);
   const k = boot(new Machine(config));
-  const selected: SysctlEntry[] = [];
   const unknown: string[] = [];
+  const values: Record<string, number | string> = {};
+  const lines: string[] = [];
+  const show = (name: string, v: number | string) => lines.push(opts.valueOnly === true ? String(v) : `${name}: ${v}`);
   for (const name of names.length === 0 ? [''] : names) {
+    const eq = name.indexOf('=');
+    if (eq >= 0) {
+      // name=value sets a writable name and shows the change, as sysctl(8) does.
+      const n = name.slice(0, eq);
+      const entry = sysctls.find((e) => e.name === n);
+      if (entry === undefined) {
+        unknown.push(n);
+        continue;
+      }
+      if (entry.set === undefined) throw new UserError(`sysctl: oid '${n}' is read only`);
+      const old = entry.value(k);
+      entry.set(k, Number(name.slice(eq + 1)));
+      values[n] = entry.value(k);
+      lines.push(opts.valueOnly === true ? String(values[n]) : `${n}: ${old} -> ${values[n]}`);
+      continue;
+    }
     const matches = name === '' ? [...sysctls] : sysctlMatches(name);
     if (matches.length === 0) unknown.push(name);
-    selected.push(...matches);
+    for (const e of matches) {
+      values[e.name] = opts.description === true ? e.description : e.value(k);
+      show(e.name, values[e.name]!);
+    }
   }
-  const values: Record<string, number | string> = {};
-  for (const s of selected) values[s.name] = opts.description === true ? s.description : s.value(k);
-  if (opts.json === true) {
-    io.stdout.write(`${JSON.stringify(values, null, 2)}\n`);
-  } else {
-    const lines = selected.map((s) => {
-      const v = String(values[s.name]);
-      return opts.valueOnly === true ? v : `${s.name}: ${v}`;
-    });
-    if (lines.length > 0) io.stdout.write(`${lines.join('\n')}\n`);
-  }
+  if (opts.json === true) io.stdout.write(`${JSON.stringify(values, null, 2)}\n`);
+  else if (lines.length > 0) io.stdout.write(`${lines.join('\n')}\n`);
   // sysctl(8) warns once per unknown name, on its own line; the CLI prefixes each with "kmemu: ".
   if (unknown.length > 0) throw new UserError(unknown.map((n) => `sysctl: unknown oid '${n}'`).join('\nkmemu: '));
   return values;
