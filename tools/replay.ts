@@ -5,6 +5,7 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { UserError } from '../emu/index.js';
+import { sysctl_vm_zone, type Kernel } from '../kernel/index.js';
 import { TraceReader, replay, writeFileAtomic, type AllocatorName, type ReplayReport } from '../traces/index.js';
 import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
 import { startProgress } from './progress.js';
@@ -20,6 +21,7 @@ export interface ReplayCliOptions extends MachineOptions {
   sysctl: string[];
   output?: string;
   zones: string;
+  vmstat?: boolean;
 }
 
 export interface ReplayIo {
@@ -46,6 +48,13 @@ function parseSysctls(list: readonly string[]): Record<string, number> {
 }
 
 /** Replays a trace file once; prints what the lenient reader skipped. */
+/** The kernel's allocator statistics as vmstat(8) and sysctl(8) print them. */
+function kernelVmstat(k: Kernel): string {
+  return `vm.zone: ${sysctl_vm_zone(k)}`;
+}
+
+let vmstat = '';
+
 async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo): Promise<ReplayReport> {
   const reader = await TraceReader.open(file, { lenient: opts.lenient ?? false });
   let total: number | undefined;
@@ -65,6 +74,9 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
       traceName: file === '-' ? 'stdin' : basename(file),
       sysctl: parseSysctls(opts.sysctl),
       onProgress: () => bar?.update(reader.bytesRead),
+      onFinish: (k) => {
+        if (opts.vmstat === true) vmstat = kernelVmstat(k);
+      },
     });
     const skipped = reader.skipped();
     const n = Object.values(skipped).reduce((a, b) => a + b, 0);
@@ -82,8 +94,10 @@ function emit(text: string, opts: ReplayCliOptions, io: ReplayIo): void {
 }
 
 export async function runReplay(file: string, opts: ReplayCliOptions, io: ReplayIo): Promise<ReplayReport> {
+  vmstat = '';
   const report = await replayFile(file, opts, !(opts.locked ?? false), io);
-  emit(opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, Number(opts.zones)), opts, io);
+  const text = opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, Number(opts.zones));
+  emit(opts.vmstat === true && opts.json !== true ? `${text}\n\n${vmstat}` : text, opts, io);
   return report;
 }
 
@@ -115,6 +129,7 @@ export function replayCommand(): Command {
       .argument('<trace>', 'a kmemu trace (plain or gzip); "-" for stdin'),
   )
     .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
+    .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone)')
     .action(async (file: string, opts: ReplayCliOptions) => {
       await runReplay(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
     });

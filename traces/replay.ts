@@ -45,6 +45,8 @@ export interface ReplayOptions {
   traceName?: string;
   /** Writable sysctls to set after boot (a what-if knob such as vm.zone_burst). */
   sysctl?: Record<string, number>;
+  /** Called with the kernel once the trace is replayed (for views of its statistics). */
+  onFinish?: (k: Kernel) => void;
 }
 
 interface LiveObject {
@@ -362,6 +364,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     throw new Error(`the trace ended with a CPU still waiting for ${key![0] === 'o' ? 'object' : 'zone'} ${key!.slice(1)}`);
   }
   opts.onProgress?.(totals.events);
+  opts.onFinish?.(k);
   return buildReport({
     machine: m,
     kernel: k,

@@ -26,6 +26,14 @@ describe('kmemu replay and compare', () => {
     expect(r.totals.allocations + r.totals.frees).toBe(r.totals.allocatorOps);
   });
 
+  it('replay --vmstat ends with the kernel\'s zone table after the run', async () => {
+    const c = capture();
+    await runReplay('test/fixtures/traces/kernel-mix-2cpu.trace', base({ vmstat: true }), c.io);
+    const text = c.out.join('');
+    expect(text).toContain('\n\nvm.zone: \nITEM            SIZE     LIMIT    USED    FREE  REQUESTS\n\n');
+    expect(text).toMatch(/\nnames_cache:  004096, 00000000, 000000, \d{6}, \d{8}\n/);
+  });
+
   it('replay --json prints a kmemu.report/1 document and -o writes it whole', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kmemu-'));
     const file = join(dir, 'r.json');
