@@ -16,3 +16,7 @@ export { openAtomic, writeFileAtomic } from './atomic-output.js';
 export type { AtomicOutput } from './atomic-output.js';
 export { generate, generatedHeader, generatedSource, resolveGenOptions, optionFlag, workloads, workloadAliases, KERNEL_MIX, OP_CYCLES } from './gen.js';
 export type { GenOptions, GenApi, WorkloadInfo } from './gen.js';
+export { TraceStats } from './trace-stats.js';
+export type { TraceStatsSummary, TraceStatsZone, TraceStatsCpu, TraceStatsSizeBucket } from './trace-stats.js';
+export { importLinuxKmem, LINUX_IMPORT_SCHEMA } from './import-linux.js';
+export type { LinuxImportOptions, LinuxImportSummary } from './import-linux.js';

@@ -1,0 +1,262 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { UserError } from '../../emu/index.js';
+import { TraceReader, importLinuxKmem } from '../../traces/index.js';
+import type { LinuxImportOptions, LinuxImportSummary } from '../../traces/index.js';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/linux/', import.meta.url));
+const SAMPLE = path.join(FIXTURES, 'linux-6.18-kmem-ftrace-sample.txt');
+const BUNDLED = fileURLToPath(new URL('../../traces/examples/linux-6.18-kmem.trace.gz', import.meta.url));
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmemu-import-linux-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+let serial = 0;
+
+/** Imports `input` (a path, or text given on stdin) and returns the summary and the trace's lines. */
+async function imp(input: { file: string } | { text: string }, options: LinuxImportOptions = {}): Promise<{ s: LinuxImportSummary; lines: string[] }> {
+  const out = path.join(tmp, `out${serial++}.trace`);
+  const s = 'file' in input
+    ? await importLinuxKmem(input.file, out, options)
+    : await importLinuxKmem('-', out, { ...options, stdin: Readable.from([Buffer.from(input.text)]) });
+  // The output is a valid trace by the strict reader.
+  const reader = await TraceReader.open(out);
+  let n = 0;
+  for (let b = await reader.next(); b !== null; b = await reader.next()) n += b.length;
+  expect(n).toBe(s.events);
+  expect(reader.liveObjects).toBe(s.live);
+  return { s, lines: fs.readFileSync(out, 'utf8').split('\n').filter((l) => l !== '') };
+}
+
+const FT = (cpu: number, ts: string, rest: string) => `            bash-6000    [${String(cpu).padStart(3, '0')}] .....   ${ts}: ${rest}\n`;
+const ALLOC = (ptr: string, name = 'filp', bytes = 192) => `kmem_cache_alloc: call_site=alloc_empty_file+0x3c/0x110 ptr=${ptr} name=${name} bytes_req=184 bytes_alloc=${bytes} gfp_flags=GFP_KERNEL node=-1 accounted=true`;
+const FREE = (ptr: string, name = 'filp') => `kmem_cache_free: call_site=__fput+0x141/0x2a0 ptr=${ptr} name=${name}`;
+
+describe('importLinuxKmem() on a real capture (Linux 6.18, tracefs trace, hashed pointers)', () => {
+  it('pins the events, the CPU split, the zones and what was not written', async () => {
+    const { s, lines } = await imp({ file: SAMPLE });
+    expect(lines.slice(0, 5)).toEqual(['kmemu-trace 1', '# source: linux-kmem, linux-6.18-kmem-ftrace-sample.txt', '# cpus: 2', '0 zone 1 names_cache 4096', '0 a 1 1']);
+    expect(s.kmemLines).toEqual({ kmem_cache_alloc: 1644, kmem_cache_free: 1512, kfree: 1320, kmalloc: 500, mm_page_alloc: 238, mm_page_free: 205 });
+    expect(s.events).toBe(4552);
+    expect(s.byOp).toEqual({ zone: 25, a: 1644, f: 1497, m: 500, x: 496, P: 238, Q: 152, t: 0 });
+    expect(s.cpus).toEqual([{ cpu: 0, events: 480, allocs: 419, frees: 47 }, { cpu: 1, events: 4072, allocs: 1963, frees: 2098 }]);
+    expect(s.zones).toHaveLength(25);
+    expect(s.zones.slice(0, 3)).toEqual([
+      { id: 1, name: 'names_cache', size: 4096, allocs: 897, frees: 897 },
+      { id: 2, name: 'task_struct', size: 5888, allocs: 2, frees: 1 },
+      { id: 3, name: 'pid', size: 192, allocs: 6, frees: 3 },
+    ]);
+    expect(s.crossCpuFrees).toBe(317);
+    expect(s.unmatchedFrees).toEqual({ mm_page_free: 53, kmem_cache_free: 24, kfree: 3 });
+    expect(s.nullFrees).toEqual({ kfree: 812 });
+    expect(s.failedAllocations).toEqual({});
+    expect(s.doubleAllocations).toEqual({ kmem_cache_alloc: 12 });
+    expect(s.live).toBe(237);
+    expect(s.maxLive).toBe(579);
+    expect(s.skippedLines).toEqual({});
+    expect(s.sizes.map((b) => [b.upTo, b.count])).toEqual([[16, 4], [32, 93], [64, 383], [128, 61], [256, 669], [512, 4], [1024, 12], [2048, 16], [4096, 1138], [8192, 2]]);
+  });
+
+  it('the bundled traces/examples/linux-6.18-kmem.trace.gz is a fresh conversion of it', async () => {
+    const out = path.join(tmp, 'fresh.trace.gz');
+    await importLinuxKmem(SAMPLE, out);
+    expect(gunzipSync(fs.readFileSync(BUNDLED)).toString()).toBe(gunzipSync(fs.readFileSync(out)).toString());
+  });
+
+  it('reads the capture gzip- and xz-compressed alike', async () => {
+    const plain = await imp({ file: SAMPLE });
+    const gz = path.join(tmp, 'sample.txt.gz');
+    fs.writeFileSync(gz, gzipSync(fs.readFileSync(SAMPLE)));
+    expect((await imp({ file: gz })).lines.slice(2)).toEqual(plain.lines.slice(2));
+    const xz = path.join(tmp, 'sample.txt.xz');
+    let haveXz = true;
+    try {
+      fs.writeFileSync(xz, execFileSync('xz', ['-c', SAMPLE]));
+    } catch {
+      haveXz = false;
+    }
+    if (haveXz) expect((await imp({ file: xz })).lines.slice(2)).toEqual(plain.lines.slice(2));
+  });
+});
+
+describe('importLinuxKmem() input formats', () => {
+  it('reads the tracefs trace file with the TGID column', async () => {
+    const { s, lines } = await imp({ file: path.join(FIXTURES, 'tgid.txt') });
+    expect(lines).toEqual([
+      'kmemu-trace 1',
+      '# source: linux-kmem, tgid.txt',
+      '# cpus: 4',
+      '2 zone 1 names_cache 4096',
+      '2 a 1 1',
+      '3 m 16 2',
+      '2 f 1 1',
+      '2 x 2',
+      '2 P 2 3',
+      '3 Q 3',
+    ]);
+    expect(s.crossCpuFrees).toBe(2);
+    expect(s.nullFrees).toEqual({ kfree: 1 });
+    expect(s.skippedLines).toEqual({ sched_waking: 1 });
+  });
+
+  it('reads trace-cmd report: call sites as (function), no name= on old kernels, decimal pfn, lost events', async () => {
+    const { s, lines } = await imp({ file: path.join(FIXTURES, 'trace-cmd-report.txt') });
+    expect(lines).toEqual([
+      'kmemu-trace 1',
+      '# source: linux-kmem, trace-cmd-report.txt',
+      '# cpus: 2',
+      '0 zone 1 cache@getname_flags-4096 4096',
+      '0 a 1 1',
+      '0 m 1024 2',
+      '0 zone 2 cache@__alloc_skb-256 256',
+      '0 a 2 3',
+      '0 f 1 1',
+      '0 x 2',
+      '0 f 2 3',
+      '0 P 0 4',
+      '0 Q 4',
+      '0 a 1 5',
+      '0 a 1 6',
+    ]);
+    expect(s.kmemLines).toEqual({ kmem_cache_alloc: 3, kmem_cache_free: 2, kfree: 1, kmalloc_node: 1, kmem_cache_alloc_node: 1, mm_page_alloc: 1, mm_page_free_batched: 1 });
+    expect(s.doubleAllocations).toEqual({ kmem_cache_alloc: 1 });
+    expect(s.lostEvents).toBe(17);
+    expect(s.skippedLines).toEqual({ '(not an event)': 2 });
+  });
+
+  it('reads perf script output', async () => {
+    const { s, lines } = await imp({ file: path.join(FIXTURES, 'perf-script.txt') });
+    expect(lines).toEqual([
+      'kmemu-trace 1',
+      '# source: linux-kmem, perf-script.txt',
+      '1 zone 1 task_struct 5888',
+      '1 a 1 1',
+      '1 m 64 2',
+      '0 f 1 1',
+      '0 x 2',
+    ]);
+    expect(s.crossCpuFrees).toBe(2);
+    expect(s.unmatchedFrees).toEqual({ kfree: 1 });
+    expect(s.nullFrees).toEqual({ kfree: 1 });
+    expect(s.failedAllocations).toEqual({ mm_page_alloc: 1 });
+    expect(s.skippedLines).toEqual({ 'sched:sched_switch': 1 });
+  });
+});
+
+describe('importLinuxKmem() objects and zones', () => {
+  it('a pointer allocated again after its free is a new object', async () => {
+    const { lines } = await imp({ text: FT(0, '1.000001', ALLOC('00000000aa')) + FT(0, '1.000002', FREE('00000000aa')) + FT(1, '1.000003', ALLOC('00000000aa')) + FT(1, '1.000004', FREE('00000000aa')) });
+    expect(lines.slice(2)).toEqual(['0 zone 1 filp 192', '0 a 1 1', '0 f 1 1', '1 a 1 2', '1 f 1 2']);
+  });
+
+  it('an allocation of a live pointer opens a new object and the free goes to the new one', async () => {
+    const { s, lines } = await imp({ text: FT(0, '1.000001', ALLOC('aa')) + FT(0, '1.000002', ALLOC('aa')) + FT(0, '1.000003', FREE('aa')) });
+    expect(lines.slice(2)).toEqual(['0 zone 1 filp 192', '0 a 1 1', '0 a 1 2', '0 f 1 2']);
+    expect(s.doubleAllocations).toEqual({ kmem_cache_alloc: 1 });
+    expect(s.live).toBe(1);
+  });
+
+  it('a free names the zone its object came from; kfree() of a slab object is an f, kmem_cache_free() of a kmalloc object an x', async () => {
+    const kmalloc = 'kmalloc: call_site=f+0x1/0x2 ptr=bb bytes_req=50 bytes_alloc=64 gfp_flags=GFP_KERNEL node=-1 accounted=false';
+    const { lines } = await imp({ text: FT(0, '1.1', ALLOC('aa', 'dentry')) + FT(0, '1.2', kmalloc) + FT(0, '1.3', 'kfree: call_site=g+0x1/0x2 ptr=aa') + FT(0, '1.4', FREE('bb', 'kmalloc-64')) });
+    expect(lines.slice(2)).toEqual(['0 zone 1 dentry 192', '0 a 1 1', '0 m 64 2', '0 f 1 1', '0 x 2']);
+  });
+
+  it('zones get ids in order of first allocation, created on the allocating CPU with the first bytes_alloc', async () => {
+    const { s, lines } = await imp({ text: FT(3, '1.1', ALLOC('a1', 'b', 64)) + FT(1, '1.2', ALLOC('a2', 'a', 32)) + FT(2, '1.3', ALLOC('a3', 'b', 64)) });
+    expect(lines.slice(2)).toEqual(['3 zone 1 b 64', '3 a 1 1', '1 zone 2 a 32', '1 a 2 2', '2 a 1 3']);
+    expect(s.zones.map((z) => [z.id, z.name, z.allocs])).toEqual([[1, 'b', 2], [2, 'a', 1]]);
+  });
+
+  it('puts a CPU\'s events read late in timestamp order, unless --window is 1', async () => {
+    const text = FT(1, '1.000002', FREE('aa')) + FT(0, '1.000001', ALLOC('aa')) + FT(1, '1.000003', FREE('cc'));
+    const ordered = await imp({ text });
+    expect(ordered.lines.slice(2)).toEqual(['0 zone 1 filp 192', '0 a 1 1', '1 f 1 1']);
+    expect(ordered.s.crossCpuFrees).toBe(1);
+    expect(ordered.s.unmatchedFrees).toEqual({ kmem_cache_free: 1 });
+    const asRead = await imp({ text }, { window: 1 });
+    expect(asRead.lines.slice(2)).toEqual(['0 zone 1 filp 192', '0 a 1 1']);
+    expect(asRead.s.unmatchedFrees).toEqual({ kmem_cache_free: 2 });
+  });
+
+  it('keeps a CPU\'s own order even when its timestamps go back', async () => {
+    const { lines } = await imp({ text: FT(0, '1.5', ALLOC('aa')) + FT(0, '1.4', FREE('aa')) + FT(1, '1.45', ALLOC('bb')) });
+    // CPU 0's free at 1.4 counts as 1.5, after its allocation; CPU 1's allocation at 1.45 goes first.
+    expect(lines.slice(2)).toEqual(['1 zone 1 filp 192', '1 a 1 1', '0 a 1 2', '0 f 1 2']);
+  });
+
+  it('an empty input gives a trace without events', async () => {
+    const { s, lines } = await imp({ text: '' });
+    expect(lines).toEqual(['kmemu-trace 1', '# source: linux-kmem, stdin']);
+    expect(s.events).toBe(0);
+  });
+});
+
+describe('importLinuxKmem() errors', () => {
+  async function error(line: string, options: LinuxImportOptions = {}): Promise<string> {
+    const file = path.join(tmp, 'bad.txt');
+    fs.writeFileSync(file, `# tracer: nop\n${FT(0, '1.0', ALLOC('aa'))}${line}\n`);
+    try {
+      await importLinuxKmem(file, path.join(tmp, 'bad.trace'), options);
+    } catch (err) {
+      expect(err).toBeInstanceOf(UserError);
+      expect(fs.existsSync(path.join(tmp, 'bad.trace'))).toBe(false);
+      return (err as Error).message.replace(file, 'T');
+    }
+    throw new Error('no error');
+  }
+
+  it.each([
+    [FT(0, '1.1', 'kfree: call_site=f+0x1/0x2').trimEnd(), 'T:3: expected ptr= in kfree, got "call_site=f+0x1/0x2"'],
+    [FT(0, '1.1', 'kfree: call_site=f+0x1/0x2 ptr=zz').trimEnd(), 'T:3: expected a hex pointer, got "zz"'],
+    [FT(0, '1.1', 'kfree: ptr=0x12345678901234567').trimEnd(), 'T:3: expected a hex pointer, got "0x12345678901234567"'],
+    [FT(0, '1.1', 'kmalloc: call_site=f ptr=aa bytes_req=8').trimEnd(), 'T:3: expected bytes_alloc= in kmalloc, got "call_site=f ptr=aa bytes_req=8"'],
+    [FT(0, '1.1', 'kmalloc: call_site=f ptr=aa bytes_req=8 bytes_alloc=8k').trimEnd(), 'T:3: expected a decimal bytes_alloc, got "8k"'],
+    [FT(0, '1.1', 'kmem_cache_alloc: ptr=aa bytes_req=8 bytes_alloc=8').trimEnd(), 'T:3: expected name= or call_site= in kmem_cache_alloc, got "ptr=aa bytes_req=8 bytes_alloc=8"'],
+    [FT(0, '1.1', 'mm_page_alloc: order=0 migratetype=0').trimEnd(), 'T:3: expected pfn= or page= in mm_page_alloc, got "order=0 migratetype=0"'],
+    [FT(0, '1.1', 'mm_page_free: page=aa pfn=0xzz order=0').trimEnd(), 'T:3: expected a pfn (hex with 0x, or decimal), got "0xzz"'],
+    [FT(0, '1.1', 'mm_page_free: page=zz order=0').trimEnd(), 'T:3: expected a hex page pointer, got "zz"'],
+    [FT(0, '1.1', 'mm_page_alloc: page=aa pfn=0x10').trimEnd(), 'T:3: expected order= in mm_page_alloc, got "page=aa pfn=0x10"'],
+    [FT(0, '1.1', 'mm_page_alloc: page=aa pfn=0x10 order=21').trimEnd(), 'T:3: expected a page order (0-20), got "21"'],
+    [FT(5000, '1.1', 'kfree: ptr=aa').trimEnd(), 'T:3: expected a CPU number (0-4095), got "[5000]"'],
+    ['bash-6000 [000 290.490021: kfree: call_site=f ptr=aa', 'T:3: expected a kmem tracepoint line (tracefs, trace-cmd report or perf script), got "bash-6000 [000 290.490021: kfree: call_site=f ptr=aa"'],
+  ])('refuses %j', async (line, message) => {
+    expect(await error(line)).toBe(message);
+  });
+
+  it('--lenient counts malformed kmem lines and goes on', async () => {
+    const { s } = await imp({ text: FT(0, '1.0', ALLOC('aa')) + FT(0, '1.1', 'kfree: call_site=f') + FT(0, '1.2', FREE('aa')) }, { lenient: true });
+    expect(s.malformedLines).toBe(1);
+    expect(s.byOp.f).toBe(1);
+  });
+
+  it('names a missing input file', async () => {
+    await expect(importLinuxKmem(path.join(tmp, 'none.txt'), path.join(tmp, 'x.trace'))).rejects.toThrow(`cannot open ${path.join(tmp, 'none.txt')}: ENOENT`);
+  });
+
+  it('says so when .xz input needs the xz command and it is missing', async () => {
+    const xz = path.join(tmp, 'fake.txt.xz');
+    fs.writeFileSync(xz, Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3]));
+    await expect(importLinuxKmem(xz, path.join(tmp, 'x.trace'), { xzCommand: 'kmemu-no-such-xz' }))
+      .rejects.toThrow(`${xz}: reading xz-compressed input needs the xz command, which is not installed (or not on PATH)`);
+    expect(fs.existsSync(path.join(tmp, 'x.trace'))).toBe(false);
+  });
+
+  it('names a corrupt .xz input', async () => {
+    const xz = path.join(tmp, 'corrupt.txt.xz');
+    fs.writeFileSync(xz, Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3]));
+    let haveXz = true;
+    try {
+      execFileSync('xz', ['--version']);
+    } catch {
+      haveXz = false;
+    }
+    if (haveXz) await expect(importLinuxKmem(xz, path.join(tmp, 'x.trace'))).rejects.toThrow(/corrupt\.txt\.xz: cannot decompress \(xz\): xz: \(stdin\): /);
+  });
+});

@@ -1,0 +1,142 @@
+// What a trace holds, counted event by event as it streams past: events by op and by CPU,
+// zones, a size histogram of allocations, live objects and frees on another CPU than the
+// allocation's. Memory is the live objects (for the cross-CPU count) and the zones.
+// The printers are in tools/trace.ts.
+
+import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_ZONE, opNames } from './format.js';
+import type { TraceEvent } from './format.js';
+
+/** Bytes in a page for the size of a `P` allocation (2^ORDER pages). */
+const PAGE_SIZE = 4096;
+
+export interface TraceStatsZone {
+  id: number;
+  name: string;
+  /** Item size in bytes. */
+  size: number;
+  allocs: number;
+  frees: number;
+}
+
+export interface TraceStatsCpu {
+  cpu: number;
+  events: number;
+  allocs: number;
+  frees: number;
+}
+
+export interface TraceStatsSizeBucket {
+  /** Allocations of more than `above` and at most `upTo` bytes. */
+  above: number;
+  upTo: number;
+  count: number;
+}
+
+/** The JSON-able summary (TraceStats.summary()). */
+export interface TraceStatsSummary {
+  events: number;
+  /** Events by op word (`zone`, `a`, `f`, `m`, `x`, `P`, `Q`, `t`), every op present. */
+  byOp: Record<string, number>;
+  /** CPUs with at least one event, in order. */
+  cpus: TraceStatsCpu[];
+  /** Zones in order of creation. */
+  zones: TraceStatsZone[];
+  /** Allocations (a: the zone's item size, m: the size, P: 4096 << order) by power-of-two bucket; empty buckets left out. */
+  sizes: TraceStatsSizeBucket[];
+  /** Objects allocated and not freed by the end. */
+  live: number;
+  /** Most objects live at once. */
+  maxLive: number;
+  /** Frees on another CPU than the allocation. */
+  crossCpuFrees: number;
+}
+
+export class TraceStats {
+  events = 0;
+  readonly byOp = new Float64Array(opNames.length);
+  maxLive = 0;
+  crossCpuFrees = 0;
+  private readonly perCpu = new Map<number, TraceStatsCpu>();
+  private readonly zones = new Map<number, TraceStatsZone>();
+  /** Allocating CPU by live object id. */
+  private readonly live = new Map<number, number>();
+  /** Allocations by ceil(log2(bytes)); bucket 0 holds sizes 0 and 1. */
+  private readonly sizeBuckets = new Float64Array(64);
+
+  add(ev: TraceEvent): void {
+    this.events++;
+    this.byOp[ev.op]!++;
+    let c = this.perCpu.get(ev.cpu);
+    if (c === undefined) {
+      c = { cpu: ev.cpu, events: 0, allocs: 0, frees: 0 };
+      this.perCpu.set(ev.cpu, c);
+    }
+    c.events++;
+    switch (ev.op) {
+      case OP_ZONE:
+        this.zones.set(ev.zone, { id: ev.zone, name: ev.name, size: ev.size, allocs: 0, frees: 0 });
+        break;
+      case OP_ALLOC: {
+        const z = this.zones.get(ev.zone);
+        if (z !== undefined) z.allocs++;
+        this.allocated(c, ev.obj, z?.size ?? 0);
+        break;
+      }
+      case OP_MALLOC:
+        this.allocated(c, ev.obj, ev.size);
+        break;
+      case OP_PALLOC:
+        this.allocated(c, ev.obj, PAGE_SIZE * 2 ** ev.size);
+        break;
+      case OP_FREE: {
+        const z = this.zones.get(ev.zone);
+        if (z !== undefined) z.frees++;
+        this.freed(c, ev.obj);
+        break;
+      }
+      case OP_MFREE:
+      case OP_PFREE:
+        this.freed(c, ev.obj);
+        break;
+    }
+  }
+
+  private allocated(c: TraceStatsCpu, obj: number, bytes: number): void {
+    c.allocs++;
+    this.live.set(obj, c.cpu);
+    if (this.live.size > this.maxLive) this.maxLive = this.live.size;
+    this.sizeBuckets[bytes <= 1 ? 0 : Math.min(63, Math.ceil(Math.log2(bytes)))]!++;
+  }
+
+  private freed(c: TraceStatsCpu, obj: number): void {
+    c.frees++;
+    const from = this.live.get(obj);
+    if (from === undefined) return;
+    if (from !== c.cpu) this.crossCpuFrees++;
+    this.live.delete(obj);
+  }
+
+  /** Objects live now. */
+  get liveObjects(): number {
+    return this.live.size;
+  }
+
+  summary(): TraceStatsSummary {
+    const byOp: Record<string, number> = {};
+    for (let op = 1; op < opNames.length; op++) byOp[opNames[op]!] = this.byOp[op]!;
+    const sizes: TraceStatsSizeBucket[] = [];
+    this.sizeBuckets.forEach((count, k) => {
+      if (count > 0) sizes.push({ above: k === 0 ? 0 : 2 ** (k - 1), upTo: 2 ** k, count });
+    });
+    return {
+      events: this.events,
+      byOp,
+      cpus: [...this.perCpu.values()].sort((a, b) => a.cpu - b.cpu).map((c) => ({ ...c })),
+      zones: [...this.zones.values()].map((z) => ({ ...z })),
+      sizes,
+      live: this.live.size,
+      maxLive: this.maxLive,
+      crossCpuFrees: this.crossCpuFrees,
+    };
+  }
+}
