@@ -57,7 +57,9 @@ export class VmZoneAllocator implements ReplayAllocator {
   ) {}
 
   *createZone(cpu: Cpu, name: string, size: number): Task<unknown> {
-    const z = yield* zinit(this.k, cpu, name, size, 0, 0, 1, { pcpu: this.opts.pcpu, aligned: this.opts.aligned ?? false });
+    // zget takes `zalloc` pages at a time: enough for an item, as upstream's callers choose.
+    const pages = Math.max(1, Math.ceil(size / 4096));
+    const z = yield* zinit(this.k, cpu, name, size, 0, 0, pages, { pcpu: this.opts.pcpu, aligned: this.opts.aligned ?? false });
     if (z === undefined) throw new Error(`zinit(${name}) failed: no kernel memory for the zone header`);
     return z;
   }

@@ -252,7 +252,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       case OP_ALLOC: {
         const z = yield* waitFor(cpu, `z${ev.zone}`, () => zones.get(ev.zone), (zz) => zz.time);
         const va = (yield* timed(cpu, z.context, label.zoneAlloc, allocator.alloc(cpu, z.handle))) as number;
-        if (va === 0) throw new Error(`zone ${z.name}: allocation of object ${ev.obj} failed (out of memory)`);
+        if (va === 0) throw new UserError(`replay: zone ${z.name}: allocation of object ${ev.obj} failed: the kernel is out of memory`);
         touchWrite(cpu, va, z.size);
         cpu.setContext(0);
         totals.allocations++;
@@ -263,7 +263,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       case OP_MALLOC: {
         const ctx = m.context(allocator.mallocContext(ev.size));
         const va = (yield* timed(cpu, ctx, label.zoneAlloc, allocator.malloc(cpu, ev.size))) as number;
-        if (va === 0) throw new Error(`malloc(${ev.size}) of object ${ev.obj} failed (out of memory)`);
+        if (va === 0) throw new UserError(`replay: malloc(${ev.size}) of object ${ev.obj} failed: the kernel is out of memory`);
         touchWrite(cpu, va, ev.size);
         cpu.setContext(0);
         totals.allocations++;
@@ -274,7 +274,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       case OP_PALLOC: {
         const ctx = m.context('pages');
         const r = (yield* timed(cpu, ctx, label.pageAlloc, allocator.pageAlloc(cpu, ev.size))) as { va: number; pages: number[] };
-        if (r.va === 0) throw new Error(`allocation of 2^${ev.size} pages for object ${ev.obj} failed (out of memory)`);
+        if (r.va === 0) throw new UserError(`replay: allocation of 2^${ev.size} pages for object ${ev.obj} failed: the kernel is out of memory`);
         touchWrite(cpu, r.va, 4096 * 2 ** ev.size);
         cpu.setContext(0);
         totals.allocations++;
@@ -361,7 +361,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   }
   if (waiters.size > 0) {
     const [key] = waiters.keys();
-    throw new Error(`the trace ended with a CPU still waiting for ${key![0] === 'o' ? 'object' : 'zone'} ${key!.slice(1)}`);
+    throw new UserError(`replay: the trace ended with a CPU still waiting for ${key![0] === 'o' ? 'object' : 'zone'} ${key!.slice(1)}`);
   }
   opts.onProgress?.(totals.events);
   opts.onFinish?.(k);
