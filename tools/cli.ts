@@ -7,6 +7,7 @@ import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
 import { compareCommand, replayCommand } from './replay.js';
 import { sysctlCommand } from './sysctl.js';
+import { traceCommand } from './trace.js';
 
 function main(argv: string[]): Promise<void> {
   const program = new Command('kmemu')
@@ -16,6 +17,7 @@ function main(argv: string[]): Promise<void> {
   program.addCommand(cachesimCommand());
   program.addCommand(sysctlCommand());
   program.addCommand(bootCommand());
+  program.addCommand(traceCommand());
   program.addCommand(replayCommand());
   program.addCommand(compareCommand());
   return program.parseAsync(argv).then(() => undefined);
