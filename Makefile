@@ -22,15 +22,20 @@ $(BUILD_STAMP): $(NPM_STAMP) $(SOURCES) tsconfig.json tsconfig.build.json
 	@chmod +x dist/tools/cli.js
 	@touch $@
 
-# The main job on a bundled example: the references the machine made running a free-list
-# allocator, through this host's L1D/L2 (Dinero-compatible) and through tiny coursework caches.
-DEMO_TRACE := traces/examples/kernel-walk.din.gz
+# The main job on a bundled example: a real Linux kmem tracepoint capture (converted to the
+# kmemu format) replayed through the kernel's zone allocator with per-CPU caching on and off,
+# on this host's 2-CPU machine and on an 8-CPU one, showing where the cycles go.
+DEMO_TRACE := traces/examples/linux-6.18-kmem.trace.gz
 demo: build
-	@echo "== kmemu cachesim: amd64-host L1D + L2, Dinero IV-compatible =="
-	node dist/tools/cli.js cachesim --format din --l1 48k:12:64:lru --l2 1m:16:64:lru --non-inclusive $(DEMO_TRACE)
+	@echo "== kmemu compare: the Linux 6.18 capture on amd64-host, 2 CPUs =="
+	node dist/tools/cli.js compare $(DEMO_TRACE) --machine amd64-host --cpus 2
 	@echo
-	@echo "== the same references through coursework-sized inclusive caches and a 16-entry TLB =="
-	node dist/tools/cli.js cachesim --format din --l1 1k:2:64:lru --l2 4k:4:64:lru --l3 16k:8:64:lru --tlb 16:4 $(DEMO_TRACE)
+	@echo "== the same capture on an 8-CPU amd64-host (the capture has 2 CPUs: 6 stay idle) =="
+	node dist/tools/cli.js compare $(DEMO_TRACE) --machine amd64-host --cpus 8
+	@echo
+	@echo "== the capture's cache and size mix, generated for 8 CPUs, on the 8-CPU machine =="
+	node dist/tools/cli.js trace gen kernel-mix --cpus 8 --events 40000 --seed 1 -o dist/demo-kernel-mix-8cpu.trace.gz
+	node dist/tools/cli.js compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8
 
 test: $(NPM_STAMP)
 	npx vitest run
