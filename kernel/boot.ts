@@ -13,6 +13,8 @@ import { ZONE_SPECIAL, ZONE_USE_RESERVE, mapentzone, vm_zone, zbootinit, zinitna
 import { OBJT_DEFAULT, _vm_object_allocate } from './vm_object.js';
 import { installFaultHandler } from './vm_fault.js';
 import { vm_pageout_free_page_calc } from './vm_page.js';
+import { uma_startup, uma_startup2 } from './uma_core.js';
+import { kmeminit } from './malloc.js';
 import { KERNBASE } from './param.js';
 
 function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
@@ -41,6 +43,10 @@ function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
   yield* kmem_init(k, cpu, k.virtual_start, k.virtual_end);
   yield* zinitna(k, cpu, mz, k.mapentobj, undefined, 0, 0, ZONE_USE_RESERVE | ZONE_SPECIAL, 1);
   vm_pageout_free_page_calc(k, cpu);
+  // UMA on its boot pages, then (kmeminit in upstream order) the backend and malloc(9).
+  yield* uma_startup(k, cpu);
+  yield* uma_startup2(k, cpu);
+  yield* kmeminit(k, cpu);
 }
 
 /** Boots a kernel on the machine; the measured part runs under the path label `boot`. */

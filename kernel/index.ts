@@ -18,3 +18,6 @@ export * from './vm_kern.js';
 export { sysctls, sysctl, sysctlSet } from './sysctl.js';
 export type { SysctlEntry } from './sysctl.js';
 export * from './vm_zone.js';
+export * from './uma_int.js';
+export * from './uma_core.js';
+export * from './malloc.js';

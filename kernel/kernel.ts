@@ -26,6 +26,7 @@ import {
 import { SLPQUE_BUCKETS, lwkt_token, slpque, type SyncHost } from './sync.js';
 import { pmap, vm_map, vm_map_entry, vm_object, vm_page, vmstats, vpgqueue } from './structs.js';
 import { struct } from './struct.js';
+import { UMA_BOOT_PAGES, uma_globals } from './uma_int.js';
 import type { VmZone } from './vm_zone.js';
 
 export const SMP_MAXCPU = 64;
@@ -66,6 +67,16 @@ export const kernelLabels = [
   'zone.alloc.zget',
   'zone.free.pcpu',
   'zone.free.locked',
+  'uma.alloc.cpucache',
+  'uma.alloc.depot',
+  'uma.alloc.slab',
+  'uma.alloc.backend',
+  'uma.free.cpucache',
+  'uma.free.depot',
+  'uma.free.slab',
+  'uma.free.backend',
+  'uma.reclaim',
+  'uma.startup',
 ] as const;
 export type KernelLabel = (typeof kernelLabels)[number];
 
@@ -144,6 +155,9 @@ export class Kernel implements SyncHost {
   readonly zone_kmem_kvaspace: number; // u64
   readonly mapentzone_store: number; // static struct vm_zone of the map-entry zone
   readonly mapentobj: number; // its static vm_object
+  // UMA and malloc(9) globals (kernel/uma_int.ts uma_globals), and the boot pages
+  readonly uma_globals: number;
+  readonly uma_boot_pages: number;
   /**
    * The zones by header address, with how kmemu runs each (VmZone): for views that read the
    * zone list; kernel code uses the handle it was given.
@@ -183,6 +197,8 @@ export class Kernel implements SyncHost {
     this.map_entry_init = bss.alloc(MAX_MAPENT * vm_map_entry.sizeof);
     this.cpu_map_entry_init = bss.alloc(SMP_MAXCPU * VMEPERCPU * vm_map_entry.sizeof);
     this.gdBase = bss.alloc(SMP_MAXCPU * PAGE_SIZE, PAGE_SIZE);
+    this.uma_globals = bss.alloc(uma_globals.sizeof, 64);
+    this.uma_boot_pages = bss.alloc(UMA_BOOT_PAGES * PAGE_SIZE, PAGE_SIZE);
     this.imageEnd = round_page(bss.end);
     this.physfree = this.imageEnd - KERNBASE;
 

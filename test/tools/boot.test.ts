@@ -42,7 +42,7 @@ describe('kmemu boot --layout', () => {
     expect(lines).toContain('ffffffe000800000  ffffffff80000000  125.99G    free: [virtual2_start, virtual2_end), the cutout below KERNBASE');
     expect(lines).toContain('ffffffff80000000                               KERNBASE (-2G): here va = pa + KERNBASE');
     expect(lines).toContain('ffffffff80200000  ffffffff80600000       4M      kernel text and read-only data, at KERNBASE + KERNLOAD');
-    expect(lines).toContain('ffffffff80c01000  ffffffff80e00000    2044K      rest of the last 2M page: virtual_start is rounded up to 2M');
+    expect(lines).toContain('ffffffff80c21000  ffffffff80e00000    1.87M      rest of the last 2M page: virtual_start is rounded up to 2M');
     expect(lines).toContain('ffffffff80e00000  ffffffffff1ff000    1.97G    free: [virtual_start, virtual_end)');
     expect(section(out, /^kernel_map entries: 2$/)).toEqual([
       'ffffffe000000000  ffffffe000800000       8M  none       0',
@@ -108,7 +108,7 @@ describe('kmemu boot --layout', () => {
     const lines = (await run(['--machine', 'coursework'])).split('\n');
     expect(lines[0]).toBe('booted coursework: 4 CPUs, 256M RAM');
     expect(lines[1]).toMatch(/^boot: \d+ cycles \([\d.]+ µs at 1 GHz\); cpu0 \d+, cpu1 \d+, cpu2 \d+, cpu3 \d+$/);
-    expect(lines[2]).toBe('pages: 60736 managed, 60736 free; kernel_map: 2 entries');
+    expect(lines[2]).toBe('pages: 60704 managed, 60704 free; kernel_map: 2 entries');
   });
 
   it('kmemu boot --json without --layout is a user error', async () => {
