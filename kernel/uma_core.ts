@@ -1609,6 +1609,38 @@ export function* uma_prealloc(k: Kernel, cpu: Cpu, h: UmaZone, items: number): T
   yield* ZONE_UNLOCK(k, cpu, z);
 }
 
+/**
+ * Retunes a zone as a loader tunable would, before it is used: its handle's options and, in
+ * memory (functionally, charging nothing), uz_count and uz_bktmax. Throws when the zone
+ * already caches items in per-CPU buckets (the layout cannot move under them).
+ */
+export function uma_zone_tune(k: Kernel, h: UmaZone, o: UmaZoneOptions): UmaZone {
+  const { r16, r32, rptr } = umaReader(k);
+  for (let c = 0; c < k.ncpus; c++) {
+    const cache = cacheOf(h, c);
+    if (rptr(cache + uma_cache.uc_allocbucket) !== 0 || rptr(cache + uma_cache.uc_freebucket) !== 0) {
+      throw new Error(`uma_zone_tune: zone at 0x${hex64(h.z)} already has per-CPU buckets`);
+    }
+  }
+  const mem = k.machine.mem;
+  const w16 = (va: number, v: number) => {
+    mem.write8(k.kvtop(va), v & 0xff);
+    mem.write8(k.kvtop(va + 1), v >> 8);
+  };
+  if ((r32(h.z + uma_zone.uz_flags) & UMA_ZFLAG_INTERNAL) !== 0) return h;
+  let count = r16(h.z + uma_zone.uz_count_min);
+  if (count === 0 && o.pcpu !== false) {
+    const keg = rptr(h.z + uma_zone.uz_keg);
+    count = keg !== 0 ? Math.min(BUCKET_MAX, r16(keg + uma_keg.uk_ipers)) : BUCKET_MAX;
+  }
+  if (o.bucketSize !== undefined) count = Math.max(1, Math.min(BUCKET_MAX, Math.floor(o.bucketSize)));
+  if (o.pcpu === false) count = 0;
+  w16(h.z + uma_zone.uz_count, count);
+  w16(h.z + uma_zone.uz_count_min, count);
+  if (o.depotMax !== undefined) mem.write32(k.kvtop(h.z + uma_zone.uz_bktmax), o.depotMax >>> 0);
+  return makeHandle(k, h.z, { aligned: o.aligned ?? h.aligned, cacheLock: o.cacheLock ?? h.cacheLock, autoTune: o.autoTune ?? h.autoTune });
+}
+
 // --- Startup ---------------------------------------------------------------------------------
 
 function* bootZone(k: Kernel, cpu: Cpu, z: number, name: string, size: number, keg: number): Task {
@@ -1662,6 +1694,8 @@ export function* uma_startup2(k: Kernel, cpu: Cpu): Task {
 // --- Views (functional reads: no cycles, no cache effects) ----------------------------------
 
 export interface UmaZoneStats {
+  /** The zone header's address. */
+  zone: number;
   name: string;
   size: number;
   limit: number;
@@ -1733,7 +1767,7 @@ export function umaZoneStats(k: Kernel): UmaZoneStats[] {
     const ppera = keg !== 0 ? r16(keg + uma_keg.uk_ppera) : 1;
     const limit = keg !== 0 ? Math.floor(r32(keg + uma_keg.uk_maxpages) / ppera) * r16(keg + uma_keg.uk_ipers) : 0;
     return {
-      name: str(rptr(z + uma_zone.uz_name)), size: r32(z + uma_zone.uz_size), limit, used: Math.max(0, allocs - frees),
+      zone: z, name: str(rptr(z + uma_zone.uz_name)), size: r32(z + uma_zone.uz_size), limit, used: Math.max(0, allocs - frees),
       free: kegFree + depotFree + cacheFree, requests: allocs, fails: r64(z + uma_zone.uz_fails), sleeps: r64(z + uma_zone.uz_sleeps),
       cacheFree, depotFree, kegFree, kegPages: keg !== 0 && !secondary ? r32(keg + uma_keg.uk_pages) : 0, internal, secondary,
     };
@@ -1751,9 +1785,12 @@ export function uma_vmstat_z(k: Kernel): string {
 }
 
 /** UMA's page counts: held from the backend, and given back by reclaims. */
-export function umaPages(k: Kernel): { kmem: number; reclaimed: number; bootFree: number } {
+export function umaPages(k: Kernel): { kmem: number; reclaimed: number; bootFree: number; largeMalloc: number } {
   const { r32, r64 } = umaReader(k);
-  return { kmem: r64(g(k, 'uma_kmem_pages')), reclaimed: r64(g(k, 'uma_reclaimed_pages')), bootFree: r32(g(k, 'uma_boot_free')) };
+  return {
+    kmem: r64(g(k, 'uma_kmem_pages')), reclaimed: r64(g(k, 'uma_reclaimed_pages')), bootFree: r32(g(k, 'uma_boot_free')),
+    largeMalloc: r64(g(k, 'kmem_large_pages')),
+  };
 }
 
 export { M_NOWAIT, M_WAITOK, M_ZERO, M_NOVM, M_USE_RESERVE, UMA_ZONE_NOFREE };

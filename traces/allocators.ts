@@ -4,7 +4,9 @@
 
 import type { Cpu, Task } from '../emu/index.js';
 import {
-  type Kernel, type VmZone, VM_ALLOC_NORMAL, kmem_alloc3, kmem_free, round_page, vm_page, vm_page_alloc,
+  type Kernel, type MallocType, type UmaZone, type UmaZoneOptions, KMEM_ZMAX, M_WAITOK, UMA_ALIGN_PTR, UMA_ZONE_NOFREE, free, kmemzoneIndex,
+  kmemzoneSizes, malloc, malloc_init, umaHandle, umaOptions, umaPages, umaZoneStats, uma_zalloc, uma_zcreate, uma_zfree, uma_zone_tune,
+  type VmZone, VM_ALLOC_NORMAL, kmem_alloc3, kmem_free, round_page, vm_page, vm_page_alloc,
   vm_page_busy, vm_page_free, zalloc, zfree, zinit, zoneStats, PHYS_TO_DMAP, sysctl,
 } from '../kernel/index.js';
 import type { ZoneFlag } from './format.js';
@@ -14,6 +16,14 @@ export interface AllocatorOptions {
   pcpu: boolean;
   /** vm_zone: per-CPU state in cache-line-aligned slots instead of upstream's arrays. */
   aligned?: boolean;
+  /** UMA: the per-CPU cache under a critical section (default) or CPU_LOCK. */
+  cacheLock?: 'critical' | 'mutex';
+  /** UMA: items per bucket instead of upstream's choice. */
+  bucketSize?: number;
+  /** UMA: contention-driven bucket sizing (2013). */
+  autoTune?: boolean;
+  /** UMA: an INVARIANTS kernel (uma_dbg on every operation; default off, as GENERIC). */
+  invariants?: boolean;
 }
 
 /** What the replay driver needs of an allocator. Handles are the allocator's own. */
@@ -113,5 +123,72 @@ export class VmZoneAllocator implements ReplayAllocator {
   memory(): { pages: number; cachedFreeItems: number } {
     const cached = zoneStats(this.k).reduce((n, z) => (z.name === 'MAP ENTRY' ? n : n + z.free), 0);
     return { pages: (sysctl(this.k, 'vm.zone_kern_pages') ?? 0) + (sysctl(this.k, 'vm.zone_kmem_pages') ?? 0), cachedFreeItems: cached };
+  }
+}
+
+/**
+ * FreeBSD's UMA: trace zones are uma_zcreate'd zones, malloc is malloc(9) on the kmemzones with
+ * a malloc type "trace", pages come from vm_page_alloc. The kmemzones and mt_zone, made at
+ * boot, are retuned to the replay's options (per-CPU buckets, layout, lock, bucket size)
+ * before the first event, as loader tunables would be.
+ */
+export class UmaAllocator implements ReplayAllocator {
+  readonly name = 'uma';
+  private mtype: MallocType | undefined;
+  private readonly zopts: UmaZoneOptions;
+  private readonly pages: VmZoneAllocator;
+
+  constructor(
+    private readonly k: Kernel,
+    opts: AllocatorOptions,
+  ) {
+    umaOptions(k).invariants = opts.invariants ?? false;
+    this.zopts = { pcpu: opts.pcpu, aligned: opts.aligned ?? false, cacheLock: opts.cacheLock ?? 'critical', autoTune: opts.autoTune ?? false };
+    if (opts.bucketSize !== undefined) this.zopts.bucketSize = opts.bucketSize;
+    for (const z of umaZoneStats(k)) if (!z.internal) uma_zone_tune(k, umaHandle(k, z.zone), this.zopts);
+    this.pages = new VmZoneAllocator(k, opts);
+  }
+
+  *createZone(cpu: Cpu, name: string, size: number, flags: readonly ZoneFlag[]): Task<unknown> {
+    const f = flags.includes('nofree') ? UMA_ZONE_NOFREE : 0;
+    return yield* uma_zcreate(this.k, cpu, name, size, undefined, undefined, undefined, undefined, UMA_ALIGN_PTR, f, this.zopts);
+  }
+
+  *alloc(cpu: Cpu, zone: unknown): Task<number> {
+    return yield* uma_zalloc(this.k, cpu, zone as UmaZone, M_WAITOK);
+  }
+
+  *free(cpu: Cpu, zone: unknown, va: number): Task {
+    yield* uma_zfree(this.k, cpu, zone as UmaZone, va);
+  }
+
+  mallocContext(size: number): string {
+    return size > KMEM_ZMAX ? 'malloc-large' : `malloc-${kmemzoneSizes[kmemzoneIndex(size)]}`;
+  }
+
+  *malloc(cpu: Cpu, size: number): Task<number> {
+    this.mtype ??= yield* malloc_init(this.k, cpu, 'trace');
+    return yield* malloc(this.k, cpu, size, this.mtype, M_WAITOK);
+  }
+
+  *mfree(cpu: Cpu, va: number): Task {
+    yield* free(this.k, cpu, va, this.mtype!);
+  }
+
+  pageAlloc(cpu: Cpu, order: number): Task<{ va: number; pages: number[] }> {
+    return this.pages.pageAlloc(cpu, order);
+  }
+
+  pageFree(cpu: Cpu, pages: readonly number[]): Task {
+    return this.pages.pageFree(cpu, pages);
+  }
+
+  memory(): { pages: number; cachedFreeItems: number } {
+    const zones = umaZoneStats(this.k);
+    const p = umaPages(this.k);
+    return {
+      pages: p.kmem + p.largeMalloc,
+      cachedFreeItems: zones.reduce((n, z) => (z.internal ? n : n + z.cacheFree + z.depotFree), 0),
+    };
   }
 }

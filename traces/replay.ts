@@ -16,7 +16,7 @@
 
 import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
 import { boot, sysctlSet, type Kernel } from '../kernel/index.js';
-import { type AllocatorOptions, type ReplayAllocator, VmZoneAllocator } from './allocators.js';
+import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
 import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent, type ZoneFlag, newEvent } from './format.js';
 import { Histogram } from './histogram.js';
 import { buildReport, type ReplayReport } from './report.js';
@@ -155,7 +155,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     if (!sysctlSet(k, name, value)) throw new UserError(`--sysctl ${name}=${value}: ${name} is not a writable sysctl of this kernel`);
   }
   const allocOpts: AllocatorOptions = { pcpu: opts.pcpu ?? true, aligned: opts.aligned ?? false };
-  const make = opts.allocators?.[opts.allocator ?? 'vmzone'] ?? ((kk: Kernel, o: AllocatorOptions) => new VmZoneAllocator(kk, o));
+  const builtin = (opts.allocator ?? 'vmzone') === 'uma' ? (kk: Kernel, o: AllocatorOptions) => new UmaAllocator(kk, o) : (kk: Kernel, o: AllocatorOptions) => new VmZoneAllocator(kk, o);
+  const make = opts.allocators?.[opts.allocator ?? 'vmzone'] ?? builtin;
   const allocator = make(k, allocOpts);
   const touch = opts.touch ?? 1;
   const ncpus = m.ncpus;
