@@ -4,6 +4,7 @@
 import { type Kernel } from './kernel.js';
 import { KvaSize, PAGE_SIZE, ptoa } from './param.js';
 import { vmstats } from './structs.js';
+import { umaPages, umaZoneStats } from './uma_core.js';
 import { sysctl_vm_zone } from './vm_zone.js';
 
 export interface SysctlEntry {
@@ -52,6 +53,11 @@ export const sysctls: readonly SysctlEntry[] = [
   { name: 'vm.zone_kmem_kvaspace', description: 'KVA space allocated by zone', value: (k) => k.machine.mem.read64(k.kvtop(k.zone_kmem_kvaspace)) },
   { name: 'vm.zone', description: 'Zone Info', value: (k) => sysctl_vm_zone(k) },
   { name: 'vm.zone_kern_pages', description: 'Number of non-interrupt safe pages allocated by zone', value: u32((k) => k.zone_kern_pages) },
+  { name: 'vm.zone_count', description: 'Number of UMA zones', value: (k) => umaZoneStats(k).length },
+  { name: 'vm.uma_kmem_pages', description: 'Pages UMA slabs hold from the backend (boot pages not counted)', value: (k) => umaPages(k).kmem },
+  { name: 'vm.uma_reclaimed_pages', description: 'Pages uma_reclaim and zone_drain gave back to the VM', value: (k) => umaPages(k).reclaimed },
+  { name: 'vm.uma_boot_pages_free', description: 'Boot pages UMA has not used yet', value: (k) => umaPages(k).bootFree },
+  { name: 'vm.kmem_large_pages', description: 'Pages of malloc(9) allocations larger than KMEM_ZMAX', value: (k) => umaPages(k).largeMalloc },
 ];
 
 /** Sets a writable sysctl; returns false when the name is unknown or read-only. */

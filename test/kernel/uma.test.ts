@@ -41,6 +41,7 @@ describe('uma', () => {
       '16', '32', '64', '128', '256', '512', '1024', '2048', '4096', 'mt_zone',
     ]);
     expect(umaPages(k).kmem).toBe(0);
+    expect([sysctl(k, 'vm.zone_count'), sysctl(k, 'vm.uma_kmem_pages'), sysctl(k, 'vm.uma_boot_pages_free')]).toEqual([18, 0, 30 - umaZoneStats(k).reduce((n, z) => n + z.kegPages, 0)]);
     expect(uma_vmstat_z(k).split('\n').slice(0, 3)).toEqual([
       'ITEM                   SIZE  LIMIT     USED     FREE      REQ FAIL SLEEP',
       '',
