@@ -5,7 +5,7 @@
 // (about 155 000 cycles each at 16 CPUs against 25 000 alone), which is why the run is long.
 import { describe, expect, it } from 'vitest';
 import { loadMachineConfig } from '../../emu/index.js';
-import { OP_ALLOC, OP_FREE, OP_THINK, OP_ZONE, replay, type EventSource, type ReplayReport, type TraceEvent } from '../../traces/index.js';
+import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, replay, type EventSource, type ReplayReport, type TraceEvent } from '../../traces/index.js';
 
 const ev = (cpu: number, op: number, f: Partial<TraceEvent> = {}): TraceEvent => ({ cpu, op, zone: 0, obj: 0, size: 0, name: '', flags: [], line: 0, ...f });
 
@@ -65,4 +65,26 @@ describe('uma scaling', () => {
     expect(c2c(packed)).toBeGreaterThan(10 * c2c(aligned));
     expect(throughput(packed)).toBeLessThan(throughput(aligned));
   }, 120_000);
+});
+
+describe('UmaAllocator', () => {
+  it('replays zones, malloc(9) by size class and large mallocs, and pages; memory() counts UMA\'s pages and cached items', async () => {
+    const events = [
+      ev(0, OP_ZONE, { zone: 1, name: 'z', size: 200 }),
+      ev(0, OP_ALLOC, { zone: 1, obj: 1 }),
+      ev(1, OP_MALLOC, { size: 100, obj: 2 }),
+      ev(1, OP_MALLOC, { size: 20_000, obj: 3 }),
+      ev(0, OP_FREE, { zone: 1, obj: 1 }),
+      ev(1, OP_MFREE, { obj: 2 }),
+      ev(0, OP_MFREE, { obj: 3 }),
+      ev(1, OP_PALLOC, { size: 1, obj: 4 }),
+      ev(1, OP_PFREE, { obj: 4 }),
+    ];
+    let sent = false;
+    const src: EventSource = { async next() { if (sent) return null; sent = true; return events; } };
+    const r = await replay(src, { machine: loadMachineConfig('coursework', { cpus: 2, memory: { size: '32m' } }), allocator: 'uma' });
+    expect(r.totals.allocations).toBe(4);
+    expect(r.zones.map((z) => z.zone).sort()).toEqual(['malloc-128', 'malloc-large', 'pages', 'z']);
+    expect(r.paths.map((p) => p.path)).toContain('uma.free.backend');
+  });
 });
