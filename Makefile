@@ -36,6 +36,9 @@ demo: build
 	@echo "== the capture's cache and size mix, generated for 8 CPUs, on the 8-CPU machine =="
 	node dist/tools/cli.js trace gen kernel-mix --cpus 8 --events 40000 --seed 1 -o dist/demo-kernel-mix-8cpu.trace.gz
 	node dist/tools/cli.js compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8
+	@echo
+	@echo "== the same 8-CPU mix on FreeBSD's UMA (per-CPU buckets and the bucket depot) =="
+	node dist/tools/cli.js compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8 --allocator uma
 
 test: $(NPM_STAMP)
 	npx vitest run

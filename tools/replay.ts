@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { UserError } from '../emu/index.js';
-import { sysctl_vm_zone, type Kernel } from '../kernel/index.js';
+import { malloc_vmstat_m, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
 import { TraceReader, replay, writeFileAtomic, type AllocatorName, type ReplayReport } from '../traces/index.js';
 import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
 import { startProgress } from './progress.js';
@@ -22,6 +22,10 @@ export interface ReplayCliOptions extends MachineOptions {
   output?: string;
   zones: string;
   vmstat?: boolean;
+  cacheLock?: 'critical' | 'mutex';
+  bucketSize?: string;
+  autoTune?: boolean;
+  invariants?: boolean;
 }
 
 export interface ReplayIo {
@@ -49,8 +53,16 @@ function parseSysctls(list: readonly string[]): Record<string, number> {
 
 /** Replays a trace file once; prints what the lenient reader skipped. */
 /** The kernel's allocator statistics as vmstat(8) and sysctl(8) print them. */
-function kernelVmstat(k: Kernel): string {
+function kernelVmstat(k: Kernel, allocator: AllocatorName): string {
+  if (allocator === 'uma') return `vmstat -z:\n${uma_vmstat_z(k)}\n\nvmstat -m:\n${malloc_vmstat_m(k)}`;
   return `vm.zone: ${sysctl_vm_zone(k)}`;
+}
+
+function parseBucketSize(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new UserError(`--bucket-size: expected a number of items from 1 to 256, got "${text}"`);
+  return n;
 }
 
 let vmstat = '';
@@ -75,8 +87,12 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
       sysctl: parseSysctls(opts.sysctl),
       onProgress: () => bar?.update(reader.bytesRead),
       onFinish: (k) => {
-        if (opts.vmstat === true) vmstat = kernelVmstat(k);
+        if (opts.vmstat === true) vmstat = kernelVmstat(k, opts.allocator);
       },
+      ...(opts.cacheLock === undefined ? {} : { cacheLock: opts.cacheLock }),
+      ...(opts.bucketSize === undefined ? {} : { bucketSize: parseBucketSize(opts.bucketSize)! }),
+      ...(opts.autoTune === true ? { autoTune: true } : {}),
+      ...(opts.invariants === true ? { invariants: true } : {}),
     });
     const skipped = reader.skipped();
     const n = Object.values(skipped).reduce((a, b) => a + b, 0);
@@ -114,7 +130,11 @@ function addReplayOptions(c: Command): Command {
   return addMachineOptions(c)
     .addOption(new Option('--allocator <name>', 'the kernel allocator to replay on').choices(['vmzone', 'uma']).default('vmzone'))
     .option('--touch <lines>', 'cache lines the consumer writes after each allocation', '1')
-    .option('--aligned', 'vm_zone: per-CPU state in cache-line-aligned slots instead of upstream\'s arrays')
+    .option('--aligned', 'per-CPU state in cache-line-aligned slots instead of upstream\'s layout (vm_zone, UMA)')
+    .addOption(new Option('--cache-lock <how>', 'UMA: what protects the per-CPU cache').choices(['critical', 'mutex']))
+    .option('--bucket-size <items>', 'UMA: items per bucket (what-if)')
+    .option('--auto-tune', 'UMA: grow buckets when the zone lock is contended, shrink on reclaim')
+    .option('--invariants', 'UMA: an INVARIANTS kernel (uma_dbg checks on every operation)')
     .option('--lenient', 'count and skip events that break the trace rules instead of stopping')
     .option('--sysctl <name=value>', 'set a writable sysctl after boot (repeatable), e.g. vm.zone_burst=8', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--zones <n>', 'zones shown in the per-zone table', '8')
@@ -129,7 +149,7 @@ export function replayCommand(): Command {
       .argument('<trace>', 'a kmemu trace (plain or gzip); "-" for stdin'),
   )
     .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
-    .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone)')
+    .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m)')
     .action(async (file: string, opts: ReplayCliOptions) => {
       await runReplay(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
     });

@@ -33,8 +33,16 @@ export interface ReplayOptions {
   allocator?: AllocatorName;
   /** Per-CPU caching on (default) or off. */
   pcpu?: boolean;
-  /** vm_zone: cache-line-aligned per-CPU state instead of upstream's arrays. */
+  /** Cache-line-aligned per-CPU state instead of upstream's layout (vm_zone and UMA). */
   aligned?: boolean;
+  /** UMA: the per-CPU cache under a critical section (default) or a per-CPU mutex (2002). */
+  cacheLock?: 'critical' | 'mutex';
+  /** UMA: items per bucket (a what-if) instead of upstream's choice. */
+  bucketSize?: number;
+  /** UMA: grow buckets when the zone lock is contended, shrink on reclaim. */
+  autoTune?: boolean;
+  /** UMA: an INVARIANTS kernel (uma_dbg checks on every operation). */
+  invariants?: boolean;
   /** Cache lines the consumer writes after each allocation (default 1). */
   touch?: number;
   /** Called now and then with the number of events replayed so far. */
@@ -155,6 +163,10 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     if (!sysctlSet(k, name, value)) throw new UserError(`--sysctl ${name}=${value}: ${name} is not a writable sysctl of this kernel`);
   }
   const allocOpts: AllocatorOptions = { pcpu: opts.pcpu ?? true, aligned: opts.aligned ?? false };
+  if (opts.cacheLock !== undefined) allocOpts.cacheLock = opts.cacheLock;
+  if (opts.bucketSize !== undefined) allocOpts.bucketSize = opts.bucketSize;
+  if (opts.autoTune !== undefined) allocOpts.autoTune = opts.autoTune;
+  if (opts.invariants !== undefined) allocOpts.invariants = opts.invariants;
   const builtin = (opts.allocator ?? 'vmzone') === 'uma' ? (kk: Kernel, o: AllocatorOptions) => new UmaAllocator(kk, o) : (kk: Kernel, o: AllocatorOptions) => new VmZoneAllocator(kk, o);
   const make = opts.allocators?.[opts.allocator ?? 'vmzone'] ?? builtin;
   const allocator = make(k, allocOpts);

@@ -34,6 +34,35 @@ describe('kmemu replay and compare', () => {
     expect(text).toMatch(/\nnames_cache: {2}004096, 00000000, 000000, \d{6}, \d{8}\n/);
   });
 
+  it('replay --allocator uma runs on UMA and --vmstat prints vmstat -z and vmstat -m', async () => {
+    const c = capture();
+    const r = await runReplay('test/fixtures/traces/kernel-mix-2cpu.trace', base({ allocator: 'uma', vmstat: true }), c.io);
+    expect(r.allocator.name).toBe('uma');
+    expect(r.paths.some((p) => p.path === 'uma.alloc.cpucache')).toBe(true);
+    const text = c.out.join('');
+    expect(text).toContain('\nvmstat -z:\n');
+    expect(text).toContain('\nvmstat -m:\n');
+    expect(text).toMatch(/\n +trace +\d+ +\d+K/);
+  });
+
+  it('UMA what-ifs: a smaller bucket sends more frees to the depot; a per-CPU mutex costs more than a critical section', async () => {
+    const run = async (o: Partial<ReplayCliOptions>, trace = 'pairs-4cpu') => {
+      const c = capture();
+      return runReplay(`test/fixtures/traces/${trace}.trace`, base({ cpus: '4', allocator: 'uma', json: true, ...o }), c.io);
+    };
+    const ops = (r: Awaited<ReturnType<typeof run>>, p: string) => r.paths.find((x) => x.path === p)?.ops ?? 0;
+    // Bulk: 200 allocations then 200 frees per CPU; buckets of 2 overflow to the depot 64× as often as of 64.
+    const small = await run({ bucketSize: '2' }, 'bulk-4cpu');
+    const big = await run({ bucketSize: '64' }, 'bulk-4cpu');
+    expect(ops(small, 'uma.free.depot')).toBeGreaterThan(4 * ops(big, 'uma.free.depot'));
+    const perOp = (r: Awaited<ReturnType<typeof run>>) => r.paths.find((x) => x.path === 'uma.alloc.cpucache')!.cycles.mean;
+    expect(perOp(await run({ cacheLock: 'mutex' }))).toBeGreaterThan(perOp(await run({ cacheLock: 'critical' })));
+    const c = capture();
+    await expect(runReplay('test/fixtures/traces/pairs-4cpu.trace', base({ allocator: 'uma', bucketSize: '0' }), c.io)).rejects.toThrow(
+      '--bucket-size: expected a number of items from 1 to 256, got "0"',
+    );
+  });
+
   it('replay --json prints a kmemu.report/1 document and -o writes it whole', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kmemu-'));
     const file = join(dir, 'r.json');
