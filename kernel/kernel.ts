@@ -16,7 +16,7 @@
 // - There is no message buffer, dump bitmap, pv zone or buffer cache; cpu_startup's submaps
 //   are not created (kmem_suballoc is there for whoever wants them).
 
-import { type Cpu, type Machine, type Task, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PS, PTE_RW, UserError, hex64, probeTranslation } from '../emu/index.js';
+import { type Cpu, type Machine, type Task, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PS, PTE_RW, UserError, hex64, pointerFrom, probeTranslation } from '../emu/index.js';
 import { GD_THREAD_OFFSET, globaldata, thread } from './globaldata.js';
 import {
   DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, DMPML4I, KERNBASE, KERNEL_TEXT_SIZE, KERNLOAD, KPDPI, KPML4I, KvaStart,
@@ -314,6 +314,52 @@ export class Kernel implements SyncHost {
     const t = probeTranslation(this.machine.mem, this.KPML4phys, va);
     if (t === undefined) throw new RangeError(`kvtop: ${hex64(va)} is not mapped`);
     return t.pa;
+  }
+
+  // Functional access to kernel memory: reads and writes that charge nothing and disturb no
+  // cache, for views (sysctl, vmstat, layouts), sysctl(8) writes and tests.
+
+  peek8(va: number): number {
+    return this.machine.mem.read8(this.kvtop(va));
+  }
+
+  peek16(va: number): number {
+    return this.peek8(va) | (this.peek8(va + 1) << 8);
+  }
+
+  peek32(va: number): number {
+    return this.machine.mem.read32(this.kvtop(va));
+  }
+
+  /** An unsigned 64-bit word (exact below 2^53). */
+  peek64(va: number): number {
+    return this.machine.mem.read64(this.kvtop(va));
+  }
+
+  /** A 64-bit pointer, as the 48-bit address it holds. */
+  peekPtr(va: number): number {
+    const pa = this.kvtop(va);
+    return pointerFrom(this.machine.mem.read32(pa), this.machine.mem.read32(pa + 4));
+  }
+
+  /** A NUL-terminated string of at most `max` bytes (empty for a null pointer). */
+  peekString(va: number, max: number): string {
+    let s = '';
+    for (let i = 0; va !== 0 && i < max; i++) {
+      const c = this.peek8(va + i);
+      if (c === 0) break;
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+
+  poke16(va: number, value: number): void {
+    this.machine.mem.write8(this.kvtop(va), value & 0xff);
+    this.machine.mem.write8(this.kvtop(va + 1), (value >>> 8) & 0xff);
+  }
+
+  poke32(va: number, value: number): void {
+    this.machine.mem.write32(this.kvtop(va), value);
   }
 
   /** struct vm_page of a physical address (PHYS_TO_VM_PAGE). */

@@ -15,10 +15,10 @@ export interface SysctlEntry {
   set?: (k: Kernel, value: number) => void;
 }
 
-const u32 = (addr: (k: Kernel) => number) => (k: Kernel) => k.machine.mem.read32(k.kvtop(addr(k)));
+const u32 = (addr: (k: Kernel) => number) => (k: Kernel) => k.peek32(addr(k));
 
 function stat(field: keyof typeof vmstats & string) {
-  return (k: Kernel) => k.machine.mem.read32(k.kvtop(k.vmstats + (vmstats as unknown as Record<string, number>)[field]!));
+  return (k: Kernel) => k.peek32(k.vmstats + (vmstats as unknown as Record<string, number>)[field]!);
 }
 
 export const sysctls: readonly SysctlEntry[] = [
@@ -29,7 +29,7 @@ export const sysctls: readonly SysctlEntry[] = [
   {
     name: 'vm.kvm_free',
     description: 'Kernel virtual memory without page tables yet (virtual_end - kernel_vm_end)',
-    value: (k) => k.virtual_end - k.machine.mem.read64(k.kvtop(k.kernel_vm_end)),
+    value: (k) => k.virtual_end - k.peek64(k.kernel_vm_end),
   },
   { name: 'vm.stats.vm.v_page_count', description: 'Pages managed by the VM', value: stat('v_page_count') },
   { name: 'vm.stats.vm.v_free_count', description: 'Free pages', value: stat('v_free_count') },
@@ -48,9 +48,9 @@ export const sysctls: readonly SysctlEntry[] = [
     name: 'vm.zone_burst',
     description: 'Burst from depot to pcpu cache',
     value: u32((k) => k.zone_burst),
-    set: (k, v) => k.machine.mem.write32(k.kvtop(k.zone_burst), v),
+    set: (k, v) => k.poke32(k.zone_burst, v),
   },
-  { name: 'vm.zone_kmem_kvaspace', description: 'KVA space allocated by zone', value: (k) => k.machine.mem.read64(k.kvtop(k.zone_kmem_kvaspace)) },
+  { name: 'vm.zone_kmem_kvaspace', description: 'KVA space allocated by zone', value: (k) => k.peek64(k.zone_kmem_kvaspace) },
   { name: 'vm.zone', description: 'Zone Info', value: (k) => sysctl_vm_zone(k) },
   { name: 'vm.zone_kern_pages', description: 'Number of non-interrupt safe pages allocated by zone', value: u32((k) => k.zone_kern_pages) },
   { name: 'vm.zone_count', description: 'Number of UMA zones', value: (k) => umaZoneStats(k).length },

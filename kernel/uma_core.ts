@@ -1622,11 +1622,6 @@ export function uma_zone_tune(k: Kernel, h: UmaZone, o: UmaZoneOptions): UmaZone
       throw new Error(`uma_zone_tune: zone at 0x${hex64(h.z)} already has per-CPU buckets`);
     }
   }
-  const mem = k.machine.mem;
-  const w16 = (va: number, v: number) => {
-    mem.write8(k.kvtop(va), v & 0xff);
-    mem.write8(k.kvtop(va + 1), v >> 8);
-  };
   if ((r32(h.z + uma_zone.uz_flags) & UMA_ZFLAG_INTERNAL) !== 0) return h;
   let count = r16(h.z + uma_zone.uz_count_min);
   if (count === 0 && o.pcpu !== false) {
@@ -1635,9 +1630,9 @@ export function uma_zone_tune(k: Kernel, h: UmaZone, o: UmaZoneOptions): UmaZone
   }
   if (o.bucketSize !== undefined) count = Math.max(1, Math.min(BUCKET_MAX, Math.floor(o.bucketSize)));
   if (o.pcpu === false) count = 0;
-  w16(h.z + uma_zone.uz_count, count);
-  w16(h.z + uma_zone.uz_count_min, count);
-  if (o.depotMax !== undefined) mem.write32(k.kvtop(h.z + uma_zone.uz_bktmax), o.depotMax >>> 0);
+  k.poke16(h.z + uma_zone.uz_count, count);
+  k.poke16(h.z + uma_zone.uz_count_min, count);
+  if (o.depotMax !== undefined) k.poke32(h.z + uma_zone.uz_bktmax, o.depotMax >>> 0);
   return makeHandle(k, h.z, { aligned: o.aligned ?? h.aligned, cacheLock: o.cacheLock ?? h.cacheLock, autoTune: o.autoTune ?? h.autoTune });
 }
 
@@ -1713,29 +1708,16 @@ export interface UmaZoneStats {
   secondary: boolean;
 }
 
+/** Functional readers of kernel memory (Kernel.peek*), under the short names UMA's views use. */
 export function umaReader(k: Kernel) {
-  const mem = k.machine.mem;
-  const r8 = (va: number) => mem.read8(k.kvtop(va));
-  const r16 = (va: number) => r8(va) | (r8(va + 1) << 8);
-  const r32 = (va: number) => mem.read32(k.kvtop(va));
-  const r64 = (va: number) => {
-    const pa = k.kvtop(va);
-    return mem.read32(pa + 4) * 2 ** 32 + mem.read32(pa);
+  return {
+    r8: (va: number) => k.peek8(va),
+    r16: (va: number) => k.peek16(va),
+    r32: (va: number) => k.peek32(va),
+    r64: (va: number) => k.peek64(va),
+    rptr: (va: number) => k.peekPtr(va),
+    str: (va: number) => k.peekString(va, UMA_NAME_MAX),
   };
-  const rptr = (va: number) => {
-    const pa = k.kvtop(va);
-    return (mem.read32(pa + 4) & 0xffff) * 2 ** 32 + mem.read32(pa);
-  };
-  const str = (va: number) => {
-    let s = '';
-    for (let i = 0; va !== 0 && i < UMA_NAME_MAX; i++) {
-      const c = r8(va + i);
-      if (c === 0) break;
-      s += String.fromCharCode(c);
-    }
-    return s;
-  };
-  return { r8, r16, r32, r64, rptr, str };
 }
 
 /** Each zone's figures as sysctl_vm_zone_stats and libmemstat compute them, in list order. */

@@ -521,21 +521,15 @@ export function* vm_map_wire(k: Kernel, cpu: Cpu, map: number, start: number, en
 
 /** The map's entries as [start, end) pairs, read functionally (for views and tests). */
 export function mapEntries(k: Kernel, map: number): { start: number; end: number; object: number; wired: number; maptype: number }[] {
-  const mem = k.machine.mem;
-  const kva = (va: number) => k.kvtop(va);
-  const ptr = (va: number) => {
-    const pa = kva(va);
-    return (mem.read32(pa + 4) & 0xffff) * 2 ** 32 + mem.read32(pa);
-  };
   const out = [];
   const h = header(map);
-  for (let e = ptr(h + E.next); e !== h; e = ptr(e + E.next)) {
+  for (let e = k.peekPtr(h + E.next); e !== h; e = k.peekPtr(e + E.next)) {
     out.push({
-      start: mem.read64(kva(e + E.start)),
-      end: mem.read64(kva(e + E.end)),
-      object: ptr(e + E.object),
-      wired: mem.read32(kva(e + E.wired_count)),
-      maptype: mem.read8(kva(e + E.maptype)),
+      start: k.peek64(e + E.start),
+      end: k.peek64(e + E.end),
+      object: k.peekPtr(e + E.object),
+      wired: k.peek32(e + E.wired_count),
+      maptype: k.peek8(e + E.maptype),
     });
   }
   return out;

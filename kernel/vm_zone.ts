@@ -547,26 +547,14 @@ interface ZoneStats {
 
 /** Each zone's figures as sysctl_vm_zone computes them, read functionally, in list order. */
 export function zoneStats(k: Kernel): ZoneStats[] {
-  const mem = k.machine.mem;
-  const r32 = (va: number) => mem.read32(k.kvtop(va));
-  const rptr = (va: number) => {
-    const pa = k.kvtop(va);
-    return (mem.read32(pa + 4) & 0xffff) * 2 ** 32 + mem.read32(pa);
-  };
   const out: ZoneStats[] = [];
-  for (let z = rptr(k.zlist); z !== 0; ) {
+  for (let z = k.peekPtr(k.zlist); z !== 0; ) {
     const h = k.zones.get(z) ?? { z, aligned: false, pcpu: true };
-    let name = '';
-    const at = rptr(f(h, 'zname'));
-    for (let i = 0; i < ZNAME_MAX; i++) {
-      const c = mem.read8(k.kvtop(at + i));
-      if (c === 0) break;
-      name += String.fromCharCode(c);
-    }
-    let free = r32(f(h, 'zfreecnt'));
-    for (let c = 0; c < k.ncpus; c++) free += r32(pcpuCount(h, c));
-    out.push({ name, size: r32(f(h, 'zsize')), limit: r32(f(h, 'zmax')), used: r32(f(h, 'ztotal')) - free, free, requests: r32(f(h, 'znalloc')) });
-    z = rptr(f(h, 'zlink_next'));
+    const name = k.peekString(k.peekPtr(f(h, 'zname')), ZNAME_MAX);
+    let free = k.peek32(f(h, 'zfreecnt'));
+    for (let c = 0; c < k.ncpus; c++) free += k.peek32(pcpuCount(h, c));
+    out.push({ name, size: k.peek32(f(h, 'zsize')), limit: k.peek32(f(h, 'zmax')), used: k.peek32(f(h, 'ztotal')) - free, free, requests: k.peek32(f(h, 'znalloc')) });
+    z = k.peekPtr(f(h, 'zlink_next'));
   }
   return out;
 }
