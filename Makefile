@@ -22,23 +22,29 @@ $(BUILD_STAMP): $(NPM_STAMP) $(SOURCES) tsconfig.json tsconfig.build.json
 	@chmod +x dist/tools/cli.js
 	@touch $@
 
-# The main job on a bundled example: a real Linux kmem tracepoint capture (converted to the
-# kmemu format) replayed through the kernel's zone allocator with per-CPU caching on and off,
-# on this host's 2-CPU machine and on an 8-CPU one, showing where the cycles go.
+# The main job on bundled examples. First the mechanism: contended alloc/free pairs on 4 CPUs,
+# per-CPU caching on and off, on DragonFly's vm_zone and on FreeBSD's UMA (the legend of the
+# columns and path labels is printed once, under the first). Then a real Linux kmem capture
+# replayed on this host's 2-CPU machine, and its cache and size mix generated for 8 CPUs: each
+# comparison ends with the tool's own account of why it came out as it did.
 DEMO_TRACE := traces/examples/linux-6.18-kmem.trace.gz
+KMEMU := node dist/tools/cli.js
 demo: build
-	@echo "== kmemu compare: the Linux 6.18 capture on amd64-host, 2 CPUs =="
-	node dist/tools/cli.js compare $(DEMO_TRACE) --machine amd64-host --cpus 2
+	@echo "== 1. the mechanism: alloc/free pairs on 4 CPUs of amd64-host, vm_zone =="
+	@$(KMEMU) trace gen pairs --cpus 4 --events 40000 --seed 1 -o dist/demo-pairs-4cpu.trace.gz >/dev/null
+	$(KMEMU) compare dist/demo-pairs-4cpu.trace.gz --machine amd64-host --cpus 4 --allocator vmzone
 	@echo
-	@echo "== the same capture on an 8-CPU amd64-host (the capture has 2 CPUs: 6 stay idle) =="
-	node dist/tools/cli.js compare $(DEMO_TRACE) --machine amd64-host --cpus 8
+	@echo "== 2. the same pairs on FreeBSD's UMA (per-CPU buckets and the bucket depot) =="
+	$(KMEMU) compare dist/demo-pairs-4cpu.trace.gz --machine amd64-host --cpus 4 --allocator uma --no-legend
 	@echo
-	@echo "== the capture's cache and size mix, generated for 8 CPUs, on the 8-CPU machine =="
-	node dist/tools/cli.js trace gen kernel-mix --cpus 8 --events 40000 --seed 1 -o dist/demo-kernel-mix-8cpu.trace.gz
-	node dist/tools/cli.js compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8
+	@echo "== 3. a real Linux 6.18 kmem capture (2 CPUs) on amd64-host, vm_zone =="
+	$(KMEMU) compare $(DEMO_TRACE) --machine amd64-host --cpus 2 --no-legend
 	@echo
-	@echo "== the same 8-CPU mix on FreeBSD's UMA (per-CPU buckets and the bucket depot) =="
-	node dist/tools/cli.js compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8 --allocator uma
+	@echo "== 4. the capture's cache and size mix generated for 8 CPUs, on vm_zone and on UMA =="
+	@$(KMEMU) trace gen kernel-mix --cpus 8 --events 40000 --seed 1 -o dist/demo-kernel-mix-8cpu.trace.gz >/dev/null
+	$(KMEMU) compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8 --allocator vmzone --no-legend
+	@echo
+	$(KMEMU) compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8 --allocator uma --no-legend
 
 test: $(NPM_STAMP)
 	npx vitest run

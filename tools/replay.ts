@@ -26,6 +26,7 @@ export interface ReplayCliOptions extends MachineOptions {
   bucketSize?: string;
   autoTune?: boolean;
   invariants?: boolean;
+  legend?: boolean;
 }
 
 export interface ReplayIo {
@@ -112,7 +113,7 @@ function emit(text: string, opts: ReplayCliOptions, io: ReplayIo): void {
 export async function runReplay(file: string, opts: ReplayCliOptions, io: ReplayIo): Promise<ReplayReport> {
   vmstat = '';
   const report = await replayFile(file, opts, !(opts.locked ?? false), io);
-  const text = opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, Number(opts.zones));
+  const text = opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, Number(opts.zones), opts.legend !== false);
   emit(opts.vmstat === true && opts.json !== true ? `${text}\n\n${vmstat}` : text, opts, io);
   return report;
 }
@@ -122,7 +123,7 @@ export async function runCompare(file: string, opts: ReplayCliOptions, io: Repla
   const perCpu = await replayFile(file, opts, true, io);
   const locked = await replayFile(file, opts, false, io);
   const doc = compareDoc(perCpu, locked);
-  emit(opts.json === true ? JSON.stringify(doc, null, 2) : formatCompare(doc), opts, io);
+  emit(opts.json === true ? JSON.stringify(doc, null, 2) : formatCompare(doc, opts.legend !== false), opts, io);
   return doc;
 }
 
@@ -139,6 +140,7 @@ function addReplayOptions(c: Command): Command {
     .option('--sysctl <name=value>', 'set a writable sysctl after boot (repeatable), e.g. vm.zone_burst=8', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--zones <n>', 'zones shown in the per-zone table', '8')
     .option('--json', 'print the JSON document instead of tables')
+    .option('--no-legend', 'leave out the legend of columns and path labels under the tables')
     .option('-o, --output <file>', 'write the output to a file (complete or not at all)');
 }
 

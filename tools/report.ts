@@ -9,7 +9,8 @@
 //            paths[]: { path, perCpu: {ops, meanCycles}, locked: {ops, meanCycles} }
 //            operations: { alloc, free }: mean cycles per allocation / free, both runs, ratio
 
-import type { PathStats, ReplayReport } from '../traces/index.js';
+import type { PathStats, RegionStats, ReplayReport } from '../traces/index.js';
+import { explainCompare, legend } from './explain.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const fix = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
@@ -36,7 +37,7 @@ function pathRows(paths: readonly PathStats[]): (string | number)[][] {
 const pathHeader = ['path', 'ops', 'cycles', 'mean', 'p50', 'p99', 'L1D miss', 'LLC miss', 'TLB miss', 'walk cyc', 'c2c', 'spin cyc'];
 
 /** A replay report as text. `zones` limits the per-zone section to the costliest zones. */
-export function formatReport(r: ReplayReport, zones = 8): string {
+export function formatReport(r: ReplayReport, zones = 8, showLegend = true): string {
   const t = r.totals;
   const lines: string[] = [];
   lines.push(
@@ -67,6 +68,7 @@ export function formatReport(r: ReplayReport, zones = 8): string {
     for (const z of shown) for (const p of z.paths) rows.push([z.zone, ...pathRows([p])[0]!]);
     lines.push(table(['zone', ...pathHeader], rows, 2));
   }
+  if (showLegend) lines.push('', legend([...new Set([...r.paths.map((p) => p.path), ...r.regions.map((x) => x.label)])]));
   return lines.join('\n');
 }
 
@@ -117,10 +119,28 @@ export function compareDoc(perCpu: ReplayReport, locked: ReplayReport): CompareD
   };
 }
 
-/** A comparison as text: the two runs side by side, then where the per-CPU run's cycles went. */
-export function formatCompare(d: CompareDoc): string {
+/** Per-operation counts of a run: every miss and transfer of the run over its allocator operations. */
+function perOp(r: ReplayReport) {
+  const ops = Math.max(1, r.totals.allocatorOps);
+  const all = (f: (x: RegionStats) => number) => r.regions.reduce((n, x) => n + f(x), 0) / ops;
+  return {
+    cycles: r.totals.allocatorCycles / ops,
+    l1d: all((x) => x.l1dMisses),
+    llc: all((x) => x.llcMisses),
+    tlb: all((x) => x.tlbMisses),
+    c2c: all((x) => x.c2cTransfers),
+  };
+}
+
+/**
+ * A comparison as text: the two runs side by side, by path with their misses, where the cycles
+ * went, why it came out so, and (unless `showLegend` is false) the legend of the words used.
+ */
+export function formatCompare(d: CompareDoc, showLegend = true): string {
   const a = d.perCpu;
   const b = d.locked;
+  const pa = perOp(a);
+  const pb = perOp(b);
   const lines: string[] = [];
   lines.push(
     `${a.trace.name || 'trace'} on ${a.machine.name} (${a.machine.cpus} CPU${a.machine.cpus > 1 ? 's' : ''}), allocator ${a.allocator.name}: ` +
@@ -132,21 +152,27 @@ export function formatCompare(d: CompareDoc): string {
     table(
       ['', 'per-CPU', 'locked', 'locked ÷ per-CPU'],
       [
-        row('cycles per operation', a.totals.allocatorCycles / Math.max(1, a.totals.allocatorOps), b.totals.allocatorCycles / Math.max(1, b.totals.allocatorOps), 1),
+        row('cycles per operation', pa.cycles, pb.cycles, 1),
         row('  per allocation', d.ratios.operations.alloc.perCpu, d.ratios.operations.alloc.locked, 1),
         row('  per free', d.ratios.operations.free.perCpu, d.ratios.operations.free.locked, 1),
+        row('L1D misses per op', pa.l1d, pb.l1d, 2),
+        row('LLC misses per op', pa.llc, pb.llc, 2),
+        row('TLB misses per op', pa.tlb, pb.tlb, 2),
+        row('c2c per op', pa.c2c, pb.c2c, 2),
         row('allocator cycles', a.totals.allocatorCycles, b.totals.allocatorCycles),
         row('spin cycles', d.ratios.spinCycles.perCpu, d.ratios.spinCycles.locked),
         row('makespan (cycles)', a.totals.makespanCycles, b.totals.makespanCycles),
       ],
     ),
   );
+  const perPath = (p: PathStats | undefined) =>
+    p === undefined || p.ops === 0 ? [0, '-', '-', '-', '-'] : [p.ops, fix(p.cycles.mean), fix(p.l1dMisses / p.ops, 2), fix(p.llcMisses / p.ops, 2), fix(p.tlbMisses / p.ops, 2)];
   lines.push(
     '',
-    'by path (ops, mean cycles):',
+    'by path (ops; mean cycles; L1D, LLC and TLB misses per op in the path\'s own code):',
     table(
-      ['path', 'per-CPU ops', 'mean', 'locked ops', 'mean'],
-      d.ratios.paths.map((p) => [p.path, p.perCpu.ops, fix(p.perCpu.meanCycles), p.locked.ops, fix(p.locked.meanCycles)]),
+      ['path', 'per-CPU ops', 'mean', 'L1D', 'LLC', 'TLB', 'locked ops', 'mean', 'L1D', 'LLC', 'TLB'],
+      d.ratios.paths.map((p) => [p.path, ...perPath(a.paths.find((x) => x.path === p.path)), ...perPath(b.paths.find((x) => x.path === p.path))]),
     ),
   );
   const total = a.regions.reduce((n, x) => n + x.cycles, 0);
@@ -156,13 +182,18 @@ export function formatCompare(d: CompareDoc): string {
     '',
     'where the cycles went (by path label):',
     table(
-      ['label', 'per-CPU cycles', 'share', 'c2c', 'locked cycles', 'share', 'c2c', 'spin cyc'],
+      ['label', 'per-CPU cycles', 'share', 'c2c', 'spin cyc', 'locked cycles', 'share', 'c2c', 'spin cyc'],
       labels.map((l) => {
         const x = a.regions.find((r) => r.label === l);
         const y = b.regions.find((r) => r.label === l);
-        return [l, x?.cycles ?? 0, `${fix((100 * (x?.cycles ?? 0)) / Math.max(1, total))}%`, x?.c2cTransfers ?? 0, y?.cycles ?? 0, `${fix((100 * (y?.cycles ?? 0)) / Math.max(1, totalB))}%`, y?.c2cTransfers ?? 0, y?.spinCycles ?? 0];
+        return [
+          l, x?.cycles ?? 0, `${fix((100 * (x?.cycles ?? 0)) / Math.max(1, total))}%`, x?.c2cTransfers ?? 0, x?.spinCycles ?? 0,
+          y?.cycles ?? 0, `${fix((100 * (y?.cycles ?? 0)) / Math.max(1, totalB))}%`, y?.c2cTransfers ?? 0, y?.spinCycles ?? 0,
+        ];
       }),
     ),
   );
+  lines.push('', 'why:', explainCompare(a, b));
+  if (showLegend) lines.push('', legend([...new Set([...d.ratios.paths.map((p) => p.path), ...labels])]));
   return lines.join('\n');
 }
