@@ -191,11 +191,6 @@ describe('importLinuxKmem() objects and zones', () => {
     expect(lines.slice(2)).toEqual(['1 zone 1 filp 192', '1 a 1 1', '0 a 1 2', '0 f 1 2']);
   });
 
-  it('an empty input gives a trace without events', async () => {
-    const { s, lines } = await imp({ text: '' });
-    expect(lines).toEqual(['kmemu-trace 1', '# source: linux-kmem, stdin']);
-    expect(s.events).toBe(0);
-  });
 });
 
 describe('importLinuxKmem() errors', () => {
@@ -214,8 +209,9 @@ describe('importLinuxKmem() errors', () => {
 
   it.each([
     [FT(0, '1.1', 'kfree: call_site=f+0x1/0x2').trimEnd(), 'T:3: expected ptr= in kfree, got "call_site=f+0x1/0x2"'],
-    [FT(0, '1.1', 'kfree: call_site=f+0x1/0x2 ptr=zz').trimEnd(), 'T:3: expected a hex pointer, got "zz"'],
-    [FT(0, '1.1', 'kfree: ptr=0x12345678901234567').trimEnd(), 'T:3: expected a hex pointer, got "0x12345678901234567"'],
+    [FT(0, '1.1', 'kfree: call_site=f+0x1/0x2 ptr=zz').trimEnd(), 'T:3: expected a hex pointer, or (nil), (null), 0 for NULL, got "zz"'],
+    [FT(0, '1.1', 'kfree: ptr=0x12345678901234567').trimEnd(), 'T:3: expected a hex pointer, or (nil), (null), 0 for NULL, got "0x12345678901234567"'],
+    [FT(0, '1.1', 'kfree: call_site=f ptr=(____ptrval____)').trimEnd(), 'T:3: expected a hex pointer, or (nil), (null), 0 for NULL, got "(____ptrval____)"'],
     [FT(0, '1.1', 'kmalloc: call_site=f ptr=aa bytes_req=8').trimEnd(), 'T:3: expected bytes_alloc= in kmalloc, got "call_site=f ptr=aa bytes_req=8"'],
     [FT(0, '1.1', 'kmalloc: call_site=f ptr=aa bytes_req=8 bytes_alloc=8k').trimEnd(), 'T:3: expected a decimal bytes_alloc, got "8k"'],
     [FT(0, '1.1', 'kmem_cache_alloc: ptr=aa bytes_req=8 bytes_alloc=8').trimEnd(), 'T:3: expected name= or call_site= in kmem_cache_alloc, got "ptr=aa bytes_req=8 bytes_alloc=8"'],
@@ -225,15 +221,55 @@ describe('importLinuxKmem() errors', () => {
     [FT(0, '1.1', 'mm_page_alloc: page=aa pfn=0x10').trimEnd(), 'T:3: expected order= in mm_page_alloc, got "page=aa pfn=0x10"'],
     [FT(0, '1.1', 'mm_page_alloc: page=aa pfn=0x10 order=21').trimEnd(), 'T:3: expected a page order (0-20), got "21"'],
     [FT(5000, '1.1', 'kfree: ptr=aa').trimEnd(), 'T:3: expected a CPU number (0-4095), got "[5000]"'],
-    ['bash-6000 [000 290.490021: kfree: call_site=f ptr=aa', 'T:3: expected a kmem tracepoint line (tracefs, trace-cmd report or perf script), got "bash-6000 [000 290.490021: kfree: call_site=f ptr=aa"'],
+    ['bash-6000 [000 290.490021: kfree: call_site=f ptr=aa', 'T:3: expected the CPU of each event ("[001]"; perf script: include the cpu field, e.g. -F +cpu), got "bash-6000 [000 290.490021: kfree: call_site=f ptr=aa"'],
+    // Not quite event lines: no space after the colon, a zero-width space, a CR inside the line.
+    [FT(0, '1.1', '').replace('1.1: ', '1.1: kmem_cache_free:0call_site=f ptr=aa').trimEnd(), 'T:3: expected a kmem event line "COMM-PID [CPU] TIMESTAMP: EVENT: FIELDS" (tracefs, trace-cmd report or perf script), got "bash-6000    [000] .....   1.1: kmem_cache_free:0call_site=f ptr=aa"'],
+    [FT(0, '1.1', '').replace('1.1: ', '1.1: kfree:\u200bcall_site=f ptr=aa').trimEnd(), 'T:3: expected a line without control or invisible characters, got "bash-6000    [000] .....   1.1: kfree:\u200bcall_site=f ptr=aa"'],
+    [FT(0, '1.1', 'kfree: call_site=f\rptr=aa').trimEnd(), 'T:3: expected a line without control or invisible characters, got "bash-6000    [000] .....   1.1: kfree: call_site=f\\rptr=aa"'],
+    [FT(0, '1.1', 'kfree: call_site=f ptr=aa ptr=bb').trimEnd(), 'T:3: expected each field once (ptr= is given twice), got "call_site=f ptr=aa ptr=bb"'],
+    [FT(0, '1.1', 'kfree: [FAILED TO PARSE] call_site=18446744071579352828 ptr=0xffff888100878000').trimEnd(), 'T:3: expected key=value fields after the event name, got "[FAILED TO PARSE] call_site=18446744071579352828 ptr=0xffff888100878000"'],
+    [`${FT(0, '1.1', 'kfree: call_site=f ptr=aa').trimEnd()}${' '.repeat(5000)}x`, `T:3: expected a kmem event line of at most 4096 characters, got "${`bash-6000    [000] .....   1.1: kfree: call_site=f ptr=aa${' '.repeat(200)}`.slice(0, 117)}..."`],
   ])('refuses %j', async (line, message) => {
     expect(await error(line)).toBe(message);
   });
 
-  it('--lenient counts malformed kmem lines and goes on', async () => {
-    const { s } = await imp({ text: FT(0, '1.0', ALLOC('aa')) + FT(0, '1.1', 'kfree: call_site=f') + FT(0, '1.2', FREE('aa')) }, { lenient: true });
-    expect(s.malformedLines).toBe(1);
+  it('--lenient counts malformed kmem lines by reason and goes on', async () => {
+    const text = FT(0, '1.0', ALLOC('aa')) + FT(0, '1.1', 'kfree: call_site=f') + FT(0, '1.2', 'kfree: call_site=g') + FT(0, '1.3', 'kfree: ptr=1 ptr=2') + FT(0, '1.4', 'kfree:\u200bptr=1') + FT(0, '1.5', FREE('aa'));
+    const { s } = await imp({ text }, { lenient: true });
+    expect(s.malformedLines).toBe(4);
+    expect(s.malformedByReason).toEqual({
+      'ptr= in kfree': 2,
+      'a line without control or invisible characters': 1,
+      'each field once (ptr= is given twice)': 1,
+    });
     expect(s.byOp.f).toBe(1);
+  });
+
+  it.each([
+    ['an empty input', ''],
+    ['junk text', 'hello\nworld\n'],
+    ['only headers and other events', '# tracer: nop\n#\n            bash-6000    [000] .....   1.1: sched_switch: prev_comm=bash\nCPU:0 [LOST 12 EVENTS]\n'],
+  ])('refuses %s: no kmem events found', async (_what, text) => {
+    const file = path.join(tmp, 'nothing.txt');
+    fs.writeFileSync(file, text);
+    await expect(importLinuxKmem(file, path.join(tmp, 'none.trace'))).rejects.toThrow(new UserError(`${file}: no kmem events found (expected trace-cmd report, perf script or tracefs output of kmem:* events)`));
+    expect(fs.existsSync(path.join(tmp, 'none.trace'))).toBe(false);
+  });
+
+  it('refuses an input whose kmem events all go unwritten', async () => {
+    const file = path.join(tmp, 'frees.txt');
+    fs.writeFileSync(file, FT(0, '1.0', FREE('aa')) + FT(0, '1.1', 'kfree: call_site=f ptr=(nil)'));
+    await expect(importLinuxKmem(file, path.join(tmp, 'frees.trace'))).rejects.toThrow(new UserError(`${file}: none of the 2 kmem events can be written: all are frees of objects allocated before the capture, frees of NULL or failed allocations`));
+  });
+
+  it.each([
+    ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]), 'zstd'],
+    ['bzip2', Buffer.from('BZh91AY&SY'), 'bzip2'],
+  ])('names the missing command for %s input', async (kind, bytes, pkg) => {
+    const file = path.join(tmp, `in.${kind}`);
+    fs.writeFileSync(file, bytes);
+    await expect(importLinuxKmem(file, path.join(tmp, 'c.trace'), { commands: { [kind]: `kmemu-no-such-${kind}` } }))
+      .rejects.toThrow(new UserError(`${file}: reading ${kind}-compressed input needs the kmemu-no-such-${kind} command, which is not installed (or not on PATH); install it (e.g. apt-get install ${pkg}) or decompress the file first`));
   });
 
   it('names a missing input file', async () => {
@@ -243,8 +279,8 @@ describe('importLinuxKmem() errors', () => {
   it('says so when .xz input needs the xz command and it is missing', async () => {
     const xz = path.join(tmp, 'fake.txt.xz');
     fs.writeFileSync(xz, Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3]));
-    await expect(importLinuxKmem(xz, path.join(tmp, 'x.trace'), { xzCommand: 'kmemu-no-such-xz' }))
-      .rejects.toThrow(`${xz}: reading xz-compressed input needs the xz command, which is not installed (or not on PATH)`);
+    await expect(importLinuxKmem(xz, path.join(tmp, 'x.trace'), { commands: { xz: 'kmemu-no-such-xz' } }))
+      .rejects.toThrow(`${xz}: reading xz-compressed input needs the kmemu-no-such-xz command, which is not installed (or not on PATH); install it (e.g. apt-get install xz-utils) or decompress the file first`);
     expect(fs.existsSync(path.join(tmp, 'x.trace'))).toBe(false);
   });
 
