@@ -103,6 +103,7 @@ const LOST = /\[LOST (\d+) EVENTS\]/;
 /** A perf script callchain line (`perf record -g`): a tab, an address, a symbol. */
 const CALLCHAIN = /^\t[ \t]*[0-9a-f]+ \S/;
 /** Control and invisible format characters, which no tracepoint line holds. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]/;
 
 const MAX_CPUS = 4096;
