@@ -83,6 +83,18 @@ describe('importLinuxKmem() on a real capture (Linux 6.18, tracefs trace, hashed
     }
     if (haveXz) expect((await imp({ file: xz })).lines.slice(2)).toEqual(plain.lines.slice(2));
   });
+
+  it.each([['zstd', '.zst'], ['bzip2', '.bz2']])('reads the capture %s-compressed (when the command is installed)', async (command, ext) => {
+    const file = path.join(tmp, `sample.txt${ext}`);
+    try {
+      fs.writeFileSync(file, execFileSync(command, ['-c', SAMPLE]));
+    } catch {
+      return;
+    }
+    const { s, lines } = await imp({ file });
+    expect(s.events).toBe(4552);
+    expect(lines.slice(2)).toEqual((await imp({ file: SAMPLE })).lines.slice(2));
+  });
 });
 
 describe('importLinuxKmem() input formats', () => {
