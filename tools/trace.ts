@@ -4,8 +4,8 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
-import { UserError } from '../emu/index.js';
-import { LINUX_IMPORT_SCHEMA, TraceReader, TraceStats, importLinuxKmem } from '../traces/index.js';
+import { UserError, defaultPresetName, presetConfig } from '../emu/index.js';
+import { LINUX_IMPORT_SCHEMA, MAX_THINK_NS, TraceReader, TraceStats, ZERO_SIZE_AS, importLinuxKmem } from '../traces/index.js';
 import type { LinuxImportSummary, TraceStatsSummary } from '../traces/index.js';
 import { startProgress } from './progress.js';
 // --- `kmemu trace gen` (the generators' module) registers here:
@@ -18,8 +18,8 @@ export interface TraceIo {
   /** Where the progress bar goes (only when it is a terminal). */
   stderr: NodeJS.WriteStream;
   stdin: NodeJS.ReadableStream;
-  /** The xz command for .xz input (tests). */
-  xzCommand?: string;
+  /** The decompression commands for xz, zstd and bzip2 input (tests). */
+  commands?: Partial<Record<'xz' | 'zstd' | 'bzip2', string>>;
 }
 
 interface ImportFlags {
@@ -28,6 +28,8 @@ interface ImportFlags {
   lenient?: boolean;
   json?: boolean;
   window: string;
+  thinkFromTimestamps?: boolean;
+  clockGhz?: string;
 }
 
 interface StatsFlags {
@@ -120,7 +122,9 @@ export function formatImportSummary(s: LinuxImportSummary): string {
   out += `  allocations of a live pointer (its free was missed; the old object stays live): ${byName(s.doubleAllocations)}\n`;
   out += `skipped lines: ${byName(s.skippedLines)}\n`;
   if (s.lostEvents > 0) out += `events the kernel lost: ${s.lostEvents}\n`;
-  if (s.malformedLines > 0) out += `malformed kmem lines skipped (--lenient): ${s.malformedLines}\n`;
+  if (s.malformedLines > 0) out += `malformed kmem lines skipped (--lenient): ${byName(s.malformedByReason)}\n`;
+  if (Object.keys(s.zeroSizeAllocations).length > 0) out += `allocations with bytes_alloc=0, written as ${ZERO_SIZE_AS} bytes: ${byName(s.zeroSizeAllocations)}\n`;
+  if (s.think.clockGHz !== null) out += `think time from timestamps at ${s.think.clockGHz} GHz: ${s.byOp.t} t events; gaps cut to ${MAX_THINK_NS / 1e6} ms: ${s.think.cappedGaps}\n`;
   return out;
 }
 
@@ -140,6 +144,11 @@ export async function runTraceImport(file: string, flags: ImportFlags, io: Trace
   if (flags.out === undefined) throw new UserError('missing -o/--out FILE: the kmemu trace to write (gzip-compressed when it ends in .gz)');
   const window = Number(flags.window);
   if (!Number.isInteger(window) || window < 1 || window > 1 << 20) throw new UserError(`--window: expected a number of lines from 1 to ${1 << 20}, got "${flags.window}"`);
+  if (flags.clockGhz !== undefined && flags.thinkFromTimestamps !== true) throw new UserError('--clock-ghz applies only with --think-from-timestamps');
+  const clockGHz = flags.clockGhz === undefined ? undefined : Number(flags.clockGhz);
+  if (clockGHz !== undefined && !(/^\d+(?:\.\d+)?$/.test(flags.clockGhz!) && clockGHz > 0 && clockGHz <= 1000)) {
+    throw new UserError(`--clock-ghz: expected a frequency in GHz above 0 and at most 1000, got "${flags.clockGhz}"`);
+  }
   const bar = startProgress({ label: 'importing', total: fileSize(file), unit: 'bytes', stream: io.stderr });
   let summary: LinuxImportSummary;
   try {
@@ -148,7 +157,9 @@ export async function runTraceImport(file: string, flags: ImportFlags, io: Trace
       stdin: io.stdin,
       window,
       onProgress: (b) => bar.update(b),
-      ...(io.xzCommand === undefined ? {} : { xzCommand: io.xzCommand }),
+      thinkFromTimestamps: flags.thinkFromTimestamps ?? false,
+      ...(clockGHz === undefined ? {} : { clockGHz }),
+      ...(io.commands === undefined ? {} : { commands: io.commands }),
     });
   } finally {
     bar.stop();
@@ -185,8 +196,10 @@ const IMPORT_HELP = `
 Input (--from linux-kmem): Linux kmem tracepoints (kmem_cache_alloc[_node], kmem_cache_free,
 kmalloc[_node], kfree, mm_page_alloc, mm_page_free[_batched]) as printed by the tracefs trace
 and trace_pipe files (with or without the TGID column), trace-cmd report or perf script;
-plain, gzip, or xz (needs the xz command). Other lines are counted and skipped. See
-traces/FORMAT.md, "Importing Linux kmem traces".`;
+plain, gzip, xz, zstd or bzip2 (the last three need the xz, zstd or bzip2 command). Other
+events and non-event lines are counted and skipped; a kmem line that does not parse is an
+error (--lenient: counted by reason). Timestamps only order the CPUs' events, unless
+--think-from-timestamps. See traces/FORMAT.md, "Importing Linux kmem traces".`;
 
 function buildCommand(io: TraceIo): Command {
   const trace = new Command('trace').description('kmemu traces: import a recording, show what a trace holds, generate a workload');
@@ -198,6 +211,8 @@ function buildCommand(io: TraceIo): Command {
       .option('-o, --out <file>', 'the kmemu trace to write (gzip-compressed when it ends in .gz)')
       .option('--lenient', 'count and skip malformed kmem lines instead of stopping')
       .option('--window <lines>', 'lines held to put events of different CPUs in timestamp order', '4096')
+      .option('--think-from-timestamps', `write the gap before each of a CPU's events as think time (t CYCLES), each gap at most ${MAX_THINK_NS / 1e6} ms`)
+      .option('--clock-ghz <ghz>', `the clock that turns gaps into cycles (default: the ${defaultPresetName} preset's, ${presetConfig(defaultPresetName).clockGHz})`)
       .option('--json', `print the summary as a ${LINUX_IMPORT_SCHEMA} JSON document`)
       .addHelpText('after', IMPORT_HELP)
       .action(async (file: string, flags: ImportFlags) => {
@@ -228,7 +243,7 @@ export function traceCommand(): Command {
  * option errors throw commander's CommanderError.
  */
 export async function runTrace(args: readonly string[], io: Partial<TraceIo> = {}): Promise<void> {
-  const full: TraceIo = { stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr, stdin: io.stdin ?? process.stdin, ...(io.xzCommand === undefined ? {} : { xzCommand: io.xzCommand }) };
+  const full: TraceIo = { stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr, stdin: io.stdin ?? process.stdin, ...(io.commands === undefined ? {} : { commands: io.commands }) };
   const output = { writeOut: (s: string) => void full.stdout.write(s), writeErr: (s: string) => void full.stderr.write(s) };
   const command = buildCommand(full).exitOverride().configureOutput(output);
   for (const sub of command.commands) sub.exitOverride().configureOutput(output);

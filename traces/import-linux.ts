@@ -1,25 +1,29 @@
 // Imports Linux kmem tracepoint output into a kmemu trace (FORMAT.md, "Importing Linux kmem
 // traces"). Reads what the tracefs `trace` and `trace_pipe` files print (with or without the
-// TGID column), `trace-cmd report` and `perf script`, plain, gzip or xz.
+// TGID column), `trace-cmd report` and `perf script`, plain, gzip, xz, zstd or bzip2.
 //
 // Pointers become object ids: every allocation gets a fresh id, so a pointer reused after its
 // free is a new object. Slab caches become zones in order of first appearance. Lines are
 // processed in timestamp order through a small reordering window (trace_pipe can hand out
 // one CPU's events a little after another's); each CPU's own order is kept as read.
 
-import { UserError } from '../emu/index.js';
+import { UserError, defaultPresetName, presetConfig } from '../emu/index.js';
 import { LineInput } from './trace-io.js';
 import { TraceWriter } from './trace-io.js';
 import { TraceStats, type TraceStatsSummary } from './trace-stats.js';
-import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_ZONE, newEvent } from './format.js';
+import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, newEvent } from './format.js';
 
 export interface LinuxImportOptions {
   /** Count malformed kmem lines and go on instead of failing. */
   lenient?: boolean;
   /** The stream read for `-`; process.stdin by default. */
   stdin?: NodeJS.ReadableStream;
-  /** The xz command for .xz input (tests point it at a missing one). */
-  xzCommand?: string;
+  /** The decompression commands for xz, zstd and bzip2 input (tests point one at a missing command). */
+  commands?: Partial<Record<'xz' | 'zstd' | 'bzip2', string>>;
+  /** Write the gap before each of a CPU's events as think time (`t CYCLES`). */
+  thinkFromTimestamps?: boolean;
+  /** The clock that turns gaps into cycles, in GHz (default: the default preset's clock). */
+  clockGHz?: number;
   /** Called now and then with the input bytes read so far. */
   onProgress?: (bytesRead: number) => void;
   /** Lines held to restore timestamp order across CPUs (default 4096; 1 keeps file order). */
@@ -48,7 +52,18 @@ export interface LinuxImportSummary extends TraceStatsSummary {
   lostEvents: number;
   /** Malformed kmem lines skipped by --lenient. */
   malformedLines: number;
+  /** Malformed kmem lines skipped by --lenient, by what was expected. */
+  malformedByReason: Record<string, number>;
+  /** Allocations with bytes_alloc=0, written as ZERO_SIZE_AS-byte allocations, by tracepoint. */
+  zeroSizeAllocations: Record<string, number>;
+  /** Think time from timestamps: the clock used (null when off) and the gaps cut to the cap. */
+  think: { clockGHz: number | null; cappedGaps: number };
 }
+
+/** bytes_alloc=0 (a zero-size cache) becomes this: the smallest Linux kmalloc class, kmalloc-8. */
+export const ZERO_SIZE_AS = 8;
+/** A gap longer than this (ns) is idle time, not work between allocations: --think-from-timestamps cuts it to this. */
+export const MAX_THINK_NS = 10_000_000;
 
 const KIND_CACHE_ALLOC = 1;
 const KIND_KMALLOC = 2;
@@ -69,21 +84,37 @@ const TRACEPOINTS: Readonly<Record<string, number>> = {
   mm_page_free_batched: KIND_PAGE_FREE,
 };
 
+const KMEM_NAMES = 'kmem_cache_alloc_node|kmem_cache_alloc|kmalloc_node|kmalloc|kmem_cache_free|kfree|mm_page_alloc|mm_page_free_batched|mm_page_free';
+
 /**
  * `COMM-PID [(TGID)] [CPU] [FLAGS] TIMESTAMP: [SYSTEM:]EVENT: FIELDS` (tracefs, trace-cmd report)
- * or `COMM PID [CPU] TIMESTAMP: [PERIOD] SYSTEM:EVENT: FIELDS` (perf script).
+ * or `[COMM] [PID/]TID [CPU] TIMESTAMP: [PERIOD] SYSTEM:EVENT: FIELDS [IP SYM (DSO)]` (perf
+ * script). Only spaces and tabs separate. Unanchored so that matching stays linear in the line's
+ * length; the command name and the TGID before the CPU are not used.
  */
-const EVENT_LINE = /^\s*(.*?)\s*(?:\(\s*[\d-]+\)\s+)?\[(\d+)\]\s+(?:\S{1,8}\s+)?(\d+(?:\.\d+)?):\s+(?:\d+\s+)?(?:(\w+):)?(\w+):(?:\s+(.*))?$/;
-/** A line naming one of the imported tracepoints, whatever its shape. */
-const LOOKS_KMEM = /(?:^|[\s:])(kmem_cache_alloc|kmem_cache_alloc_node|kmalloc|kmalloc_node|kmem_cache_free|kfree|mm_page_alloc|mm_page_free|mm_page_free_batched):(?:\s|$)/;
+const EVENT_LINE = /(?:^|[ \t])\[(\d+)\][ \t]+(?:\S{1,8}[ \t]+)?(\d+)(?:\.(\d+))?:[ \t]+(?:\d+[ \t]+)?(?:(\w+):)?(\w+):(?:[ \t]+(.*))?$/;
+/** A line naming one of the imported tracepoints as an event (`kfree:`), whatever its shape. */
+const LOOKS_KMEM = new RegExp(`(?:^|[^\\w])(?:kmem:)?(?:${KMEM_NAMES}):`);
+/** A CPU field (`[001]`). */
+const CPU_FIELD = /(?:^|[ \t])\[\d+\][ \t]/;
+/** A line with the CPU but no timestamp before the event (perf script `-F` without time). */
+const NO_TIME = new RegExp(`\\[\\d+\\][ \\t]+(?:\\S{1,8}[ \\t]+)?(?:kmem:)?(?:${KMEM_NAMES}):`);
 const LOST = /\[LOST (\d+) EVENTS\]/;
+/** A perf script callchain line (`perf record -g`): a tab, an address, a symbol. */
+const CALLCHAIN = /^\t[ \t]*[0-9a-f]+ \S/;
+/** Control and invisible format characters, which no tracepoint line holds. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]/;
 
 const MAX_CPUS = 4096;
+/** Longer lines are no tracepoint's (a kmem line is under 1 KiB) and are not matched. */
+const MAX_EVENT_LINE = 4096;
 /** Larger orders are not page allocations of any machine we model (2^20 pages is 4 GiB). */
 const MAX_ORDER = 20;
 
 /** One kmem event as read, waiting in the reordering window. */
 interface Rec {
+  /** Nanoseconds since the first kmem line's second. */
   ts: number;
   seq: number;
   cpu: number;
@@ -145,7 +176,8 @@ class Window {
 
 /** A pointer as a map key: lower case, no 0x, no leading zeros; "" for NULL. */
 function normalizePointer(text: string): string | null {
-  if (text === '(null)') return '';
+  // The kernel prints NULL as zeros (or "(null)" before 4.15); libtraceevent (trace-cmd, perf) as glibc's "(nil)".
+  if (text === '(null)' || text === '(nil)') return '';
   const m = /^(?:0x)?([0-9a-fA-F]{1,16})$/.exec(text);
   if (m === null) return null;
   return m[1]!.toLowerCase().replace(/^0+/, '');
@@ -172,8 +204,13 @@ class Importer {
   readonly failed = new Map<string, number>();
   readonly skipped = new Map<string, number>();
   readonly doubles = new Map<string, number>();
+  readonly malformedBy = new Map<string, number>();
+  readonly zeroSize = new Map<string, number>();
   lostEvents = 0;
   malformed = 0;
+  cappedGaps = 0;
+  private baseSec = -1;
+  private readonly lastWritten = new Map<number, number>();
   private readonly objects = new Map<string, Live>();
   private readonly pages = new Map<string, Live>();
   private readonly zones = new Map<string, number>();
@@ -190,44 +227,62 @@ class Importer {
     private readonly out: TraceWriter,
     private readonly windowSize: number,
     private readonly lenient: boolean,
+    /** Cycles per nanosecond of gap (the clock in GHz), 0 for no think time. */
+    private readonly clockGHz: number,
   ) {}
 
   private fail(what: string, got: string): void {
     if (!this.lenient) throw new UserError(`${this.name}:${this.line}: expected ${what}, got ${JSON.stringify(got.length > 120 ? `${got.slice(0, 117)}...` : got)}`);
     this.malformed++;
+    count(this.malformedBy, what);
   }
 
   /** Reads one line of input (without its end). */
   read(text: string): void {
     this.line++;
-    const t = text.trim();
+    // A CR before the LF is a CRLF line end (a capture saved on Windows).
+    const raw = text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text;
+    const t = raw.replace(/^[ \t]+|[ \t]+$/g, '');
     if (t === '' || t.startsWith('#')) return;
-    const m = EVENT_LINE.exec(t);
+    if (CALLCHAIN.test(raw)) return count(this.skipped, '(perf callchain)');
+    const m = t.length > MAX_EVENT_LINE ? null : EVENT_LINE.exec(t);
     if (m === null) {
       const lost = LOST.exec(t);
       if (lost !== null) {
         this.lostEvents += Number(lost[1]);
         return;
       }
-      if (LOOKS_KMEM.test(t)) return this.fail('a kmem tracepoint line (tracefs, trace-cmd report or perf script)', t);
+      if (LOOKS_KMEM.test(t)) {
+        if (t.length > MAX_EVENT_LINE) return this.fail(`a kmem event line of at most ${MAX_EVENT_LINE} characters`, t);
+        if (CONTROL.test(t)) return this.fail('a line without control or invisible characters', t);
+        if (!CPU_FIELD.test(t)) return this.fail('the CPU of each event ("[001]"; perf script: include the cpu field, e.g. -F +cpu)', t);
+        if (NO_TIME.test(t)) return this.fail('a timestamp after the CPU (perf script: include the time field, e.g. -F +time)', t);
+        return this.fail('a kmem event line "COMM-PID [CPU] TIMESTAMP: EVENT: FIELDS" (tracefs, trace-cmd report or perf script)', t);
+      }
       count(this.skipped, '(not an event)');
       return;
     }
+    const system = m[4];
     const tracepoint = m[5]!;
     const kind = TRACEPOINTS[tracepoint];
-    if (kind === undefined || (m[4] !== undefined && m[4] !== 'kmem')) {
-      count(this.skipped, m[4] === undefined ? tracepoint : `${m[4]}:${tracepoint}`);
+    if (kind === undefined || (system !== undefined && system !== 'kmem')) {
+      count(this.skipped, system === undefined ? tracepoint : `${system}:${tracepoint}`);
       return;
     }
-    const cpu = Number(m[2]);
-    if (cpu >= MAX_CPUS) return this.fail(`a CPU number (0-${MAX_CPUS - 1})`, `[${m[2]}]`);
-    const fields = parseFields(m[6] ?? '');
-    const rec: Rec = { ts: Number(m[3]), seq: this.seq++, cpu, kind, tracepoint, key: '', zone: '', size: 0 };
+    const body = m[6] ?? '';
+    if (CONTROL.test(t)) return this.fail('a line without control or invisible characters', t);
+    const cpu = Number(m[1]);
+    if (cpu >= MAX_CPUS) return this.fail(`a CPU number (0-${MAX_CPUS - 1})`, `[${m[1]}]`);
+    const fields = this.parseFields(body);
+    if (fields === null) return;
+    if (this.baseSec < 0) this.baseSec = Number(m[2]);
+    const ts = (Number(m[2]) - this.baseSec) * 1e9 + Number((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
+    const rec: Rec = { ts, seq: this.seq++, cpu, kind, tracepoint, key: '', zone: '', size: 0 };
     if (kind === KIND_PAGE_ALLOC || kind === KIND_PAGE_FREE) {
       const pfn = fields.get('pfn');
       const page = fields.get('page');
       if (pfn !== undefined) {
-        const k = /^0x[0-9a-fA-F]+$|^\d+$/.test(pfn) ? BigInt(pfn).toString(16) : null;
+        const k = /^0x[0-9a-fA-F]{1,16}$|^\d{1,20}$/.test(pfn) ? BigInt(pfn).toString(16) : null;
         if (k === null) return this.fail('a pfn (hex with 0x, or decimal)', pfn);
         // A failed allocation prints page=NULL pfn=0.
         rec.key = page !== undefined && normalizePointer(page) === '' ? '' : `p${k}`;
@@ -236,25 +291,29 @@ class Importer {
         if (k === null) return this.fail('a hex page pointer', page);
         rec.key = k === '' ? '' : `g${k}`;
       } else {
-        return this.fail(`pfn= or page= in ${tracepoint}`, m[6] ?? '');
+        return this.fail(`pfn= or page= in ${tracepoint}`, body);
       }
       if (kind === KIND_PAGE_ALLOC) {
         const order = fields.get('order');
-        if (order === undefined) return this.fail(`order= in ${tracepoint}`, m[6] ?? '');
+        if (order === undefined) return this.fail(`order= in ${tracepoint}`, body);
         if (!/^\d{1,2}$/.test(order) || Number(order) > MAX_ORDER) return this.fail(`a page order (0-${MAX_ORDER})`, order);
         rec.size = Number(order);
       }
     } else {
       const ptr = fields.get('ptr');
-      if (ptr === undefined) return this.fail(`ptr= in ${tracepoint}`, m[6] ?? '');
+      if (ptr === undefined) return this.fail(`ptr= in ${tracepoint}`, body);
       const k = normalizePointer(ptr);
-      if (k === null) return this.fail('a hex pointer', ptr);
+      if (k === null) return this.fail('a hex pointer, or (nil), (null), 0 for NULL', ptr);
       rec.key = k;
       if (kind !== KIND_FREE) {
         const bytes = fields.get('bytes_alloc');
-        if (bytes === undefined) return this.fail(`bytes_alloc= in ${tracepoint}`, m[6] ?? '');
+        if (bytes === undefined) return this.fail(`bytes_alloc= in ${tracepoint}`, body);
         if (!/^\d{1,15}$/.test(bytes)) return this.fail('a decimal bytes_alloc', bytes);
         rec.size = Number(bytes);
+        if (rec.size === 0 && k !== '') {
+          rec.size = ZERO_SIZE_AS;
+          count(this.zeroSize, tracepoint);
+        }
       }
       if (kind === KIND_CACHE_ALLOC) {
         const name = fields.get('name');
@@ -262,7 +321,7 @@ class Importer {
           rec.zone = name.replace(/\s/g, '_');
         } else {
           const site = fields.get('call_site') ?? fields.get('(call_site)');
-          if (site === undefined) return this.fail(`name= or call_site= in ${tracepoint}`, m[6] ?? '');
+          if (site === undefined) return this.fail(`name= or call_site= in ${tracepoint}`, body);
           rec.zone = `cache@${callSiteFunction(site)}-${rec.size}`;
         }
       }
@@ -274,6 +333,43 @@ class Importer {
     else this.lastTs.set(cpu, rec.ts);
     this.window.push(rec);
     if (this.window.size >= this.windowSize) this.process(this.window.pop());
+  }
+
+  /**
+   * `key=value` fields, or null after fail(). A `[module]` word belongs to the value before it
+   * (tracefs `call_site=f+0x1/0x2 [xfs]`); a `(func+0x1)` before the first field is trace-cmd's
+   * call-site function; any other word after the fields ends them (perf script's ip, sym and dso
+   * columns). A field given twice is an error.
+   */
+  private parseFields(text: string): Map<string, string> | null {
+    const out = new Map<string, string>();
+    let last: string | undefined;
+    for (const word of text.split(/[ \t]+/)) {
+      if (word === '') continue;
+      const eq = word.indexOf('=');
+      if (eq > 0) {
+        last = word.slice(0, eq);
+        if (out.has(last)) {
+          this.fail(`each field once (${last}= is given twice)`, text);
+          return null;
+        }
+        out.set(last, word.slice(eq + 1));
+      } else if (last !== undefined && word.startsWith('[') && word.endsWith(']')) {
+        out.set(last, `${out.get(last)!} ${word}`);
+      } else if (last === undefined && word.startsWith('(') && word.endsWith(')') && !out.has('(call_site)')) {
+        out.set('(call_site)', word.slice(1, -1));
+      } else if (last !== undefined) {
+        break;
+      } else {
+        this.fail('key=value fields after the event name', text);
+        return null;
+      }
+    }
+    // trace-cmd prints call_site as an address and the function before the fields.
+    const site = out.get('call_site');
+    const fn = out.get('(call_site)');
+    if (fn !== undefined && (site === undefined || /^(?:0x)?[0-9a-fA-F]+$/.test(site))) out.set('call_site', fn);
+    return out;
   }
 
   /** Processes what is left in the window. */
@@ -298,6 +394,9 @@ class Importer {
       case OP_PALLOC:
         ev.size = a;
         ev.obj = b;
+        break;
+      case OP_THINK:
+        ev.size = a;
         break;
       default:
         ev.obj = a;
@@ -333,16 +432,33 @@ class Importer {
     return id;
   }
 
+  /** Before an event of `r` is written: the time since its CPU's last written event as think time. */
+  private think(r: Rec): void {
+    if (this.clockGHz === 0) return;
+    const last = this.lastWritten.get(r.cpu);
+    this.lastWritten.set(r.cpu, r.ts);
+    if (last === undefined || r.ts <= last) return;
+    let gap = r.ts - last;
+    if (gap > MAX_THINK_NS) {
+      gap = MAX_THINK_NS;
+      this.cappedGaps++;
+    }
+    const cycles = Math.round(gap * this.clockGHz);
+    if (cycles > 0) this.emit(OP_THINK, r.cpu, cycles, 0);
+  }
+
   private process(r: Rec): void {
     switch (r.kind) {
       case KIND_CACHE_ALLOC: {
         if (r.key === '') return count(this.failed, r.tracepoint);
+        this.think(r);
         const zone = this.zoneFor(r);
         this.emit(OP_ALLOC, r.cpu, zone, this.open(this.objects, r, zone));
         return;
       }
       case KIND_KMALLOC:
         if (r.key === '') return count(this.failed, r.tracepoint);
+        this.think(r);
         this.emit(OP_MALLOC, r.cpu, r.size, this.open(this.objects, r, -1));
         return;
       case KIND_FREE: {
@@ -350,6 +466,7 @@ class Importer {
         const o = this.objects.get(r.key);
         if (o === undefined) return count(this.unmatched, r.tracepoint);
         this.objects.delete(r.key);
+        this.think(r);
         // The free matches the allocation: kfree() of a slab object frees it to its cache.
         if (o.zone >= 0) this.emit(OP_FREE, r.cpu, o.zone, o.id);
         else this.emit(OP_MFREE, r.cpu, o.id, 0);
@@ -357,6 +474,7 @@ class Importer {
       }
       case KIND_PAGE_ALLOC:
         if (r.key === '') return count(this.failed, r.tracepoint);
+        this.think(r);
         this.emit(OP_PALLOC, r.cpu, r.size, this.open(this.pages, r, -1));
         return;
       case KIND_PAGE_FREE: {
@@ -364,6 +482,7 @@ class Importer {
         const o = this.pages.get(r.key);
         if (o === undefined) return count(this.unmatched, r.tracepoint);
         this.pages.delete(r.key);
+        this.think(r);
         this.emit(OP_PFREE, r.cpu, o.id, 0);
         return;
       }
@@ -375,53 +494,32 @@ function count(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
-/**
- * `key=value` fields; a word without `=` belongs to the value before it (`call_site=f+0x1/0x2
- * [module]`), and a `(func+0x1)` before the first field is trace-cmd's call-site function.
- */
-function parseFields(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let last: string | undefined;
-  for (const word of text.split(/\s+/)) {
-    if (word === '') continue;
-    const eq = word.indexOf('=');
-    if (eq > 0) {
-      last = word.slice(0, eq);
-      out.set(last, word.slice(eq + 1));
-    } else if (last !== undefined) {
-      out.set(last, `${out.get(last)!} ${word}`);
-    } else if (word.startsWith('(') && word.endsWith(')')) {
-      out.set('(call_site)', word.slice(1, -1));
-    }
-  }
-  // trace-cmd prints call_site as an address and the function before the fields.
-  const site = out.get('call_site');
-  const fn = out.get('(call_site)');
-  if (fn !== undefined && (site === undefined || /^(?:0x)?[0-9a-fA-F]+$/.test(site))) out.set('call_site', fn);
-  return out;
-}
-
 function sorted(map: Map<string, number>): Record<string, number> {
   return Object.fromEntries([...map].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)));
 }
 
 /**
- * Imports the Linux kmem trace `input` (`-` for stdin; plain, gzip or xz) into the kmemu
- * trace `output` (gzip when it ends in .gz), complete or not at all.
+ * Imports the Linux kmem trace `input` (`-` for stdin; plain, gzip, xz, zstd or bzip2) into the
+ * kmemu trace `output` (gzip when it ends in .gz), complete or not at all. An input without a
+ * kmem event, or with none that can be written, is an error.
  */
 export async function importLinuxKmem(input: string, output: string, options: LinuxImportOptions = {}): Promise<LinuxImportSummary> {
+  const clockGHz = options.clockGHz ?? presetConfig(defaultPresetName).clockGHz;
+  if (!(clockGHz > 0 && clockGHz <= 1000)) throw new UserError(`clock: expected a frequency in GHz above 0 and at most 1000, got ${String(clockGHz)}`);
   const lines = await LineInput.open(input, {
-    xz: true,
+    decompress: true,
     ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
-    ...(options.xzCommand === undefined ? {} : { xzCommand: options.xzCommand }),
+    ...(options.commands === undefined ? {} : { commands: options.commands }),
   });
   const source = input === '-' ? 'stdin' : input.split(/[\\/]/).pop()!;
   let writer: TraceWriter | undefined;
   try {
     const first = await lines.nextBlock();
     const cpus = first === null ? undefined : cpuCount(first);
-    writer = TraceWriter.create(output, { meta: { source: `linux-kmem, ${source}` }, ...(cpus === undefined ? {} : { cpus }) });
-    const imp = new Importer(lines.name, writer, Math.max(1, options.window ?? 4096), options.lenient ?? false);
+    const meta: Record<string, string> = { source: `linux-kmem, ${source.replace(/[\r\n]/g, '?')}` };
+    if (options.thinkFromTimestamps === true) meta.think = `gaps between a CPU's events at ${clockGHz} GHz, each at most ${MAX_THINK_NS / 1e6} ms`;
+    writer = TraceWriter.create(output, { meta, ...(cpus === undefined ? {} : { cpus }) });
+    const imp = new Importer(lines.name, writer, Math.max(1, options.window ?? 4096), options.lenient ?? false, options.thinkFromTimestamps === true ? clockGHz : 0);
     for (let block = first; block !== null; block = await lines.nextBlock()) {
       let pos = 0;
       while (pos < block.length) {
@@ -432,6 +530,13 @@ export async function importLinuxKmem(input: string, output: string, options: Li
       options.onProgress?.(lines.bytesRead);
     }
     imp.end();
+    const kmem = [...imp.kmemLines.values()].reduce((a, b) => a + b, 0);
+    if (kmem === 0) {
+      throw new UserError(`${lines.name}: no kmem events found (expected trace-cmd report, perf script or tracefs output of kmem:* events)${imp.malformed > 0 ? `; ${imp.malformed} malformed kmem lines were skipped (--lenient)` : ''}`);
+    }
+    if (imp.stats.summary().events === 0) {
+      throw new UserError(`${lines.name}: none of the ${kmem} kmem events can be written: all are frees of objects allocated before the capture, frees of NULL or failed allocations`);
+    }
     writer.close();
     const s = imp.stats.summary();
     return {
@@ -447,6 +552,9 @@ export async function importLinuxKmem(input: string, output: string, options: Li
       skippedLines: sorted(imp.skipped),
       lostEvents: imp.lostEvents,
       malformedLines: imp.malformed,
+      malformedByReason: sorted(imp.malformedBy),
+      zeroSizeAllocations: sorted(imp.zeroSize),
+      think: { clockGHz: options.thinkFromTimestamps === true ? clockGHz : null, cappedGaps: imp.cappedGaps },
     };
   } catch (err) {
     writer?.abort();

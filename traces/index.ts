@@ -18,5 +18,5 @@ export { generate, generatedHeader, generatedSource, resolveGenOptions, optionFl
 export type { GenOptions, GenApi, WorkloadInfo } from './gen.js';
 export { TraceStats } from './trace-stats.js';
 export type { TraceStatsSummary, TraceStatsZone, TraceStatsCpu, TraceStatsSizeBucket } from './trace-stats.js';
-export { importLinuxKmem, LINUX_IMPORT_SCHEMA } from './import-linux.js';
+export { importLinuxKmem, LINUX_IMPORT_SCHEMA, MAX_THINK_NS, ZERO_SIZE_AS } from './import-linux.js';
 export type { LinuxImportOptions, LinuxImportSummary } from './import-linux.js';

@@ -1,6 +1,6 @@
 // Streaming reader and writer of kmemu traces (FORMAT.md), and the line input both the reader
-// and the importers read through: a file or stdin, plain, gzip or (for importers) xz, decided
-// by the magic bytes, handed out as blocks of whole lines.
+// and the importers read through: a file or stdin, plain, gzip or (for importers) xz, zstd or
+// bzip2, decided by the magic bytes, handed out as blocks of whole lines.
 //
 // The reader checks every line's syntax and the Rules of FORMAT.md as it goes; its state is
 // the set of live objects and the created zones, so memory does not grow with the length of a
@@ -24,10 +24,10 @@ import type { TraceEvent, TraceHeader, ZoneFlag } from './format.js';
 export interface LineInputOptions {
   /** The stream read for `-`; process.stdin by default. */
   stdin?: NodeJS.ReadableStream;
-  /** Accept xz-compressed input, decompressed by the `xz` command (`xz -dc`). */
-  xz?: boolean;
-  /** The xz command (tests point it at a missing one). */
-  xzCommand?: string;
+  /** Accept xz, zstd and bzip2 input, decompressed by their commands (`xz -dc`, `zstd -dc`, `bzip2 -dc`). */
+  decompress?: boolean;
+  /** The command run for each of them (tests point one at a missing command). */
+  commands?: Partial<Record<ExternalCompression, string>>;
   /** Bytes per read from a file. */
   chunkSize?: number;
 }
@@ -35,13 +35,20 @@ export interface LineInputOptions {
 /** A line longer than this is not text we can read (a binary file, say). */
 const MAX_LINE_BYTES = 16 << 20;
 
-type Compression = 'none' | 'gzip' | 'xz';
+type ExternalCompression = 'xz' | 'zstd' | 'bzip2';
+type Compression = 'none' | 'gzip' | ExternalCompression;
 
+/** Magic bytes: gzip RFC 1952; xz file format 1.0.4 §2.1.1.1; zstd RFC 8878 §3.1.1; bzip2 "BZh" and a block size digit. */
 function compressionOf(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00) return 'xz';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  if (head.length >= 4 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68 && head[3]! >= 0x31 && head[3]! <= 0x39) return 'bzip2';
   return 'none';
 }
+
+/** The Debian/Ubuntu package that has each command. */
+const PACKAGES: Readonly<Record<ExternalCompression, string>> = { xz: 'xz-utils', zstd: 'zstd', bzip2: 'bzip2' };
 
 async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
   yield head;
@@ -110,8 +117,11 @@ export class LineInput {
     const kind = compressionOf(head);
     if (kind === 'none') input.it = prepend(head, raw);
     else if (kind === 'gzip') input.it = input.gunzip(prepend(head, raw));
-    else if (options.xz === true) input.it = input.unxz(prepend(head, raw), options.xzCommand ?? 'xz');
-    else throw new UserError(`${name}: xz-compressed input is not read here; decompress it first (xz -d)`);
+    else if (options.decompress === true) input.it = input.external(prepend(head, raw), kind, options.commands?.[kind] ?? kind);
+    else {
+      input.close();
+      throw new UserError(`${name}: ${kind}-compressed input is not read here; decompress it first (${kind} -d) or compress it with gzip`);
+    }
     return input;
   }
 
@@ -134,7 +144,7 @@ export class LineInput {
     })();
   }
 
-  private unxz(source: AsyncGenerator<Buffer>, command: string): AsyncIterator<Buffer> {
+  private external(source: AsyncGenerator<Buffer>, kind: ExternalCompression, command: string): AsyncIterator<Buffer> {
     const child = spawn(command, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let spawnError: NodeJS.ErrnoException | undefined;
     let stderr = '';
@@ -151,7 +161,7 @@ export class LineInput {
     const src = Readable.from(source);
     let sourceError: unknown;
     pipeline(src, child.stdin, (err) => {
-      // xz stopping early closes its stdin (EPIPE); only a read error of ours matters here.
+      // The command stopping early closes its stdin (EPIPE); only a read error of ours matters here.
       if (err !== undefined && err !== null && err instanceof UserError) sourceError = err;
     });
     this.cleanups.push(() => {
@@ -165,10 +175,10 @@ export class LineInput {
       if (sourceError !== undefined) throw sourceError;
       if (spawnError !== undefined) {
         throw new UserError(spawnError.code === 'ENOENT'
-          ? `${name}: reading xz-compressed input needs the xz command, which is not installed (or not on PATH)`
+          ? `${name}: reading ${kind}-compressed input needs the ${command} command, which is not installed (or not on PATH); install it (e.g. apt-get install ${PACKAGES[kind]}) or decompress the file first`
           : `${name}: cannot run ${command}: ${spawnError.code ?? spawnError.message}`);
       }
-      if (code !== 0) throw new UserError(`${name}: cannot decompress (xz): ${stderr.trim() || `exit status ${code}`}`);
+      if (code !== 0) throw new UserError(`${name}: cannot decompress (${kind}): ${stderr.trim().split('\n')[0] || `exit status ${code}`}`);
     })();
   }
 

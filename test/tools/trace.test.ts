@@ -159,3 +159,19 @@ describe('kmemu trace stats', () => {
     await expect(run(['stats', '-'], 'kmemu-trace 1\n0 m 8 1\n1 x 1\n1 x 1\n')).rejects.toThrow('<stdin>:4: free of object 1, which is not live');
   });
 });
+
+describe('kmemu trace import --think-from-timestamps', () => {
+  it('prints the think time in the summary', async () => {
+    const line = (ts: string, rest: string) => `            bash-6000    [001] .....   ${ts}: ${rest}\n`;
+    const input = line('1.000001', 'kmalloc: call_site=f ptr=aa bytes_req=8 bytes_alloc=8 gfp_flags=GFP_KERNEL node=-1 accounted=false') + line('1.000002', 'kfree: call_site=f ptr=aa');
+    const out = path.join(tmp, 'think.trace');
+    const text = await run(['import', '--from', 'linux-kmem', '-', '-o', out, '--think-from-timestamps', '--clock-ghz', '1.5'], input);
+    expect(text).toContain('think time from timestamps at 1.5 GHz: 1 t events; gaps cut to 10 ms: 0\n');
+    expect(fs.readFileSync(out, 'utf8').split('\n').slice(3)).toEqual(['1 m 8 1', '1 t 1500', '1 x 1', '']);
+  });
+
+  it('refuses --clock-ghz without --think-from-timestamps, and a bad --clock-ghz', async () => {
+    await expect(run(['import', '--from', 'linux-kmem', SAMPLE, '-o', path.join(tmp, 'c.trace'), '--clock-ghz', '2'])).rejects.toThrow(new UserError('--clock-ghz applies only with --think-from-timestamps'));
+    await expect(run(['import', '--from', 'linux-kmem', SAMPLE, '-o', path.join(tmp, 'c.trace'), '--think-from-timestamps', '--clock-ghz', '0'])).rejects.toThrow(new UserError('--clock-ghz: expected a frequency in GHz above 0 and at most 1000, got "0"'));
+  });
+});
