@@ -22,6 +22,8 @@ export interface LinuxImportOptions {
   xzCommand?: string;
   /** Called now and then with the input bytes read so far. */
   onProgress?: (bytesRead: number) => void;
+  /** gzip the output whatever its name (TraceWriterOptions.gzip). */
+  gzip?: boolean;
   /** Lines held to restore timestamp order across CPUs (default 4096; 1 keeps file order). */
   window?: number;
 }
@@ -420,7 +422,7 @@ export async function importLinuxKmem(input: string, output: string, options: Li
   try {
     const first = await lines.nextBlock();
     const cpus = first === null ? undefined : cpuCount(first);
-    writer = TraceWriter.create(output, { meta: { source: `linux-kmem, ${source}` }, ...(cpus === undefined ? {} : { cpus }) });
+    writer = TraceWriter.create(output, { meta: { source: `linux-kmem, ${source}` }, ...(cpus === undefined ? {} : { cpus }) }, options.gzip === undefined ? {} : { gzip: options.gzip });
     const imp = new Importer(lines.name, writer, Math.max(1, options.window ?? 4096), options.lenient ?? false);
     for (let block = first; block !== null; block = await lines.nextBlock()) {
       let pos = 0;
