@@ -7,3 +7,11 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/** A command line the CLI cannot run: a bad option value, an option that does not apply. Exit 2. */
+export class UsageError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

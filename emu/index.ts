@@ -1,5 +1,5 @@
 // The machine: the one public surface of emu/.
-export { UserError } from './errors.js';
+export { UserError, UsageError } from './errors.js';
 export { TagArray, replacementPolicies, hiWord } from './tags.js';
 export type { ReplacementPolicy } from './tags.js';
 export { parseSize, formatSize, validateMachineConfig, mergeConfig, machineConfigSchema } from './config.js';

@@ -15,7 +15,7 @@ export * from './pmap.js';
 export * from './vm_map.js';
 export * from './vm_fault.js';
 export * from './vm_kern.js';
-export { sysctls, sysctl, sysctlSet } from './sysctl.js';
+export { sysctls, sysctl, sysctlSet, sysctlCheck } from './sysctl.js';
 export type { SysctlEntry } from './sysctl.js';
 export * from './vm_zone.js';
 export * from './uma_int.js';

@@ -1,6 +1,7 @@
 // sysctl(3) names the kernel publishes, read functionally (a view charges no cycles and
 // disturbs no cache).
 
+import { UserError } from '../emu/index.js';
 import { type Kernel } from './kernel.js';
 import { KvaSize, PAGE_SIZE, ptoa } from './param.js';
 import { vmstats } from './structs.js';
@@ -13,7 +14,12 @@ export interface SysctlEntry {
   value: (k: Kernel) => number | string;
   /** For a writable name: sets the value (functionally, as a sysctl(8) write would). */
   set?: (k: Kernel, value: number) => void;
+  /** For a writable name: the values it takes, inclusive. */
+  range?: readonly [min: number, max: number];
 }
+
+/** INT_MAX: the largest value of a SYSCTL_INT. */
+const INT_MAX = 2 ** 31 - 1;
 
 const u32 = (addr: (k: Kernel) => number) => (k: Kernel) => k.peek32(addr(k));
 
@@ -49,6 +55,9 @@ export const sysctls: readonly SysctlEntry[] = [
     description: 'Burst from depot to pcpu cache',
     value: u32((k) => k.zone_burst),
     set: (k, v) => k.poke32(k.zone_burst, v),
+    // Upstream's SYSCTL_INT takes any int, and zalloc's do-while moves one item for any value
+    // below 1; the model refuses those rather than pretend they mean something else.
+    range: [1, INT_MAX],
   },
   { name: 'vm.zone_kmem_kvaspace', description: 'KVA space allocated by zone', value: (k) => k.peek64(k.zone_kmem_kvaspace) },
   { name: 'vm.zone', description: 'Zone Info', value: (k) => sysctl_vm_zone(k) },
@@ -60,10 +69,28 @@ export const sysctls: readonly SysctlEntry[] = [
   { name: 'vm.kmem_large_pages', description: 'Pages of malloc(9) allocations larger than KMEM_ZMAX', value: (k) => umaPages(k).largeMalloc },
 ];
 
-/** Sets a writable sysctl; returns false when the name is unknown or read-only. */
+/**
+ * Why `name` cannot be set to `value` (one sentence naming the sysctl and what it takes), or
+ * undefined when it can.
+ */
+export function sysctlCheck(name: string, value: number): string | undefined {
+  const e = sysctls.find((s) => s.name === name);
+  if (e === undefined) return `${name} is not a sysctl of this kernel`;
+  if (e.set === undefined) return `${name} is not a writable sysctl of this kernel`;
+  const [min, max] = e.range ?? [0, 2 ** 32 - 1];
+  if (!Number.isInteger(value) || value < min || value > max) return `${name} takes an integer from ${min} to ${max}, not ${value}`;
+  return undefined;
+}
+
+/**
+ * Sets a writable sysctl; returns false when the name is unknown or read-only, and throws a
+ * UserError for a value out of its range (sysctlCheck).
+ */
 export function sysctlSet(k: Kernel, name: string, value: number): boolean {
   const e = sysctls.find((s) => s.name === name);
   if (e?.set === undefined) return false;
+  const problem = sysctlCheck(name, value);
+  if (problem !== undefined) throw new UserError(problem);
   e.set(k, value);
   return true;
 }

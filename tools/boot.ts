@@ -2,7 +2,7 @@
 // space (virtual and physical) and kernel_map's entries.
 
 import { Command } from 'commander';
-import { Machine, UserError, hex64 } from '../emu/index.js';
+import { Machine, UsageError, hex64 } from '../emu/index.js';
 import {
   DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, DMPML4I, KERNBASE, KERNEL_TEXT_SIZE, KERNLOAD, KvaEnd, KvaStart, NBPDP,
   PML4PML4I, PTmap, VM_MAPTYPE_SUBMAP, boot, mapEntries, ptoa, sysctl, vm_page,
@@ -276,7 +276,7 @@ function buildCommand(io: BootIo, done: (layout: KernelLayout | undefined) => vo
     .option('--layout', 'print the kernel address-space layout: virtual, physical, kernel_map entries')
     .option('--json', `with --layout: print a ${LAYOUT_SCHEMA} JSON document`);
   return addMachineOptions(command).action((opts: BootOptions) => {
-    if (opts.json === true && opts.layout !== true) throw new UserError('boot: --json goes with --layout');
+    if (opts.json === true && opts.layout !== true) throw new UsageError('boot: --json goes with --layout');
     const k = boot(new Machine(machineConfigFrom(opts)));
     const name = machineLabel(opts);
     if (opts.layout !== true) {

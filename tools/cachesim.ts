@@ -2,7 +2,7 @@
 
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { CachesimHierarchy, UserError, checkCacheLevelSpec, parseSize, replacementPolicies } from '../emu/index.js';
+import { CachesimHierarchy, UsageError, checkCacheLevelSpec, parseSize, replacementPolicies } from '../emu/index.js';
 import type { CacheLevelSpec, CachesimStats, ReplacementPolicy, TlbSpec } from '../emu/index.js';
 import { readDin, readDinPipelined } from '../traces/index.js';
 import { startProgress } from './progress.js';
@@ -65,27 +65,27 @@ interface CachesimOptions {
   seed: string;
 }
 
-/** Parses SIZE:WAYS:LINE:POLICY for option `option`, or throws a UserError saying what is wrong. */
+/** Parses SIZE:WAYS:LINE:POLICY for option `option`, or throws a UsageError saying what is wrong. */
 export function parseLevelSpec(option: string, text: string): CacheLevelSpec {
   const parts = text.split(':');
   const shape = 'SIZE:WAYS:LINE:POLICY (e.g. 32k:8:64:lru)';
-  if (parts.length !== 4) throw new UserError(`option ${option}: expected ${shape}, got ${JSON.stringify(text)}`);
+  if (parts.length !== 4) throw new UsageError(`option ${option}: expected ${shape}, got ${JSON.stringify(text)}`);
   const [sizeText, waysText, lineText, policyText] = parts as [string, string, string, string];
   const size = parseSize(sizeText);
   if (!Number.isInteger(size) || size <= 0) {
-    throw new UserError(`option ${option}: expected SIZE as bytes or like 32k, 1m, got ${JSON.stringify(sizeText)}`);
+    throw new UsageError(`option ${option}: expected SIZE as bytes or like 32k, 1m, got ${JSON.stringify(sizeText)}`);
   }
   if (!/^\d+$/.test(waysText) || Number(waysText) < 1) {
-    throw new UserError(`option ${option}: expected WAYS as a positive integer, got ${JSON.stringify(waysText)}`);
+    throw new UsageError(`option ${option}: expected WAYS as a positive integer, got ${JSON.stringify(waysText)}`);
   }
-  if (!/^\d+$/.test(lineText)) throw new UserError(`option ${option}: expected LINE in bytes, got ${JSON.stringify(lineText)}`);
+  if (!/^\d+$/.test(lineText)) throw new UsageError(`option ${option}: expected LINE in bytes, got ${JSON.stringify(lineText)}`);
   const policy = policyText.toLowerCase();
   if (!(replacementPolicies as readonly string[]).includes(policy)) {
-    throw new UserError(`option ${option}: expected POLICY ${replacementPolicies.join(', ')}, got ${JSON.stringify(policyText)}`);
+    throw new UsageError(`option ${option}: expected POLICY ${replacementPolicies.join(', ')}, got ${JSON.stringify(policyText)}`);
   }
   const spec: CacheLevelSpec = { size, ways: Number(waysText), line: Number(lineText), policy: policy as ReplacementPolicy };
   const problem = checkCacheLevelSpec(spec);
-  if (problem !== null) throw new UserError(`option ${option} ${JSON.stringify(text)}: ${problem}`);
+  if (problem !== null) throw new UsageError(`option ${option} ${JSON.stringify(text)}: ${problem}`);
   return spec;
 }
 
@@ -95,7 +95,7 @@ export function parseTlbSpec(text: string): TlbSpec {
   const ways = m === null ? NaN : Number(m[2]);
   const sets = entries / ways;
   if (m === null || ways < 1 || !Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0) {
-    throw new UserError(`option --tlb: expected ENTRIES:WAYS with ENTRIES / WAYS a power of two (e.g. 64:4), got ${JSON.stringify(text)}`);
+    throw new UsageError(`option --tlb: expected ENTRIES:WAYS with ENTRIES / WAYS a power of two (e.g. 64:4), got ${JSON.stringify(text)}`);
   }
   return { entries, ways };
 }
@@ -123,11 +123,11 @@ async function cachesim(trace: string, opts: CachesimOptions, io: CachesimIo): P
   const levels = [parseLevelSpec('--l1', opts.l1)];
   if (opts.l2 !== undefined) levels.push(parseLevelSpec('--l2', opts.l2));
   if (opts.l3 !== undefined) {
-    if (opts.l2 === undefined) throw new UserError('option --l3: expected --l2 too');
+    if (opts.l2 === undefined) throw new UsageError('option --l3: expected --l2 too');
     levels.push(parseLevelSpec('--l3', opts.l3));
   }
   const seed = Number(opts.seed);
-  if (!Number.isInteger(seed)) throw new UserError(`option --seed: expected an integer, got ${JSON.stringify(opts.seed)}`);
+  if (!Number.isInteger(seed)) throw new UsageError(`option --seed: expected an integer, got ${JSON.stringify(opts.seed)}`);
   const hierarchy = new CachesimHierarchy({
     levels,
     inclusive: opts.nonInclusive !== true,

@@ -1,42 +1,122 @@
 #!/usr/bin/env node
 // kmemu: the one command. Each subcommand lives in its own module and is registered here.
+//
+// Exit status: 0 done; 1 bad input (a trace, a machine file, a kernel panic, an output that
+// cannot be written); 2 a bad command line (commander's errors and UsageError); 70 an internal
+// error (sysexits' EX_SOFTWARE); 128 + N on signal N while a temporary output exists
+// (atomic-output.ts); 141 when a reader closes our output pipe (EPIPE), what a C tool killed
+// by SIGPIPE reports, and quietly. `kmemu` without a command prints the help on stderr and exits
+// 1, as git does.
+
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { UserError } from '../emu/index.js';
+import { MachineDeadlock, UsageError, UserError } from '../emu/index.js';
 import { KernelPanic } from '../kernel/index.js';
+import { OutputError } from '../traces/index.js';
 import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
 import { compareCommand, replayCommand } from './replay.js';
 import { sysctlCommand } from './sysctl.js';
 import { traceCommand } from './trace.js';
 
-function main(argv: string[]): Promise<void> {
-  const program = new Command('kmemu')
-    .description('A cycle-accounted x86_64-like multiprocessor emulator running the BSD kernel memory allocators')
-    .showHelpAfterError()
-    .exitOverride();
-  program.addCommand(cachesimCommand());
-  program.addCommand(sysctlCommand());
-  program.addCommand(bootCommand());
-  program.addCommand(traceCommand());
-  program.addCommand(replayCommand());
-  program.addCommand(compareCommand());
-  return program.parseAsync(argv).then(() => undefined);
+const EXIT_INPUT = 1;
+const EXIT_USAGE = 2;
+const EXIT_SOFTWARE = 70;
+const EXIT_EPIPE = 128 + 13;
+
+/** The version in package.json: two levels up from dist/tools/cli.js, one from tools/cli.ts. */
+function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)), i = 0; i < 3; dir = dirname(dir), i++) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'kmemu' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not here
+    }
+  }
+  return 'unknown';
 }
 
-main(process.argv).catch((err: unknown) => {
+/** Commander's "error: MESSAGE\n(Did you mean X?)\n" as one `kmemu: ` line with a pointer to the help. */
+function usageLine(text: string, command: string): string {
+  const [first = '', ...rest] = text.trim().split('\n');
+  const more = rest.map((l) => l.trim().replace(/^\((.*)\)$/, '$1')).filter((l) => l !== '');
+  const hint = more.length > 0 ? `; ${more.join('; ').replace(/^Did/, 'did')}` : '';
+  return `kmemu: ${first.replace(/^error: /, '')}${hint} (see ${command} --help)\n`;
+}
+
+/** Every command: errors as one line, exits thrown as CommanderError (handled in fail()). */
+function configure(command: Command, parent: string): void {
+  const full = parent === '' ? command.name() : `${parent} ${command.name()}`;
+  command.exitOverride().configureOutput({
+    writeOut: (s) => void process.stdout.write(s),
+    writeErr: (s) => void process.stderr.write(s),
+    outputError: (s, write) => write(usageLine(s, full)),
+  });
+  for (const sub of command.commands) configure(sub, full);
+}
+
+function program(): Command {
+  const p = new Command('kmemu')
+    .description('A cycle-accounted x86_64-like multiprocessor emulator running the BSD kernel memory allocators')
+    .version(`kmemu ${packageVersion()}`, '-V, --version', 'print the version');
+  p.addCommand(cachesimCommand());
+  p.addCommand(sysctlCommand());
+  p.addCommand(bootCommand());
+  p.addCommand(traceCommand());
+  p.addCommand(replayCommand());
+  p.addCommand(compareCommand());
+  configure(p, '');
+  return p;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** The exit status for `err`, after printing what the user needs to know (one line). */
+function fail(err: unknown): number {
   if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode;
-    return;
+    // Commander printed it already; help and --version exit 0, `kmemu` alone 1 (as git).
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    if (err.code === 'commander.help') return EXIT_INPUT;
+    return EXIT_USAGE;
   }
-  if (err instanceof UserError) {
+  if (err instanceof OutputError && err.code === 'EPIPE') return EXIT_EPIPE;
+  if (err instanceof UsageError) {
     process.stderr.write(`kmemu: ${err.message}\n`);
-    process.exitCode = 1;
-    return;
+    return EXIT_USAGE;
   }
-  if (err instanceof KernelPanic) {
+  if (err instanceof UserError || err instanceof KernelPanic) {
     process.stderr.write(`kmemu: ${err.message}\n`);
-    process.exitCode = 1;
-    return;
+    return EXIT_INPUT;
   }
-  throw err;
+  if (err instanceof MachineDeadlock) {
+    process.stderr.write(`kmemu: the replay cannot go on: ${oneLine(err.message)}\n`);
+    return EXIT_INPUT;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`kmemu: internal error: ${oneLine(message)} (please report this)\n`);
+  if (process.env.KMEMU_DEBUG === '1' && err instanceof Error && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
+  return EXIT_SOFTWARE;
+}
+
+// process.stdout reports a failed write (ENOSPC on /dev/full, EPIPE from `| head`) as an
+// 'error' event after write() returned, so the failure is handled here, not where it was written.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') process.stderr.write(`kmemu: cannot write standard output: ${err.code ?? err.message}\n`);
+  process.exit(err.code === 'EPIPE' ? EXIT_EPIPE : EXIT_INPUT);
 });
+process.on('uncaughtException', (err) => process.exit(fail(err)));
+process.on('unhandledRejection', (err) => process.exit(fail(err)));
+
+program()
+  .parseAsync(process.argv)
+  .then(
+    () => undefined,
+    (err: unknown) => {
+      process.exitCode = fail(err);
+    },
+  );

@@ -1,7 +1,7 @@
 // The options every subcommand that runs a machine shares: --machine and --cpus.
 
 import { type Command } from 'commander';
-import { UserError, defaultPresetName, loadMachineConfig, machinePresets } from '../emu/index.js';
+import { UsageError, defaultPresetName, loadMachineConfig, machinePresets } from '../emu/index.js';
 import type { MachineConfig } from '../emu/index.js';
 
 /** Upper bound of --cpus: the machine config's, and the kernel's SMP_MAXCPU. */
@@ -23,11 +23,11 @@ export function addMachineOptions(command: Command): Command {
     .option('--cpus <n>', `number of CPUs, 1 to ${MAX_CPUS} (default: the machine's)`);
 }
 
-/** Parses --cpus, or throws a UserError quoting the bad value. */
+/** Parses --cpus, or throws a UsageError quoting the bad value. */
 export function parseCpus(text: string): number {
   const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > MAX_CPUS) {
-    throw new UserError(`--cpus: expected an integer from 1 to ${MAX_CPUS}, got ${JSON.stringify(text)}`);
+    throw new UsageError(`--cpus: expected an integer from 1 to ${MAX_CPUS}, got ${JSON.stringify(text)}`);
   }
   return n;
 }

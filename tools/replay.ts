@@ -1,14 +1,13 @@
 // kmemu replay and kmemu compare: a trace through a kernel on the machine; per-CPU caching on
 // and off side by side.
 
-import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
-import { UserError } from '../emu/index.js';
-import { malloc_vmstat_m, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
+import { UsageError } from '../emu/index.js';
+import { malloc_vmstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
 import { TraceReader, replay, writeFileAtomic, type AllocatorName, type ReplayReport } from '../traces/index.js';
 import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
-import { startProgress } from './progress.js';
+import { countTraceEvents, progressShown, startProgress } from './progress.js';
 import { compareDoc, formatCompare, formatReport } from './report.js';
 
 export interface ReplayCliOptions extends MachineOptions {
@@ -37,19 +36,40 @@ export interface ReplayIo {
 }
 
 function parseTouch(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 64) throw new UserError(`--touch: expected a number of cache lines from 0 to 64, got "${text}"`);
-  return n;
+  if (!/^\d{1,2}$/.test(text) || Number(text) > 64) throw new UsageError(`--touch: expected a number of cache lines from 0 to 64, got "${text}"`);
+  return Number(text);
+}
+
+function parseZones(text: string): number {
+  if (!/^\d{1,9}$/.test(text)) throw new UsageError(`--zones: expected an integer of 0 or more, got "${text}"`);
+  return Number(text);
 }
 
 function parseSysctls(list: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const item of list) {
-    const m = /^([a-z0-9_.]+)=(-?\d+)$/.exec(item);
-    if (m === null) throw new UserError(`--sysctl: expected NAME=INTEGER, got "${item}"`);
+    const m = /^([a-z0-9_.]+)=(-?\d{1,16})$/.exec(item);
+    if (m === null) throw new UsageError(`--sysctl: expected NAME=INTEGER, got "${item}"`);
+    const problem = sysctlCheck(m[1]!, Number(m[2]));
+    if (problem !== undefined) throw new UsageError(`--sysctl ${item}: ${problem}`);
     out[m[1]!] = Number(m[2]);
   }
   return out;
+}
+
+/** The UMA-only options given with another allocator, as their flags. */
+const UMA_ONLY = [['bucketSize', '--bucket-size'], ['cacheLock', '--cache-lock'], ['autoTune', '--auto-tune'], ['invariants', '--invariants']] as const;
+
+/** Checks every option before the trace is read, so a bad flag fails at once (UsageError). */
+function checkOptions(opts: ReplayCliOptions): void {
+  if (opts.allocator !== 'uma') {
+    for (const [key, flag] of UMA_ONLY) if (opts[key] !== undefined) throw new UsageError(`${flag} applies to --allocator uma only`);
+  }
+  parseTouch(opts.touch);
+  parseZones(opts.zones);
+  parseSysctls(opts.sysctl);
+  parseBucketSize(opts.bucketSize);
+  machineConfigFrom(opts);
 }
 
 /** Replays a trace file once; prints what the lenient reader skipped. */
@@ -62,21 +82,20 @@ function kernelVmstat(k: Kernel, allocator: AllocatorName): string {
 function parseBucketSize(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new UserError(`--bucket-size: expected a number of items from 1 to 256, got "${text}"`);
+  if (!/^\d{1,3}$/.test(text) || n < 1 || n > 256) throw new UsageError(`--bucket-size: expected a number of items from 1 to 256, got "${text}"`);
   return n;
 }
 
 let vmstat = '';
 
-async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo): Promise<ReplayReport> {
+/** The trace's events when a bar will show them (the bar counts replayed events), else undefined. */
+async function barTotal(file: string, io: ReplayIo): Promise<number | undefined> {
+  return io.progress === true && progressShown() ? countTraceEvents(file) : undefined;
+}
+
+async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo, total?: number): Promise<ReplayReport> {
   const reader = await TraceReader.open(file, { lenient: opts.lenient ?? false });
-  let total: number | undefined;
-  try {
-    total = file === '-' ? undefined : statSync(file).size;
-  } catch {
-    total = undefined;
-  }
-  const bar = io.progress === true ? startProgress({ label: pcpu ? 'replay' : 'replay (locked)', total, unit: 'bytes' }) : undefined;
+  const bar = io.progress === true ? startProgress({ label: pcpu ? 'replay' : 'replay (locked)', total, unit: 'events' }) : undefined;
   try {
     const report = await replay(reader, {
       machine: machineConfigFrom(opts),
@@ -86,7 +105,7 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
       touch: parseTouch(opts.touch),
       traceName: file === '-' ? 'stdin' : basename(file),
       sysctl: parseSysctls(opts.sysctl),
-      onProgress: () => bar?.update(reader.bytesRead),
+      onProgress: (events) => bar?.update(events),
       onFinish: (k) => {
         if (opts.vmstat === true) vmstat = kernelVmstat(k, opts.allocator);
       },
@@ -106,22 +125,25 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
 }
 
 function emit(text: string, opts: ReplayCliOptions, io: ReplayIo): void {
-  if (opts.output !== undefined) writeFileAtomic(opts.output, text.endsWith('\n') ? text : `${text}\n`);
+  if (opts.output !== undefined && opts.output !== '-') writeFileAtomic(opts.output, text.endsWith('\n') ? text : `${text}\n`);
   else io.out(text.endsWith('\n') ? text : `${text}\n`);
 }
 
 export async function runReplay(file: string, opts: ReplayCliOptions, io: ReplayIo): Promise<ReplayReport> {
+  checkOptions(opts);
   vmstat = '';
-  const report = await replayFile(file, opts, !(opts.locked ?? false), io);
-  const text = opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, Number(opts.zones), opts.legend !== false);
+  const report = await replayFile(file, opts, !(opts.locked ?? false), io, await barTotal(file, io));
+  const text = opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, parseZones(opts.zones), opts.legend !== false);
   emit(opts.vmstat === true && opts.json !== true ? `${text}\n\n${vmstat}` : text, opts, io);
   return report;
 }
 
 export async function runCompare(file: string, opts: ReplayCliOptions, io: ReplayIo) {
-  if (file === '-') throw new UserError('compare: the trace is replayed twice, so it must be a file, not "-"');
-  const perCpu = await replayFile(file, opts, true, io);
-  const locked = await replayFile(file, opts, false, io);
+  if (file === '-') throw new UsageError('compare: the trace is replayed twice, so it must be a file, not "-"');
+  checkOptions(opts);
+  const total = await barTotal(file, io);
+  const perCpu = await replayFile(file, opts, true, io, total);
+  const locked = await replayFile(file, opts, false, io, total);
   const doc = compareDoc(perCpu, locked);
   emit(opts.json === true ? JSON.stringify(doc, null, 2) : formatCompare(doc, opts.legend !== false), opts, io);
   return doc;
@@ -141,7 +163,7 @@ function addReplayOptions(c: Command): Command {
     .option('--zones <n>', 'zones shown in the per-zone table', '8')
     .option('--json', 'print the JSON document instead of tables')
     .option('--no-legend', 'leave out the legend of columns and path labels under the tables')
-    .option('-o, --output <file>', 'write the output to a file (complete or not at all)');
+    .option('-o, --output <file>', 'write the output to a file (complete or not at all; a device or FIFO directly; "-": stdout)');
 }
 
 export function replayCommand(): Command {

@@ -1,8 +1,8 @@
 // `kmemu sysctl`: boot a kernel and print sysctl names as sysctl(8) does.
 
 import { Command } from 'commander';
-import { Machine, UserError } from '../emu/index.js';
-import { boot, sysctls } from '../kernel/index.js';
+import { Machine, UsageError, UserError } from '../emu/index.js';
+import { boot, sysctlCheck, sysctls } from '../kernel/index.js';
 import type { SysctlEntry } from '../kernel/index.js';
 import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
 
@@ -46,10 +46,10 @@ function buildCommand(io: SysctlIo, done: (values: Record<string, number | strin
 
 function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Record<string, number | string> {
   // sysctl(8) ignores -a when names are given.
-  if (names.length === 0 && opts.all !== true) throw new UserError('sysctl: expected a NAME or -a');
+  if (names.length === 0 && opts.all !== true) throw new UsageError('sysctl: expected a NAME or -a');
   for (const name of names) {
     const eq = name.indexOf('=');
-    if (eq >= 0 && !/^-?\d+$/.test(name.slice(eq + 1))) throw new UserError(`sysctl: ${name.slice(0, eq)}: expected an integer value, got "${name.slice(eq + 1)}"`);
+    if (eq >= 0 && !/^-?\d+$/.test(name.slice(eq + 1))) throw new UsageError(`sysctl: ${name.slice(0, eq)}: expected an integer value, got "${name.slice(eq + 1)}"`);
   }
   const config = machineConfigFrom(opts);
   const k = boot(new Machine(config));
@@ -68,6 +68,8 @@ function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Re
         continue;
       }
       if (entry.set === undefined) throw new UserError(`sysctl: oid '${n}' is read only`);
+      const problem = sysctlCheck(n, Number(name.slice(eq + 1)));
+      if (problem !== undefined) throw new UsageError(`sysctl: ${problem}`);
       const old = entry.value(k);
       entry.set(k, Number(name.slice(eq + 1)));
       values[n] = entry.value(k);

@@ -1,8 +1,8 @@
 // `kmemu trace gen`: writes a generated workload as a kmemu trace (traces/gen.ts, FORMAT.md).
 
 import { Command, Option } from 'commander';
-import { UserError } from '../emu/index.js';
-import { OP_THINK, OP_ZONE, TraceWriter, generate, generatedHeader, optionFlag, workloadAliases, workloads } from '../traces/index.js';
+import { UsageError, UserError } from '../emu/index.js';
+import { OP_THINK, OP_ZONE, TraceWriter, generate, generatedHeader, optionFlag, resolveGenOptions, workloadAliases, workloads } from '../traces/index.js';
 import type { GenApi, GenOptions } from '../traces/index.js';
 import { startProgress } from './progress.js';
 
@@ -17,6 +17,7 @@ interface TraceGenFlags {
   events: string;
   seed: string;
   out?: string;
+  gzip?: boolean;
   list?: boolean;
   size?: string;
   count?: string;
@@ -40,7 +41,7 @@ workloads that take them (--list shows which); the rest are refused.`;
 function integer(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new UserError(`option ${option}: expected a non-negative integer, got ${JSON.stringify(text)}`);
+    throw new UsageError(`option ${option}: expected a non-negative integer, got ${JSON.stringify(text)}`);
   }
   return Number(text);
 }
@@ -72,20 +73,25 @@ async function run(workload: string | undefined, f: TraceGenFlags, io: TraceGenI
     io.stdout.write(listText());
     return;
   }
-  if (workload === undefined) throw new UserError('missing WORKLOAD: expected one of the names `kmemu trace gen --list` prints');
-  if (f.out === undefined) throw new UserError('missing -o/--out FILE: the trace file to write (gzip-compressed when it ends in .gz)');
+  if (workload === undefined) throw new UsageError('missing WORKLOAD: expected one of the names `kmemu trace gen --list` prints');
+  if (f.out === undefined) throw new UsageError('missing -o/--out FILE: the trace file to write (gzip-compressed when it ends in .gz)');
   const options = genOptions(f);
+  try {
+    resolveGenOptions(workload, options);
+  } catch (err) {
+    throw err instanceof UserError ? new UsageError(err.message) : err;
+  }
   const header = generatedHeader(workload, options);
   const events = generate(workload, options);
-  const writer = TraceWriter.create(f.out, header);
+  const writer = TraceWriter.create(f.out, header, f.gzip === true ? { gzip: true } : {});
   const progress = startProgress({ label: 'generating', total: options.events, unit: 'items', stream: io.stderr });
   let counted = 0;
   try {
     for (const ev of events) {
       writer.write(ev);
-      if (ev.op !== OP_ZONE && ev.op !== OP_THINK && (++counted & 0x3ffff) === 0) {
+      if (ev.op !== OP_ZONE && ev.op !== OP_THINK && (++counted & 0xfff) === 0) {
         progress.update(counted);
-        await new Promise((resolve) => setImmediate(resolve));
+        if ((counted & 0x3ffff) === 0) await new Promise((resolve) => setImmediate(resolve));
       }
     }
     writer.close();
@@ -104,7 +110,8 @@ function buildCommand(io: TraceGenIo): Command {
     .option('--cpus <n>', 'CPUs the workload runs on', '4')
     .option('--events <m>', 'allocations and frees to generate', '100000')
     .option('--seed <s>', 'seed of the generator (any string)', '1')
-    .option('-o, --out <file>', 'the trace file (gzip-compressed when it ends in .gz)')
+    .option('-o, --out <file>', 'the trace file (gzip-compressed when it ends in .gz); "-": stdout')
+    .option('--gzip', 'gzip-compress the trace whatever its name (e.g. with -o -)')
     .option('--list', 'print the workloads with their descriptions and options')
     .option('--size <bytes>', 'object size (slab-*: 0 for 8..4096 in turn; xmalloc: 0 for its size mix)')
     .option('--count <n>', 'slab-*: objects per CPU per round (slab_test TEST_COUNT, 10000)')

@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
-import { UserError, defaultPresetName, presetConfig } from '../emu/index.js';
+import { UsageError, defaultPresetName, presetConfig } from '../emu/index.js';
 import { LINUX_IMPORT_SCHEMA, MAX_THINK_NS, TraceReader, TraceStats, ZERO_SIZE_AS, importLinuxKmem } from '../traces/index.js';
 import type { LinuxImportSummary, TraceStatsSummary } from '../traces/index.js';
 import { startProgress } from './progress.js';
@@ -25,6 +25,7 @@ export interface TraceIo {
 interface ImportFlags {
   from: string;
   out?: string;
+  gzip?: boolean;
   lenient?: boolean;
   json?: boolean;
   window: string;
@@ -140,14 +141,14 @@ export function formatStats(doc: TraceStatsDoc): string {
 // Subcommands
 
 export async function runTraceImport(file: string, flags: ImportFlags, io: TraceIo): Promise<LinuxImportSummary> {
-  if (flags.from !== 'linux-kmem') throw new UserError(`--from: expected linux-kmem, got "${flags.from}"`);
-  if (flags.out === undefined) throw new UserError('missing -o/--out FILE: the kmemu trace to write (gzip-compressed when it ends in .gz)');
+  if (flags.from !== 'linux-kmem') throw new UsageError(`--from: expected linux-kmem, got "${flags.from}"`);
+  if (flags.out === undefined) throw new UsageError('missing -o/--out FILE: the kmemu trace to write (gzip-compressed when it ends in .gz)');
   const window = Number(flags.window);
-  if (!Number.isInteger(window) || window < 1 || window > 1 << 20) throw new UserError(`--window: expected a number of lines from 1 to ${1 << 20}, got "${flags.window}"`);
-  if (flags.clockGhz !== undefined && flags.thinkFromTimestamps !== true) throw new UserError('--clock-ghz applies only with --think-from-timestamps');
+  if (!Number.isInteger(window) || window < 1 || window > 1 << 20) throw new UsageError(`--window: expected a number of lines from 1 to ${1 << 20}, got "${flags.window}"`);
+  if (flags.clockGhz !== undefined && flags.thinkFromTimestamps !== true) throw new UsageError('--clock-ghz applies only with --think-from-timestamps');
   const clockGHz = flags.clockGhz === undefined ? undefined : Number(flags.clockGhz);
   if (clockGHz !== undefined && !(/^\d+(?:\.\d+)?$/.test(flags.clockGhz!) && clockGHz > 0 && clockGHz <= 1000)) {
-    throw new UserError(`--clock-ghz: expected a frequency in GHz above 0 and at most 1000, got "${flags.clockGhz}"`);
+    throw new UsageError(`--clock-ghz: expected a frequency in GHz above 0 and at most 1000, got "${flags.clockGhz}"`);
   }
   const bar = startProgress({ label: 'importing', total: fileSize(file), unit: 'bytes', stream: io.stderr });
   let summary: LinuxImportSummary;
@@ -156,6 +157,7 @@ export async function runTraceImport(file: string, flags: ImportFlags, io: Trace
       lenient: flags.lenient ?? false,
       stdin: io.stdin,
       window,
+      ...(flags.gzip === true ? { gzip: true } : {}),
       onProgress: (b) => bar.update(b),
       thinkFromTimestamps: flags.thinkFromTimestamps ?? false,
       ...(clockGHz === undefined ? {} : { clockGHz }),
@@ -164,7 +166,8 @@ export async function runTraceImport(file: string, flags: ImportFlags, io: Trace
   } finally {
     bar.stop();
   }
-  io.stdout.write(flags.json === true ? `${JSON.stringify(summary, null, 2)}\n` : formatImportSummary(summary));
+  // With the trace on stdout (-o -), the summary goes to stderr.
+  (flags.out === '-' ? io.stderr : io.stdout).write(flags.json === true ? `${JSON.stringify(summary, null, 2)}\n` : formatImportSummary(summary));
   return summary;
 }
 
@@ -208,7 +211,8 @@ function buildCommand(io: TraceIo): Command {
       .description('convert a recording of kernel allocations into a kmemu trace and summarize it')
       .argument('<file>', 'the recording; "-" for stdin')
       .addOption(new Option('--from <format>', 'the recording\'s format').choices(['linux-kmem']).makeOptionMandatory())
-      .option('-o, --out <file>', 'the kmemu trace to write (gzip-compressed when it ends in .gz)')
+      .option('-o, --out <file>', 'the kmemu trace to write (gzip-compressed when it ends in .gz); "-": stdout, and the summary on stderr')
+      .option('--gzip', 'gzip-compress the trace whatever its name (e.g. with -o -)')
       .option('--lenient', 'count and skip malformed kmem lines instead of stopping')
       .option('--window <lines>', 'lines held to put events of different CPUs in timestamp order', '4096')
       .option('--think-from-timestamps', `write the gap before each of a CPU's events as think time (t CYCLES), each gap at most ${MAX_THINK_NS / 1e6} ms`)

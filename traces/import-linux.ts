@@ -26,6 +26,8 @@ export interface LinuxImportOptions {
   clockGHz?: number;
   /** Called now and then with the input bytes read so far. */
   onProgress?: (bytesRead: number) => void;
+  /** gzip the output whatever its name (TraceWriterOptions.gzip). */
+  gzip?: boolean;
   /** Lines held to restore timestamp order across CPUs (default 4096; 1 keeps file order). */
   window?: number;
 }
@@ -518,7 +520,7 @@ export async function importLinuxKmem(input: string, output: string, options: Li
     const cpus = first === null ? undefined : cpuCount(first);
     const meta: Record<string, string> = { source: `linux-kmem, ${source.replace(/[\r\n]/g, '?')}` };
     if (options.thinkFromTimestamps === true) meta.think = `gaps between a CPU's events at ${clockGHz} GHz, each at most ${MAX_THINK_NS / 1e6} ms`;
-    writer = TraceWriter.create(output, { meta, ...(cpus === undefined ? {} : { cpus }) });
+    writer = TraceWriter.create(output, { meta, ...(cpus === undefined ? {} : { cpus }) }, options.gzip === undefined ? {} : { gzip: options.gzip });
     const imp = new Importer(lines.name, writer, Math.max(1, options.window ?? 4096), options.lenient ?? false, options.thinkFromTimestamps === true ? clockGHz : 0);
     for (let block = first; block !== null; block = await lines.nextBlock()) {
       let pos = 0;

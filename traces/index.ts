@@ -12,7 +12,7 @@ export type { ReplayAllocator, AllocatorOptions } from './allocators.js';
 export { Histogram } from './histogram.js';
 export { TraceReader, TraceWriter, LineInput, SKIP_REASONS } from './trace-io.js';
 export type { TraceReaderOptions, TraceWriterOptions, LineInputOptions } from './trace-io.js';
-export { openAtomic, writeFileAtomic } from './atomic-output.js';
+export { openAtomic, writeFileAtomic, OutputError, CLEANUP_SIGNALS } from './atomic-output.js';
 export type { AtomicOutput } from './atomic-output.js';
 export { generate, generatedHeader, generatedSource, resolveGenOptions, optionFlag, workloads, workloadAliases, KERNEL_MIX, OP_CYCLES } from './gen.js';
 export type { GenOptions, GenApi, WorkloadInfo } from './gen.js';

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import { UserError } from '../emu/index.js';
-import { openAtomic, writeAll, type AtomicOutput } from './atomic-output.js';
+import { openAtomic, outputError, writeAll, type AtomicOutput } from './atomic-output.js';
 import {
   OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, TRACE_MAGIC, TRACE_VERSION,
   newEvent, opNames, zoneFlags,
@@ -604,8 +604,9 @@ export interface TraceWriterOptions {
 const FLUSH_CHARS = 1 << 20;
 
 /**
- * Writes a kmemu trace to `file`, gzip-compressed when it ends in `.gz`, through a temporary
- * file renamed into place by close() (openAtomic): the file is complete or absent. It checks
+ * Writes a kmemu trace to `file` (`-`: standard output), gzip-compressed when it ends in `.gz`,
+ * through openAtomic: a file is complete or absent, renamed into place by close(); a device or
+ * FIFO is written directly. It checks
  * the fields it writes, not the Rules.
  */
 export class TraceWriter {
@@ -709,7 +710,7 @@ export class TraceWriter {
       writeAll(this.out.fd, this.gzip ? gzipSync(data) : data);
     } catch (err) {
       this.out.abort();
-      throw new UserError(`cannot write ${this.out.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw outputError(this.out.path, err);
     }
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UserError, hex64 } from '../../emu/index.js';
+import { UsageError, hex64 } from '../../emu/index.js';
 import { KERNBASE, KvaEnd, KvaStart } from '../../kernel/index.js';
 import { formatBytes, runBoot } from '../../tools/boot.js';
 
@@ -112,7 +112,7 @@ describe('kmemu boot --layout', () => {
   });
 
   it('kmemu boot --json without --layout is a user error', async () => {
-    await expect(run(['--json'])).rejects.toThrow(new UserError('boot: --json goes with --layout'));
+    await expect(run(['--json'])).rejects.toThrow(new UsageError('boot: --json goes with --layout'));
   });
 });
 

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../emu/index.js';
+import { UsageError } from '../../emu/index.js';
 import { runTrace } from '../../tools/trace.js';
 
 const SAMPLE = fileURLToPath(new URL('../fixtures/linux/linux-6.18-kmem-ftrace-sample.txt', import.meta.url));
@@ -91,8 +91,8 @@ describe('kmemu trace import', () => {
     expect(fs.readFileSync(out, 'utf8')).toBe('kmemu-trace 1\n# source: linux-kmem, stdin\n1 m 192 1\n');
   });
 
-  it('kmemu trace import without -o is a user error', async () => {
-    await expect(run(['import', '--from', 'linux-kmem', SAMPLE])).rejects.toThrow(new UserError('missing -o/--out FILE: the kmemu trace to write (gzip-compressed when it ends in .gz)'));
+  it('kmemu trace import without -o is a usage error', async () => {
+    await expect(run(['import', '--from', 'linux-kmem', SAMPLE])).rejects.toThrow(new UsageError('missing -o/--out FILE: the kmemu trace to write (gzip-compressed when it ends in .gz)'));
   });
 
   it('kmemu trace import refuses a bad --window', async () => {
@@ -171,7 +171,7 @@ describe('kmemu trace import --think-from-timestamps', () => {
   });
 
   it('refuses --clock-ghz without --think-from-timestamps, and a bad --clock-ghz', async () => {
-    await expect(run(['import', '--from', 'linux-kmem', SAMPLE, '-o', path.join(tmp, 'c.trace'), '--clock-ghz', '2'])).rejects.toThrow(new UserError('--clock-ghz applies only with --think-from-timestamps'));
-    await expect(run(['import', '--from', 'linux-kmem', SAMPLE, '-o', path.join(tmp, 'c.trace'), '--think-from-timestamps', '--clock-ghz', '0'])).rejects.toThrow(new UserError('--clock-ghz: expected a frequency in GHz above 0 and at most 1000, got "0"'));
+    await expect(run(['import', '--from', 'linux-kmem', SAMPLE, '-o', path.join(tmp, 'c.trace'), '--clock-ghz', '2'])).rejects.toThrow(new UsageError('--clock-ghz applies only with --think-from-timestamps'));
+    await expect(run(['import', '--from', 'linux-kmem', SAMPLE, '-o', path.join(tmp, 'c.trace'), '--think-from-timestamps', '--clock-ghz', '0'])).rejects.toThrow(new UsageError('--clock-ghz: expected a frequency in GHz above 0 and at most 1000, got "0"'));
   });
 });
