@@ -5,7 +5,7 @@ NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
 SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build demo test check typecheck lint bench clean
+.PHONY: all install build demo test check typecheck lint bench clean schemas
 
 all: build
 
@@ -39,6 +39,11 @@ demo: build
 	@echo
 	@echo "== the same 8-CPU mix on FreeBSD's UMA (per-CPU buckets and the bucket depot) =="
 	node dist/tools/cli.js compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8 --allocator uma
+
+# The JSON Schemas of the --json documents, generated from their zod schemas; commit the result
+# (test/tools/schemas.test.ts fails when docs/schemas/ differs from what this writes).
+schemas: build
+	node dist/tools/schemas.js docs/schemas
 
 test: $(NPM_STAMP)
 	npx vitest run

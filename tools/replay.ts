@@ -6,8 +6,8 @@ import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { UserError } from '../emu/index.js';
 import { malloc_vmstat_m, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
-import { TraceReader, replay, writeFileAtomic, type AllocatorName, type ReplayReport } from '../traces/index.js';
-import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
+import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayReport, type Vmstat } from '../traces/index.js';
+import { addMachineOptions, machineConfigFrom, machineLabel, type MachineOptions } from './machine-options.js';
 import { startProgress } from './progress.js';
 import { compareDoc, formatCompare, formatReport } from './report.js';
 
@@ -66,6 +66,7 @@ function parseBucketSize(text: string | undefined): number | undefined {
 }
 
 let vmstat = '';
+let vmstatData: Vmstat | undefined;
 
 async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo): Promise<ReplayReport> {
   const reader = await TraceReader.open(file, { lenient: opts.lenient ?? false });
@@ -79,6 +80,7 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
   try {
     const report = await replay(reader, {
       machine: machineConfigFrom(opts),
+      machineGiven: machineLabel(opts),
       allocator: opts.allocator,
       pcpu,
       aligned: opts.aligned ?? false,
@@ -87,7 +89,8 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
       sysctl: parseSysctls(opts.sysctl),
       onProgress: () => bar?.update(reader.bytesRead),
       onFinish: (k) => {
-        if (opts.vmstat === true) vmstat = kernelVmstat(k, opts.allocator);
+        if (opts.vmstat === true && opts.json === true) vmstatData = vmstatRows(k, opts.allocator);
+        else if (opts.vmstat === true) vmstat = kernelVmstat(k, opts.allocator);
       },
       ...(opts.cacheLock === undefined ? {} : { cacheLock: opts.cacheLock }),
       ...(opts.bucketSize === undefined ? {} : { bucketSize: parseBucketSize(opts.bucketSize)! }),
@@ -111,7 +114,9 @@ function emit(text: string, opts: ReplayCliOptions, io: ReplayIo): void {
 
 export async function runReplay(file: string, opts: ReplayCliOptions, io: ReplayIo): Promise<ReplayReport> {
   vmstat = '';
+  vmstatData = undefined;
   const report = await replayFile(file, opts, !(opts.locked ?? false), io);
+  if (vmstatData !== undefined) report.vmstat = vmstatData;
   const text = opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, Number(opts.zones));
   emit(opts.vmstat === true && opts.json !== true ? `${text}\n\n${vmstat}` : text, opts, io);
   return report;
@@ -149,7 +154,7 @@ export function replayCommand(): Command {
       .argument('<trace>', 'a kmemu trace (plain or gzip); "-" for stdin'),
   )
     .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
-    .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m)')
+    .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m); with --json, in the document')
     .action(async (file: string, opts: ReplayCliOptions) => {
       await runReplay(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
     });
