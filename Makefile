@@ -17,7 +17,7 @@ $(NPM_STAMP): package.json package-lock.json
 
 build: $(BUILD_STAMP)
 
-$(BUILD_STAMP): $(NPM_STAMP) $(SOURCES) tsconfig.json tsconfig.build.json
+$(BUILD_STAMP): $(NPM_STAMP) $(SOURCES) index.ts tsconfig.json tsconfig.build.json
 	npx tsc -p tsconfig.build.json
 	@chmod +x dist/tools/cli.js
 	@touch $@
@@ -45,7 +45,7 @@ demo: build
 schemas: build
 	node dist/tools/schemas.js docs/schemas
 
-test: $(NPM_STAMP)
+test: build
 	npx vitest run
 
 typecheck: $(NPM_STAMP)
