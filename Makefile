@@ -5,7 +5,7 @@ NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
 SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build demo test check typecheck lint bench clean
+.PHONY: all install build demo test check typecheck lint bench clean schemas
 
 all: build
 
@@ -17,7 +17,7 @@ $(NPM_STAMP): package.json package-lock.json
 
 build: $(BUILD_STAMP)
 
-$(BUILD_STAMP): $(NPM_STAMP) $(SOURCES) tsconfig.json tsconfig.build.json
+$(BUILD_STAMP): $(NPM_STAMP) $(SOURCES) index.ts tsconfig.json tsconfig.build.json
 	npx tsc -p tsconfig.build.json
 	@chmod +x dist/tools/cli.js
 	@touch $@
@@ -46,7 +46,12 @@ demo: build
 	@echo
 	$(KMEMU) compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8 --allocator uma --no-legend
 
-test: $(NPM_STAMP)
+# The JSON Schemas of the --json documents, generated from their zod schemas; commit the result
+# (test/tools/schemas.test.ts fails when docs/schemas/ differs from what this writes).
+schemas: build
+	node dist/tools/schemas.js docs/schemas
+
+test: build
 	npx vitest run
 
 typecheck: $(NPM_STAMP)

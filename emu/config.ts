@@ -36,7 +36,7 @@ const bytes = (what: string) =>
       return z.NEVER;
     }
     return n;
-  });
+  }).pipe(z.number().int().positive());
 
 const cycles = (description: string) => z.number().int().min(0).describe(`${description} (cycles)`);
 

@@ -536,7 +536,7 @@ export function mapentzone(k: Kernel): VmZone {
 
 // --- sysctl -------------------------------------------------------------------------------
 
-interface ZoneStats {
+export interface ZoneStats {
   name: string;
   size: number;
   limit: number;

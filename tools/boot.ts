@@ -8,6 +8,8 @@ import {
   PML4PML4I, PTmap, VM_MAPTYPE_SUBMAP, boot, mapEntries, ptoa, sysctl, vm_page,
 } from '../kernel/index.js';
 import type { Kernel } from '../kernel/index.js';
+import { z } from 'zod';
+import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema } from '../traces/index.js';
 import { addMachineOptions, machineConfigFrom, machineLabel, type MachineOptions } from './machine-options.js';
 
 export const LAYOUT_SCHEMA = 'kmemu.layout/1';
@@ -197,11 +199,59 @@ export function kernelLayout(k: Kernel, machineName: string): KernelLayout {
   };
 }
 
+const hex = z.string().regex(/^[0-9a-f]{16}$/).describe('an address as 16 hex digits');
+const bytesSize = z.number().int().min(0).describe('end − start (bytes)');
+const layoutRegion = z
+  .object({
+    name: z.string().describe('a stable id (dmap.ram, vm_page_array, ...; "unused" for a gap)'),
+    start: hex,
+    end: hex.describe('exclusive end; equal to start for a marker (KERNBASE)'),
+    size: bytesSize,
+    depth: z.number().int().min(0).max(2).describe('0 for a top-level region, 1 for a piece of one, 2 for a piece of a piece'),
+    what: z.string().describe('what the region is, in words'),
+  })
+  .describe('a region of the address space');
+
+export const layoutRunSchema = z
+  .object({ kmemu: kmemuVersionSchema, machine: machineRunSchema })
+  .describe('what ran: kmemu and the machine booted');
+
+export const layoutDocSchema = z
+  .object({
+    schema: z.literal(LAYOUT_SCHEMA).describe('this document\'s schema and version'),
+    run: layoutRunSchema,
+    machine: z
+      .object({
+        name: z.string().describe('the machine as given (a preset name or file)'),
+        cpus: z.number().int().min(1).describe('CPUs'),
+        memory: z.number().int().min(0).describe('memory size (bytes)'),
+      })
+      .describe('the machine booted'),
+    symbols: z.record(z.string(), hex).describe('kernel address-space symbols (PTmap, DMAP_MIN_ADDRESS, KvaStart, KERNBASE, ...) → address'),
+    virtual: z.array(layoutRegion).describe('the kernel virtual address space, in address order'),
+    physical: z.array(layoutRegion).describe('physical memory, in address order'),
+    kernelMapEntries: z
+      .array(
+        z.object({
+          start: hex,
+          end: hex.describe('exclusive end'),
+          size: bytesSize,
+          backing: z.enum(['none', 'kernel_object', 'object', 'submap']).describe('what backs the entry'),
+          object: hex.nullable().describe('the vm_object, or the vm_map of a submap; null for none'),
+          wired: z.number().int().min(0).describe('wired count'),
+        }),
+      )
+      .describe('kernel_map\'s entries, in address order'),
+  })
+  .describe('the kernel address-space layout after boot: addresses as 16 hex digits, sizes in bytes');
+export type LayoutDoc = z.infer<typeof layoutDocSchema>;
+
 /** The kmemu.layout/1 document: addresses as 16 hex digits, sizes in bytes. */
-export function layoutJson(layout: KernelLayout): object {
+export function layoutJson(layout: KernelLayout, run: z.infer<typeof layoutRunSchema>): LayoutDoc {
   const region = (r: LayoutRegion) => ({ name: r.name, start: hex64(r.start), end: hex64(r.end), size: r.end - r.start, depth: r.depth, what: r.what });
   return {
     schema: LAYOUT_SCHEMA,
+    run,
     machine: layout.machine,
     symbols: Object.fromEntries(
       Object.entries({ PTmap, DMAP_MIN_ADDRESS, DMAP_MAX_ADDRESS, KvaStart, KvaEnd, KERNBASE, KERNLOAD }).map(([n, v]) => [n, hex64(v)]),
@@ -277,7 +327,8 @@ function buildCommand(io: BootIo, done: (layout: KernelLayout | undefined) => vo
     .option('--json', `with --layout: print a ${LAYOUT_SCHEMA} JSON document`);
   return addMachineOptions(command).action((opts: BootOptions) => {
     if (opts.json === true && opts.layout !== true) throw new UsageError('boot: --json goes with --layout');
-    const k = boot(new Machine(machineConfigFrom(opts)));
+    const config = machineConfigFrom(opts);
+    const k = boot(new Machine(config));
     const name = machineLabel(opts);
     if (opts.layout !== true) {
       io.stdout.write(formatSummary(k, name));
@@ -285,7 +336,8 @@ function buildCommand(io: BootIo, done: (layout: KernelLayout | undefined) => vo
       return;
     }
     const layout = kernelLayout(k, name);
-    io.stdout.write(opts.json === true ? `${JSON.stringify(layoutJson(layout), null, 2)}\n` : formatLayout(layout));
+    const run = { kmemu: KMEMU_VERSION, machine: machineRun(name, config) };
+    io.stdout.write(opts.json === true ? `${JSON.stringify(layoutJson(layout, run), null, 2)}\n` : formatLayout(layout));
     done(layout);
   });
 }

@@ -5,8 +5,8 @@ import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../emu/index.js';
 import { malloc_vmstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
-import { TraceReader, replay, writeFileAtomic, type AllocatorName, type ReplayReport } from '../traces/index.js';
-import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
+import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayReport, type Vmstat } from '../traces/index.js';
+import { addMachineOptions, machineConfigFrom, machineLabel, type MachineOptions } from './machine-options.js';
 import { countTraceEvents, progressShown, startProgress } from './progress.js';
 import { compareDoc, formatCompare, formatReport } from './report.js';
 
@@ -87,6 +87,7 @@ function parseBucketSize(text: string | undefined): number | undefined {
 }
 
 let vmstat = '';
+let vmstatData: Vmstat | undefined;
 
 /** The trace's events when a bar will show them (the bar counts replayed events), else undefined. */
 async function barTotal(file: string, io: ReplayIo): Promise<number | undefined> {
@@ -99,6 +100,7 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
   try {
     const report = await replay(reader, {
       machine: machineConfigFrom(opts),
+      machineGiven: machineLabel(opts),
       allocator: opts.allocator,
       pcpu,
       aligned: opts.aligned ?? false,
@@ -107,7 +109,8 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
       sysctl: parseSysctls(opts.sysctl),
       onProgress: (events) => bar?.update(events),
       onFinish: (k) => {
-        if (opts.vmstat === true) vmstat = kernelVmstat(k, opts.allocator);
+        if (opts.vmstat === true && opts.json === true) vmstatData = vmstatRows(k, opts.allocator);
+        else if (opts.vmstat === true) vmstat = kernelVmstat(k, opts.allocator);
       },
       ...(opts.cacheLock === undefined ? {} : { cacheLock: opts.cacheLock }),
       ...(opts.bucketSize === undefined ? {} : { bucketSize: parseBucketSize(opts.bucketSize)! }),
@@ -132,7 +135,9 @@ function emit(text: string, opts: ReplayCliOptions, io: ReplayIo): void {
 export async function runReplay(file: string, opts: ReplayCliOptions, io: ReplayIo): Promise<ReplayReport> {
   checkOptions(opts);
   vmstat = '';
+  vmstatData = undefined;
   const report = await replayFile(file, opts, !(opts.locked ?? false), io, await barTotal(file, io));
+  if (vmstatData !== undefined) report.vmstat = vmstatData;
   const text = opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, parseZones(opts.zones), opts.legend !== false);
   emit(opts.vmstat === true && opts.json !== true ? `${text}\n\n${vmstat}` : text, opts, io);
   return report;
@@ -173,7 +178,7 @@ export function replayCommand(): Command {
       .argument('<trace>', 'a kmemu trace (plain or gzip); "-" for stdin'),
   )
     .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
-    .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m)')
+    .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m); with --json, in the document')
     .action(async (file: string, opts: ReplayCliOptions) => {
       await runReplay(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
     });

@@ -1,16 +1,46 @@
 // Printing replay reports (kmemu.report/1) and comparisons (kmemu.compare/1) as tables, and
-// building the comparison document.
-//
-// kmemu.compare/1
-//   schema   "kmemu.compare/1"
-//   perCpu   the kmemu.report/1 of the replay with per-CPU caching on
-//   locked   the kmemu.report/1 of the same replay with it off (every request locked)
-//   ratios   { cyclesPerOp, makespan, spinCycles } — locked ÷ per-CPU, overall
-//            paths[]: { path, perCpu: {ops, meanCycles}, locked: {ops, meanCycles} }
-//            operations: { alloc, free }: mean cycles per allocation / free, both runs, ratio
+// building the comparison document, whose zod schema is here (the one definition; its type is
+// inferred from it and docs/schemas/kmemu.compare-1.schema.json is generated from it).
 
-import type { PathStats, RegionStats, ReplayReport } from '../traces/index.js';
+import { z } from 'zod';
+import { compareRunSchema, replayReportSchema, type PathStats, type RegionStats, type ReplayReport } from '../traces/index.js';
 import { explainCompare, legend } from './explain.js';
+
+export const COMPARE_SCHEMA = 'kmemu.compare/1';
+
+const replayReport = replayReportSchema.meta({ id: 'ReplayReport' });
+
+const perOpPair = z
+  .object({
+    perCpu: z.number().describe('mean cycles, per-CPU caching on'),
+    locked: z.number().describe('mean cycles, every request locked'),
+    ratio: z.number().nullable().describe('locked ÷ per-CPU (null when per-CPU is 0)'),
+  });
+const opsMean = z.object({ ops: z.number().int().min(0).describe('operations on the path'), meanCycles: z.number().min(0).describe('their mean latency (cycles)') });
+
+export const compareDocSchema = z
+  .object({
+    schema: z.literal(COMPARE_SCHEMA).describe('this document\'s schema and version'),
+    run: compareRunSchema,
+    perCpu: replayReport.describe('the kmemu.report/1 of the replay with per-CPU caching on'),
+    locked: replayReport.describe('the kmemu.report/1 of the same replay with it off (every request locked)'),
+    ratios: z
+      .object({
+        cyclesPerOp: z.number().nullable().describe('allocator cycles per operation, locked ÷ per-CPU'),
+        makespan: z.number().nullable().describe('makespan, locked ÷ per-CPU'),
+        spinCycles: z
+          .object({ perCpu: z.number().int().min(0).describe('spin cycles, per-CPU caching on'), locked: z.number().int().min(0).describe('spin cycles, locked') })
+          .describe('lock spin cycles of both runs, summed over the CPUs'),
+        operations: z
+          .object({ alloc: perOpPair.describe('mean cycles per allocation'), free: perOpPair.describe('mean cycles per free') })
+          .describe('mean cycles per allocation and per free, both runs, and their ratio'),
+        paths: z
+          .array(z.object({ path: z.string().describe('the path label'), perCpu: opsMean.describe('per-CPU caching on'), locked: opsMean.describe('locked') }))
+          .describe('every path of either run, by name'),
+      })
+      .describe('the two runs compared'),
+  })
+  .describe('one trace replayed twice, per-CPU caching on and off');
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const fix = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
@@ -78,18 +108,7 @@ function mean(paths: readonly PathStats[], prefix: string): { ops: number; mean:
   return { ops, mean: sel.reduce((n, p) => n + p.cycles.total, 0) / Math.max(1, ops) };
 }
 
-export interface CompareDoc {
-  schema: 'kmemu.compare/1';
-  perCpu: ReplayReport;
-  locked: ReplayReport;
-  ratios: {
-    cyclesPerOp: number;
-    makespan: number;
-    spinCycles: { perCpu: number; locked: number };
-    operations: Record<'alloc' | 'free', { perCpu: number; locked: number; ratio: number }>;
-    paths: { path: string; perCpu: { ops: number; meanCycles: number }; locked: { ops: number; meanCycles: number } }[];
-  };
-}
+export type CompareDoc = z.infer<typeof compareDocSchema>;
 
 export function compareDoc(perCpu: ReplayReport, locked: ReplayReport): CompareDoc {
   const perOp = (r: ReplayReport) => r.totals.allocatorCycles / Math.max(1, r.totals.allocatorOps);
@@ -101,8 +120,10 @@ export function compareDoc(perCpu: ReplayReport, locked: ReplayReport): CompareD
   };
   const names = [...new Set([...perCpu.paths, ...locked.paths].map((p) => p.path))].sort();
   const find = (r: ReplayReport, n: string) => r.paths.find((p) => p.path === n);
+  const { pcpu: _pcpu, ...allocator } = perCpu.run.allocator;
   return {
-    schema: 'kmemu.compare/1',
+    schema: COMPARE_SCHEMA,
+    run: { ...perCpu.run, allocator },
     perCpu,
     locked,
     ratios: {

@@ -5,8 +5,8 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError, defaultPresetName, presetConfig } from '../emu/index.js';
-import { LINUX_IMPORT_SCHEMA, MAX_THINK_NS, TraceReader, TraceStats, ZERO_SIZE_AS, importLinuxKmem } from '../traces/index.js';
-import type { LinuxImportSummary, TraceStatsSummary } from '../traces/index.js';
+import { KMEMU_VERSION, LINUX_IMPORT_SCHEMA, MAX_THINK_NS, TraceReader, TraceStats, ZERO_SIZE_AS, importLinuxKmem } from '../traces/index.js';
+import type { LinuxImportSummary, TraceStatsRun, TraceStatsSummary } from '../traces/index.js';
 import { startProgress } from './progress.js';
 // --- `kmemu trace gen` (the generators' module) registers here:
 import { traceGenCommand } from './trace-gen.js';
@@ -40,6 +40,7 @@ interface StatsFlags {
 
 export interface TraceStatsDoc extends TraceStatsSummary {
   schema: typeof TRACE_STATS_SCHEMA;
+  run: TraceStatsRun;
   trace: string;
   meta: Record<string, string>;
   /** What --lenient skipped, by reason. */
@@ -186,6 +187,7 @@ export async function runTraceStats(file: string, flags: StatsFlags, io: TraceIo
   }
   const doc: TraceStatsDoc = {
     schema: TRACE_STATS_SCHEMA,
+    run: { kmemu: KMEMU_VERSION, trace: { name: file === '-' ? 'stdin' : basename(file), sha256: reader.sha256 ?? '' }, lenient: flags.lenient ?? false },
     trace: file === '-' ? 'stdin' : basename(file),
     meta: reader.header.meta,
     ...stats.summary(),

@@ -22,6 +22,7 @@
 // This module imports nothing from emu/ so that the parsing worker of din-pipeline.ts starts
 // in a few milliseconds; din.ts wraps it for the rest of kmemu (errors become UserError).
 
+import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
@@ -426,6 +427,8 @@ export interface DinReadResult {
   lines: number;
   /** Input bytes read (compressed bytes for gzip input). */
   bytes: number;
+  /** sha256 (hex) of the input's bytes as read, hashed while streaming. */
+  sha256: string;
 }
 
 /** True when `head` starts with the gzip magic bytes 1f 8b. */
@@ -438,11 +441,12 @@ export function isGzip(head: Uint8Array): boolean {
  * two bytes), through `parser` and ends it. Returns the input bytes read. Memory use does not
  * grow with the trace.
  */
-export async function feedDin(path: string, parser: DinParserCore, options: DinReadOptions = {}): Promise<number> {
+export async function feedDin(path: string, parser: DinParserCore, options: DinReadOptions = {}): Promise<{ bytes: number; sha256: string }> {
   const onProgress = options.onProgress;
+  const hash = createHash('sha256');
   let bytes = 0;
   if (path === '-') {
-    bytes = await readStream(options.stdin ?? process.stdin, parser, onProgress);
+    bytes = await readStream(options.stdin ?? process.stdin, parser, hash, onProgress);
   } else {
     let fd: number;
     try {
@@ -456,10 +460,11 @@ export async function feedDin(path: string, parser: DinParserCore, options: DinR
       if (isGzip(chunk.subarray(0, got))) {
         fs.closeSync(fd);
         fd = -1;
-        bytes = await readStream(fs.createReadStream(path, { highWaterMark: 1 << 20 }), parser, onProgress);
+        bytes = await readStream(fs.createReadStream(path, { highWaterMark: 1 << 20 }), parser, hash, onProgress);
       } else {
         while (got > 0) {
           bytes += got;
+          hash.update(chunk.subarray(0, got));
           parser.push(chunk.subarray(0, got));
           if (onProgress !== undefined) onProgress(bytes);
           got = fs.readSync(fd, chunk, 0, chunk.length, null);
@@ -470,16 +475,17 @@ export async function feedDin(path: string, parser: DinParserCore, options: DinR
     }
   }
   parser.end();
-  return bytes;
+  return { bytes, sha256: hash.digest('hex') };
 }
 
 /** Feeds a byte stream, gunzipping it when it starts with the gzip magic; returns raw bytes read. */
-async function readStream(input: NodeJS.ReadableStream, parser: DinParserCore, onProgress?: (bytes: number) => void): Promise<number> {
+async function readStream(input: NodeJS.ReadableStream, parser: DinParserCore, hash: Hash, onProgress?: (bytes: number) => void): Promise<number> {
   let raw = 0;
   const source = (async function* () {
     for await (const chunk of input as AsyncIterable<Buffer | string>) {
       const b = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
       raw += b.length;
+      hash.update(b);
       yield b;
     }
   })();

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { UserError } from '../emu/index.js';
 import type { DinBatchHandler, DinReadOptions, DinReadResult } from './din-core.js';
 import { readDin } from './din.js';
-import { DinRing, RING_ABORT, RING_CONSUMED, RING_DONE, RING_EVENTS, RING_PRODUCED, SLOT_BYTES, SLOT_COUNT, TOTAL_BYTES, TOTAL_LINES, TOTAL_REFERENCES, createRing } from './din-ring.js';
+import { DinRing, RING_ABORT, RING_CONSUMED, RING_DONE, RING_EVENTS, RING_PRODUCED, SLOT_BYTES, SLOT_COUNT, TOTAL_BYTES, TOTAL_LINES, TOTAL_REFERENCES, TOTAL_SHA256, createRing, getSha256 } from './din-ring.js';
 import type { DinWorkerFailure } from './din-worker.js';
 
 export interface DinPipelineOptions extends DinReadOptions {
@@ -99,5 +99,10 @@ export async function readDinPipelined(path: string, onBatch: DinBatchHandler, o
   }
   const totals = ring.totals;
   if (onProgress !== undefined) onProgress(figures[totals + TOTAL_BYTES]!);
-  return { references: figures[totals + TOTAL_REFERENCES]!, lines: figures[totals + TOTAL_LINES]!, bytes: figures[totals + TOTAL_BYTES]! };
+  return {
+    references: figures[totals + TOTAL_REFERENCES]!,
+    lines: figures[totals + TOTAL_LINES]!,
+    bytes: figures[totals + TOTAL_BYTES]!,
+    sha256: getSha256(figures, totals + TOTAL_SHA256),
+  };
 }

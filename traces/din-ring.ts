@@ -25,10 +25,24 @@ const RING_WORDS = 5;
 export const SLOT_COUNT = 0;
 export const SLOT_BYTES = 1;
 const SLOT_FIGURES = 2;
-/** Totals, after the slots' figures: lines, references, input bytes. */
+/** Totals, after the slots' figures: lines, references, input bytes, then the input's sha256 as 8 32-bit words. */
 export const TOTAL_LINES = 0;
 export const TOTAL_REFERENCES = 1;
 export const TOTAL_BYTES = 2;
+export const TOTAL_SHA256 = 3;
+const TOTAL_FIGURES = 11;
+
+/** Stores a sha256 (64 hex digits) in `figures` at `at` as 8 words. */
+export function putSha256(figures: Float64Array, at: number, hex: string): void {
+  for (let i = 0; i < 8; i++) figures[at + i] = parseInt(hex.slice(8 * i, 8 * i + 8), 16);
+}
+
+/** The sha256 putSha256 stored at `at`. */
+export function getSha256(figures: Float64Array, at: number): string {
+  let hex = '';
+  for (let i = 0; i < 8; i++) hex += figures[at + i]!.toString(16).padStart(8, '0');
+  return hex;
+}
 
 /** What the worker is started with (its workerData): plain values and shared buffers only. */
 export interface DinRingInit {
@@ -49,7 +63,7 @@ export function createRing(path: string, chunkSize: number, capacity: number, sl
     capacity,
     slots,
     control: new SharedArrayBuffer(4 * RING_WORDS),
-    figures: new SharedArrayBuffer(8 * (SLOT_FIGURES * slots + 3)),
+    figures: new SharedArrayBuffer(8 * (SLOT_FIGURES * slots + TOTAL_FIGURES)),
     data: new SharedArrayBuffer(slots * DinBatch.byteLength(capacity)),
   };
 }

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DinInputError, DinParserCore, feedDin } from './din-core.js';
 import type { DinBatch } from './din-core.js';
-import { DinRing, RING_ABORT, RING_CONSUMED, RING_DONE, RING_EVENTS, RING_PRODUCED, SLOT_BYTES, SLOT_COUNT, TOTAL_BYTES, TOTAL_LINES, TOTAL_REFERENCES } from './din-ring.js';
+import { DinRing, RING_ABORT, RING_CONSUMED, RING_DONE, RING_EVENTS, RING_PRODUCED, SLOT_BYTES, SLOT_COUNT, TOTAL_BYTES, TOTAL_LINES, TOTAL_REFERENCES, TOTAL_SHA256, putSha256 } from './din-ring.js';
 import type { DinRingInit } from './din-ring.js';
 
 /** Thrown out of the parser when the consumer has given up. */
@@ -41,7 +41,8 @@ async function main(init: DinRingInit): Promise<void> {
   const parser = new DinParserCore(init.path, publish, 1);
   parser.setBatch(batches[0]!);
   try {
-    const bytes = await feedDin(init.path, parser, { chunkSize: init.chunkSize, onProgress: (b) => (bytesRead = b) });
+    const { bytes, sha256 } = await feedDin(init.path, parser, { chunkSize: init.chunkSize, onProgress: (b) => (bytesRead = b) });
+    putSha256(figures, ring.totals + TOTAL_SHA256, sha256);
     figures[ring.totals + TOTAL_LINES] = parser.lines;
     figures[ring.totals + TOTAL_REFERENCES] = parser.references;
     figures[ring.totals + TOTAL_BYTES] = bytes;

@@ -28,6 +28,6 @@ export class DinParser extends DinParserCore {
  */
 export async function readDin(path: string, onBatch: DinBatchHandler, options: DinReadOptions = {}): Promise<DinReadResult> {
   const parser = new DinParser(path === '-' ? '<stdin>' : path, onBatch, options.batchCapacity);
-  const bytes = await feedDin(path, parser, options);
-  return { references: parser.references, lines: parser.lines, bytes };
+  const { bytes, sha256 } = await feedDin(path, parser, options);
+  return { references: parser.references, lines: parser.lines, bytes, sha256 };
 }

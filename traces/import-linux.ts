@@ -11,6 +11,7 @@ import { UserError, defaultPresetName, presetConfig } from '../emu/index.js';
 import { LineInput } from './trace-io.js';
 import { TraceWriter } from './trace-io.js';
 import { TraceStats, type TraceStatsSummary } from './trace-stats.js';
+import { type ImportRun, KMEMU_VERSION } from './run.js';
 import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, newEvent } from './format.js';
 
 export interface LinuxImportOptions {
@@ -36,6 +37,7 @@ export const LINUX_IMPORT_SCHEMA = 'kmemu.trace-import/1';
 
 export interface LinuxImportSummary extends TraceStatsSummary {
   schema: typeof LINUX_IMPORT_SCHEMA;
+  run: ImportRun;
   input: string;
   output: string;
   /** kmem lines read, by tracepoint. */
@@ -543,6 +545,13 @@ export async function importLinuxKmem(input: string, output: string, options: Li
     const s = imp.stats.summary();
     return {
       schema: LINUX_IMPORT_SCHEMA,
+      run: {
+        kmemu: KMEMU_VERSION,
+        from: 'linux-kmem',
+        input: { name: source, sha256: lines.sha256 ?? '' },
+        lenient: options.lenient ?? false,
+        window: Math.max(1, options.window ?? 4096),
+      },
       input: source,
       output,
       ...s,

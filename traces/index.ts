@@ -4,9 +4,17 @@ export type { DinBatchHandler, DinReadOptions, DinReadResult } from './din.js';
 export { readDinPipelined } from './din-pipeline.js';
 export type { DinPipelineOptions } from './din-pipeline.js';
 export * from './format.js';
-export { replay, OpTable } from './replay.js';
+export { replay, allocatorRun, OpTable } from './replay.js';
 export type { EventSource, ReplayOptions, AllocatorName, ReplayTotals } from './replay.js';
+export { REPORT_SCHEMA, replayReportSchema, pathStatsSchema, regionStatsSchema } from './report.js';
 export type { ReplayReport, PathStats, RegionStats } from './report.js';
+export {
+  KMEMU_VERSION, kmemuVersionSchema, inputRunSchema, machineRunSchema, allocatorOptionsSchema, allocatorRunSchema, replayRunSchema, compareRunSchema,
+  importRunSchema, traceStatsRunSchema, machineGiven, machineRun, inputName,
+} from './run.js';
+export type { InputRun, MachineRun, AllocatorRun, ReplayRun, CompareRun, ImportRun, TraceStatsRun } from './run.js';
+export { kernelVmstat, vmstatSchema, vmZoneRowSchema, vmstatZRowSchema, vmstatMRowSchema } from './vmstat.js';
+export type { Vmstat } from './vmstat.js';
 export { VmZoneAllocator } from './allocators.js';
 export type { ReplayAllocator, AllocatorOptions } from './allocators.js';
 export { Histogram } from './histogram.js';
@@ -20,3 +28,4 @@ export { TraceStats } from './trace-stats.js';
 export type { TraceStatsSummary, TraceStatsZone, TraceStatsCpu, TraceStatsSizeBucket } from './trace-stats.js';
 export { importLinuxKmem, LINUX_IMPORT_SCHEMA, MAX_THINK_NS, ZERO_SIZE_AS } from './import-linux.js';
 export type { LinuxImportOptions, LinuxImportSummary } from './import-linux.js';
+export { linuxImportSummarySchema, traceStatsDocSchema, traceStatsSummaryShape, LINUX_IMPORT_SCHEMA_ID, TRACE_STATS_SCHEMA_ID } from './trace-schemas.js';

@@ -20,10 +20,13 @@ import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAlloca
 import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent, type ZoneFlag, newEvent } from './format.js';
 import { Histogram } from './histogram.js';
 import { buildReport, type ReplayReport } from './report.js';
+import { type AllocatorRun, KMEMU_VERSION, machineRun } from './run.js';
 
 /** Where events come from: batches in trace order; null at the end. */
 export interface EventSource {
   next(): Promise<readonly TraceEvent[] | null>;
+  /** The sha256 (hex) of the source's bytes, once all are read (TraceReader has it). */
+  readonly sha256?: string | null;
 }
 
 export type AllocatorName = 'vmzone' | 'uma';
@@ -51,6 +54,8 @@ export interface ReplayOptions {
   allocators?: Partial<Record<AllocatorName, (k: Kernel, o: AllocatorOptions) => ReplayAllocator>>;
   /** A name for the trace in the report. */
   traceName?: string;
+  /** The machine as the user gave it (a preset name or a file) for the report's run; default the config's name. */
+  machineGiven?: string;
   /** Writable sysctls to set after boot (a what-if knob such as vm.zone_burst). */
   sysctl?: Record<string, number>;
   /** Called with the kernel once the trace is replayed (for views of its statistics). */
@@ -153,6 +158,21 @@ export interface ReplayTotals {
   allocations: number;
   frees: number;
   thinkCycles: number;
+}
+
+/** The allocator's effective options, defaults included, as the report's run states them. */
+export function allocatorRun(name: AllocatorName, o: AllocatorOptions): AllocatorRun {
+  const aligned = o.aligned ?? false;
+  if (name === 'vmzone') return { name, pcpu: o.pcpu, aligned };
+  return {
+    name,
+    pcpu: o.pcpu,
+    aligned,
+    bucketSize: o.bucketSize ?? null,
+    cacheLock: o.cacheLock ?? 'critical',
+    autoTune: o.autoTune ?? false,
+    invariants: o.invariants ?? false,
+  };
 }
 
 /** Replays the events of `source`; returns the report. */
@@ -378,7 +398,16 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   }
   opts.onProgress?.(totals.events);
   opts.onFinish?.(k);
+  const sha256 = source.sha256 ?? null;
   return buildReport({
+    run: {
+      kmemu: KMEMU_VERSION,
+      machine: machineRun(opts.machineGiven ?? opts.machine.name, m.config),
+      allocator: allocatorRun(opts.allocator ?? 'vmzone', allocOpts),
+      sysctl: { ...(opts.sysctl ?? {}) },
+      touch,
+      trace: sha256 === null ? null : { name: opts.traceName ?? '', sha256 },
+    },
     machine: m,
     kernel: k,
     allocator,

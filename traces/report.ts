@@ -1,80 +1,129 @@
-// The replay report (schema kmemu.report/1): what a replay measured, as plain data. Printing
-// it is the CLI's business (tools/report.ts).
-//
-// kmemu.report/1
-//   schema        "kmemu.report/1"
-//   trace         { name, cpus }                 the trace and the CPUs it was recorded on
-//   machine       { name, cpus, clockGHz }
-//   allocator     { name, perCpuCaching, alignedPerCpu, touchLines }
-//   totals        { events, allocations, frees, thinkCycles, makespanCycles, allocatorCycles,
-//                   allocatorOps, memory: { pages, cachedFreeItems } }
-//   paths[]       one row per path an operation completed on (zone.alloc.pcpu, uma.free.depot,
-//                 vm_page.alloc, ...): PathStats
-//   zones[]       { zone, ops, cycles, paths: PathStats[] } per zone (or malloc size class,
-//                 "pages"), the same figures restricted to that zone's operations
-//   regions[]     { label, cycles, ... counters } where the cycles went: every path label with
-//                 cycles, whether or not operations end there (vm_map.findspace, pmap.shootdown,
-//                 consumer.touch, ...)
-//   cpus[]        { cpu, busyCycles, spinCycles, idleCycles }
-//
-// PathStats: { path, ops, cycles: { total, mean, p50, p99, max }, l1dMisses, l2Misses,
-// llcMisses, tlbMisses, walkCycles, c2cTransfers, invalidations, spinCycles }. `ops` and
-// `cycles` are the operations that completed on the path and their latencies (each operation
-// timed on its CPU's clock from call to return, so a lock wait is in it). The counters are the
-// events counted while the CPU was under that path label — the path's own code, not the whole
-// operation. p50 and p99 are exact below 4096 cycles and within 1.1% above.
+// The replay report (schema kmemu.report/1): what a replay measured, as plain data, and its
+// zod schema (the one definition: the types below are inferred from it, and
+// docs/schemas/kmemu.report-1.schema.json is generated from it). Printing it is the CLI's
+// business (tools/report.ts).
 
+import { z } from 'zod';
 import type { CounterSnapshot, Machine } from '../emu/index.js';
 import type { Kernel } from '../kernel/index.js';
 import type { ReplayAllocator } from './allocators.js';
 import { Histogram } from './histogram.js';
 import type { OpTable, ReplayTotals } from './replay.js';
+import { replayRunSchema, type ReplayRun } from './run.js';
+import { vmstatSchema } from './vmstat.js';
 
-export interface PathStats {
-  path: string;
-  ops: number;
-  cycles: { total: number; mean: number; p50: number; p99: number; max: number };
-  l1dMisses: number;
-  l2Misses: number;
-  llcMisses: number;
-  tlbMisses: number;
-  walkCycles: number;
-  c2cTransfers: number;
-  invalidations: number;
-  spinCycles: number;
-}
+export const REPORT_SCHEMA = 'kmemu.report/1';
 
-export interface RegionStats {
-  label: string;
-  cycles: number;
-  l1dMisses: number;
-  llcMisses: number;
-  tlbMisses: number;
-  c2cTransfers: number;
-  spinCycles: number;
-  idleCycles: number;
-}
+const count = (what: string) => z.number().int().min(0).describe(what);
 
-export interface ReplayReport {
-  schema: 'kmemu.report/1';
-  trace: { name: string; cpus: number };
-  machine: { name: string; cpus: number; clockGHz: number };
-  allocator: { name: string; perCpuCaching: boolean; alignedPerCpu: boolean; touchLines: number };
-  totals: {
-    events: number;
-    allocations: number;
-    frees: number;
-    thinkCycles: number;
-    makespanCycles: number;
-    allocatorCycles: number;
-    allocatorOps: number;
-    memory: { pages: number; cachedFreeItems: number };
-  };
-  paths: PathStats[];
-  zones: { zone: string; ops: number; cycles: number; paths: PathStats[] }[];
-  regions: RegionStats[];
-  cpus: { cpu: number; busyCycles: number; spinCycles: number; idleCycles: number }[];
-}
+export const pathStatsSchema = z
+  .object({
+    path: z.string().describe('the path label the operations completed on (zone.alloc.pcpu, uma.free.depot, vm_page.alloc, ...)'),
+    ops: count('operations that completed on the path'),
+    cycles: z
+      .object({
+        total: count('sum of their latencies (cycles)'),
+        mean: z.number().min(0).describe('mean latency (cycles, two decimals)'),
+        p50: count('median latency (cycles; exact below 4096 cycles, within 1.1% above)'),
+        p99: count('99th percentile latency (cycles; exact below 4096 cycles, within 1.1% above)'),
+        max: count('largest latency (cycles)'),
+      })
+      .describe('latencies of the operations, each timed on its CPU\'s clock from call to return, so a lock wait is in it'),
+    l1dMisses: count('L1D read and write misses counted under the path label (the path\'s own code, not the whole operation)'),
+    l2Misses: count('L2 read and write misses under the path label'),
+    llcMisses: count('LLC misses under the path label'),
+    tlbMisses: count('L1 DTLB misses under the path label'),
+    walkCycles: count('page-walk cycles under the path label'),
+    c2cTransfers: count('cache-to-cache transfers (dirty and clean) under the path label'),
+    invalidations: count('invalidations sent under the path label'),
+    spinCycles: count('cycles spent spinning on locks under the path label'),
+  })
+  .describe('one path an operation completed on, and the counters of its own code')
+  .meta({ id: 'PathStats' });
+export type PathStats = z.infer<typeof pathStatsSchema>;
+
+export const regionStatsSchema = z
+  .object({
+    label: z.string().describe('a path label with cycles, whether or not operations end there (vm_map.findspace, pmap.shootdown, consumer.touch, ...)'),
+    cycles: count('cycles spent under the label'),
+    l1dMisses: count('L1D misses under the label'),
+    llcMisses: count('LLC misses under the label'),
+    tlbMisses: count('L1 DTLB misses under the label'),
+    c2cTransfers: count('cache-to-cache transfers under the label'),
+    spinCycles: count('lock spin cycles under the label'),
+    idleCycles: count('idle cycles under the label (waiting for causal order: replay.wait)'),
+  })
+  .describe('where the cycles went: one path label');
+export type RegionStats = z.infer<typeof regionStatsSchema>;
+
+export const replayReportSchema = z
+  .object({
+    schema: z.literal(REPORT_SCHEMA).describe('this document\'s schema and version'),
+    run: replayRunSchema,
+    trace: z
+      .object({
+        name: z.string().describe('the trace\'s name (its file\'s base name, "stdin", or what the caller gave)'),
+        cpus: count('the CPUs the trace was recorded on (more than the machine\'s: folded, trace CPU c on machine CPU c mod N)'),
+      })
+      .describe('the trace and the CPUs it was recorded on'),
+    machine: z
+      .object({
+        name: z.string().describe('the machine config\'s name'),
+        cpus: count('CPUs of the machine'),
+        clockGHz: z.number().positive().describe('clock rate (GHz), used only to print times'),
+      })
+      .describe('the machine'),
+    allocator: z
+      .object({
+        name: z.string().describe('the allocator (vmzone or uma)'),
+        perCpuCaching: z.boolean().describe('per-CPU caching on'),
+        alignedPerCpu: z.boolean().describe('per-CPU state in cache-line-aligned slots'),
+        touchLines: count('cache lines the consumer writes after each allocation'),
+      })
+      .describe('the allocator (run.allocator has every option)'),
+    totals: z
+      .object({
+        events: count('events replayed'),
+        allocations: count('allocations (zone, malloc and page)'),
+        frees: count('frees (zone, malloc and page)'),
+        thinkCycles: count('think time of the trace (cycles)'),
+        makespanCycles: count('the largest CPU clock at the end (cycles)'),
+        allocatorCycles: count('sum of every operation\'s latency (cycles)'),
+        allocatorOps: count('operations timed'),
+        memory: z
+          .object({
+            pages: count('pages the allocator took from the VM and holds at the end'),
+            cachedFreeItems: count('free items cached by the allocator at the end'),
+          })
+          .describe('memory held by the allocator at the end'),
+      })
+      .describe('the whole run'),
+    paths: z.array(pathStatsSchema).describe('one row per path an operation completed on, costliest first'),
+    zones: z
+      .array(
+        z.object({
+          zone: z.string().describe('the zone, malloc size class or "pages"'),
+          ops: count('operations on it'),
+          cycles: count('their cycles'),
+          paths: z.array(pathStatsSchema).describe('the path rows restricted to this zone\'s operations'),
+        }),
+      )
+      .describe('per zone (or malloc size class, "pages"), costliest first'),
+    regions: z.array(regionStatsSchema).describe('where the cycles went: every path label with cycles, costliest first'),
+    cpus: z
+      .array(
+        z.object({
+          cpu: count('the CPU'),
+          busyCycles: count('cycles neither idle nor spinning'),
+          spinCycles: count('cycles spinning on locks'),
+          idleCycles: count('idle cycles'),
+        }),
+      )
+      .describe('per CPU'),
+    vmstat: vmstatSchema.optional().describe('with --vmstat: the kernel\'s own allocator statistics at the end of the run'),
+  })
+  .describe('a replay: what each allocation cost, by path, zone, label and CPU');
+export type ReplayReport = z.infer<typeof replayReportSchema>;
 
 function counters(s: CounterSnapshot, label: string, context?: string) {
   const t = (name: Parameters<CounterSnapshot['total']>[0]) => s.total(name, label, context);
@@ -104,6 +153,7 @@ export interface ReportInput {
   kernel: Kernel;
   allocator: ReplayAllocator;
   options: { pcpu: boolean; aligned: boolean; touch: number };
+  run: ReplayRun;
   traceName: string;
   traceCpus: number;
   totals: ReplayTotals;
@@ -154,7 +204,8 @@ export function buildReport(r: ReportInput): ReplayReport {
   });
   const cfg = r.machine.config;
   return {
-    schema: 'kmemu.report/1',
+    schema: REPORT_SCHEMA,
+    run: r.run,
     trace: { name: r.traceName, cpus: r.traceCpus },
     machine: { name: cfg.name, cpus: cfg.cpus, clockGHz: cfg.clockGHz },
     allocator: { name: r.allocator.name, perCpuCaching: r.options.pcpu, alignedPerCpu: r.options.aligned, touchLines: r.options.touch },

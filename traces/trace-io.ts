@@ -7,6 +7,7 @@
 // trace, only with what is live in it.
 
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
@@ -69,6 +70,9 @@ export class LineInput {
   private rest: Buffer | null = null;
   private done = false;
   private readonly cleanups: (() => void)[] = [];
+  private readonly hash = createHash('sha256');
+  private rawEnded = false;
+  private digest: string | null = null;
 
   private constructor(
     /** The input's name in messages: the path, or `<stdin>`. */
@@ -97,8 +101,10 @@ export class LineInput {
         for await (const chunk of stream as AsyncIterable<Buffer | string>) {
           const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
           input.bytesRead += b.length;
+          input.hash.update(b);
           yield b;
         }
+        input.rawEnded = true;
       } catch (err) {
         throw new UserError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
@@ -213,6 +219,16 @@ export class LineInput {
     }
   }
 
+  /**
+   * The sha256 (hex) of the input's bytes as read (compressed bytes for compressed input),
+   * hashed while streaming; null until the whole input has been read.
+   */
+  get sha256(): string | null {
+    if (!this.rawEnded) return null;
+    this.digest ??= this.hash.digest('hex');
+    return this.digest;
+  }
+
   /** Stops reading and releases the input (any time; safe to call twice). */
   close(): void {
     this.done = true;
@@ -311,6 +327,11 @@ export class TraceReader {
   /** Input bytes read so far (compressed bytes for gzip input): for a progress bar. */
   get bytesRead(): number {
     return this.input.bytesRead;
+  }
+
+  /** The sha256 (hex) of the trace file's bytes as read; null until the whole input is read. */
+  get sha256(): string | null {
+    return this.input.sha256;
   }
 
   /** Objects live now (allocated and not yet freed in the events handed out). */

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ACCESS_COPYBACK, ACCESS_INVALIDATE, ACCESS_READ, ACCESS_WRITE, ACCESS_IFETCH, CachesimHierarchy } from '../../emu/cachesim.js';
 import { readDin } from '../../traces/din.js';
+import { KMEMU_VERSION } from '../../traces/run.js';
 import { cachesimJson, parseLevelSpec } from '../../tools/cachesim.js';
 
 type Ref = [type: number, hi: number, lo: number, size: number];
@@ -157,12 +158,19 @@ interface Case {
 const cases = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Case[];
 
 async function run(c: Case, flush: boolean): Promise<Record<string, number | string>[]> {
-  const h = new CachesimHierarchy({ levels: c.levels.map((l, i) => parseLevelSpec(`--l${i + 1}`, l.spec)), inclusive: false });
+  const levels = c.levels.map((l, i) => parseLevelSpec(`--l${i + 1}`, l.spec));
+  const h = new CachesimHierarchy({ levels, inclusive: false });
   const r = await readDin(path.join(dir, c.trace), (b) => h.run(b.type, b.addrHi, b.addrLo, b.size, b.count));
   expect(r.references).toBe(c.refs);
   if (flush) h.flush();
   // Through the kmemu.cachesim/1 document, so that what the CLI prints is what is compared.
-  return (cachesimJson(h.stats()) as { levels: Record<string, number | string>[] }).levels;
+  const doc = cachesimJson(h.stats(), {
+    kmemu: KMEMU_VERSION,
+    format: 'din',
+    hierarchy: { levels, inclusive: false, tlb: null, seed: 1, flush },
+    trace: { name: c.trace, sha256: r.sha256 },
+  });
+  return doc.levels as unknown as Record<string, number | string>[];
 }
 
 function pick(rows: Record<string, number | string>[], like: Record<string, number | string>[]): Record<string, number | string>[] {

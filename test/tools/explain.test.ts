@@ -28,7 +28,7 @@ function report(o: { cycles: number; ops: number; regions: RegionStats[]; paths?
     zones: [],
     regions: o.regions,
     cpus: [],
-  } as ReplayReport;
+  } as unknown as ReplayReport;
 }
 
 describe('explainCompare()', () => {

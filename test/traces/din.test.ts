@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -100,7 +101,7 @@ describe('readDin', () => {
     const seen: number[] = [];
     const r = await readDin(file, collect(rows), { chunkSize: 7, batchCapacity: 2, onProgress: (b) => seen.push(b) });
     expect(rows).toEqual(SAMPLE_ROWS);
-    expect(r).toEqual({ references: 10, lines: 10, bytes: SAMPLE.length });
+    expect(r).toEqual({ references: 10, lines: 10, bytes: SAMPLE.length, sha256: createHash('sha256').update(SAMPLE).digest('hex') });
     expect(seen.at(-1)).toBe(SAMPLE.length);
   });
 
