@@ -8,13 +8,10 @@
 // by SIGPIPE reports, and quietly. `kmemu` without a command prints the help on stderr and exits
 // 1, as git does.
 
-import * as fs from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { MachineDeadlock, UsageError, UserError } from '../emu/index.js';
 import { KernelPanic } from '../kernel/index.js';
-import { OutputError } from '../traces/index.js';
+import { KMEMU_VERSION, OutputError } from '../traces/index.js';
 import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
 import { compareCommand, replayCommand } from './replay.js';
@@ -25,19 +22,6 @@ const EXIT_INPUT = 1;
 const EXIT_USAGE = 2;
 const EXIT_SOFTWARE = 70;
 const EXIT_EPIPE = 128 + 13;
-
-/** The version in package.json: two levels up from dist/tools/cli.js, one from tools/cli.ts. */
-function packageVersion(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)), i = 0; i < 3; dir = dirname(dir), i++) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'kmemu' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // not here
-    }
-  }
-  return 'unknown';
-}
 
 /** Commander's "error: MESSAGE\n(Did you mean X?)\n" as one `kmemu: ` line with a pointer to the help. */
 function usageLine(text: string, command: string): string {
@@ -61,7 +45,7 @@ function configure(command: Command, parent: string): void {
 function program(): Command {
   const p = new Command('kmemu')
     .description('A cycle-accounted x86_64-like multiprocessor emulator running the BSD kernel memory allocators')
-    .version(`kmemu ${packageVersion()}`, '-V, --version', 'print the version');
+    .version(`kmemu ${KMEMU_VERSION}`, '-V, --version', 'print the version');
   p.addCommand(cachesimCommand());
   p.addCommand(sysctlCommand());
   p.addCommand(bootCommand());
