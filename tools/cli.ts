@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // kmemu: the one command. Each subcommand lives in its own module and is registered here.
 import { Command, CommanderError } from 'commander';
-import { UserError } from '../emu/index.js';
-import { KernelPanic } from '../kernel/index.js';
 import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
+import { formatCliError } from './errors.js';
 import { compareCommand, replayCommand } from './replay.js';
 import { sysctlCommand } from './sysctl.js';
 import { traceCommand } from './trace.js';
@@ -28,14 +27,10 @@ main(process.argv).catch((err: unknown) => {
     process.exitCode = err.exitCode;
     return;
   }
-  if (err instanceof UserError) {
-    process.stderr.write(`kmemu: ${err.message}\n`);
-    process.exitCode = 1;
-    return;
-  }
-  if (err instanceof KernelPanic) {
-    process.stderr.write(`kmemu: ${err.message}\n`);
-    process.exitCode = 1;
+  const report = formatCliError(err);
+  if (report !== undefined) {
+    process.stderr.write(`${report.line}\n`);
+    process.exitCode = report.exitCode;
     return;
   }
   throw err;
