@@ -5,7 +5,7 @@ NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
 SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build demo test check typecheck lint bench clean schemas
+.PHONY: all install build demo test check typecheck lint bench fuzz clean schemas
 
 all: build
 
@@ -64,6 +64,12 @@ check: typecheck lint test
 
 bench: build
 	node dist/tools/bench/run.js
+
+# Seeded mutations of each reader's seed corpus (tools/fuzz/); findings are saved to fuzz-findings/.
+RUNS ?= 3000
+SEED ?= 1
+fuzz: build
+	node dist/tools/fuzz/run.js --target all --runs $(RUNS) --seed $(SEED) --out fuzz-findings
 
 clean:
 	rm -rf dist

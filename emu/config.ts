@@ -131,47 +131,56 @@ export type CacheLevelConfig = MachineConfig['l1d'];
 /** A partial config: any field may be left out and is then taken from the base. */
 export type MachineOverrides = { [K in keyof MachineConfigInput]?: unknown };
 
-function describeIssue(where: string, issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue): string {
   const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
   let msg = issue.message;
   if (issue.code === 'invalid_type') msg = `expected ${issue.expected}`;
   if (issue.code === 'too_small' || issue.code === 'too_big') msg = issue.message.replace(/^Too (small|big): /, '');
-  if (issue.code === 'unrecognized_keys') return `${where}: unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${issue.path.length ? ` in ${path}` : ''}`;
-  return `${where}: field ${path}: ${msg}`;
+  if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${issue.path.length ? ` in ${path}` : ''}`;
+  return `field ${path}: ${msg}`;
 }
 
 function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
   let v: unknown = obj;
   for (const k of path) {
-    if (v === null || typeof v !== 'object') return undefined;
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, k)) return undefined;
     v = (v as Record<PropertyKey, unknown>)[k];
   }
   return v;
 }
 
-/** Validates a complete config; `where` names its source in the error (a file or preset). */
+/**
+ * Validates a complete config; `where` names its source in the error (a file or preset). Every
+ * problem is reported, on one line: `WHERE: field a: ...; field b: ...`.
+ */
 export function validateMachineConfig(input: unknown, where = 'machine config'): MachineConfig {
   const result = machineConfigSchema.safeParse(input);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const text = describeIssue(where, issue);
+  const problems = result.error.issues.map((issue) => {
+    const text = describeIssue(issue);
     if (issue.code === 'invalid_type' || issue.code === 'too_small' || issue.code === 'too_big' || issue.code === 'invalid_value') {
       const got = valueAt(input, issue.path);
       return `${text}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`;
     }
     return text;
   });
-  throw new UserError(lines.join('\n'));
+  throw new UserError(`${where}: ${problems.join('; ')}`);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Deep-merges overrides onto a base config; unknown fields are reported by validation. */
+/**
+ * Deep-merges overrides onto a base config; unknown fields are reported by validation. Only
+ * own fields count, and each is defined as an own property, so that a "__proto__" or
+ * "constructor" read from JSON stays a field (which validation refuses) and touches no prototype.
+ */
 export function mergeConfig(base: unknown, overrides: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(overrides)) return overrides === undefined ? base : overrides;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(overrides)) out[k] = k in base ? mergeConfig(base[k], v) : v;
+  const out: Record<string, unknown> = {};
+  const define = (k: string, v: unknown) => Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  for (const k of Object.keys(base)) define(k, base[k]);
+  for (const k of Object.keys(overrides)) define(k, Object.hasOwn(base, k) ? mergeConfig(base[k], overrides[k]) : overrides[k]);
   return out;
 }

@@ -2,8 +2,9 @@
 // each figure cites where it comes from. Lock hand-off times, contended-lock throughput and
 // shootdown costs are not here: they come out of the model.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UserError } from './errors.js';
+import { parseJsonText } from './json.js';
 import { mergeConfig, validateMachineConfig, type MachineConfig, type MachineConfigInput } from './config.js';
 
 /**
@@ -137,47 +138,80 @@ export const machinePresets: Readonly<Record<string, MachineConfigInput>> = {
 
 export const defaultPresetName = 'amd64-host';
 
+/** The preset of that name; own names only, so "toString" or "__proto__" is no preset. */
+function presetNamed(name: string): MachineConfigInput | undefined {
+  return Object.hasOwn(machinePresets, name) ? machinePresets[name] : undefined;
+}
+
+const presetList = () => Object.keys(machinePresets).join(', ');
+
+/** A file name as messages print it: quoted when it holds a control character (a newline). */
+function fileLabel(file: string): string {
+  return [...file].some((ch) => ch.charCodeAt(0) < 0x20 || ch === '\u007f' || ch === '\u2028' || ch === '\u2029') ? JSON.stringify(file) : file;
+}
+
 /** A preset by name, validated. */
 export function presetConfig(name: string): MachineConfig {
-  const preset = machinePresets[name];
-  if (preset === undefined) {
-    throw new UserError(`unknown machine preset "${name}"; expected one of ${Object.keys(machinePresets).join(', ')}, or a JSON file`);
-  }
+  const preset = presetNamed(name);
+  if (preset === undefined) throw new UserError(`unknown machine preset ${JSON.stringify(name)}; expected one of ${presetList()}, or a JSON file`);
   return validateMachineConfig(preset, `machine preset ${name}`);
+}
+
+const READ_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a directory on its path is a file',
+  ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many symbolic links',
+};
+
+/** The JSON object a machine file holds, or a one-line UserError saying why not. */
+function readMachineFile(file: string, where: string): Record<string, unknown> {
+  let bytes: Buffer;
+  try {
+    if (statSync(file).isDirectory()) throw new UserError(`${where}: expected a JSON machine file, got a directory`);
+    bytes = readFileSync(file);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw new UserError(`${where}: cannot read the machine file: ${READ_ERRORS[code] ?? (code || String(e))}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UserError(`${where}: expected a JSON machine file in UTF-8, got bytes that are not UTF-8`);
+  }
+  const json = parseJsonText(text, where);
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    const got = Array.isArray(json) ? 'an array' : JSON.stringify(json);
+    throw new UserError(`${where}: expected a JSON object of machine fields, got ${got.length > 40 ? `${got.slice(0, 40)}...` : got}`);
+  }
+  return json as Record<string, unknown>;
 }
 
 /**
  * Loads a machine: a preset name, or a JSON file holding a config or a partial one with
  * `"base": "<preset>"` (default amd64-host) and the fields to override. Then applies
- * `overrides` (from command-line options) and validates the result.
+ * `overrides` (from command-line options) and validates the result. Every error is a
+ * UserError of one line.
  */
 export function loadMachineConfig(presetOrFile: string = defaultPresetName, overrides: object = {}): MachineConfig {
-  let where = `machine preset ${presetOrFile}`;
-  let merged: unknown;
-  if (presetOrFile in machinePresets) {
-    merged = mergeConfig(machinePresets[presetOrFile], overrides);
-  } else if (/\.json$/i.test(presetOrFile)) {
-    where = presetOrFile;
-    let text: string;
-    try {
-      text = readFileSync(presetOrFile, 'utf8');
-    } catch (e) {
-      throw new UserError(`cannot read machine file ${presetOrFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new UserError(`${presetOrFile}: expected a JSON object, ${(e as Error).message}`);
-    }
-    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new UserError(`${presetOrFile}: expected a JSON object`);
-    const { base = defaultPresetName, ...fields } = json as Record<string, unknown>;
-    if (typeof base !== 'string' || !(base in machinePresets)) {
-      throw new UserError(`${presetOrFile}: field base: expected one of ${Object.keys(machinePresets).join(', ')}, got ${JSON.stringify(base)}`);
-    }
-    merged = mergeConfig(mergeConfig(machinePresets[base], fields), overrides);
-  } else {
-    presetConfig(presetOrFile);
+  const preset = presetNamed(presetOrFile);
+  if (preset !== undefined) return validateMachineConfig(mergeConfig(preset, overrides), `machine preset ${presetOrFile}`);
+  if (!/\.json$/i.test(presetOrFile)) presetConfig(presetOrFile);
+  const where = fileLabel(presetOrFile);
+  const json = readMachineFile(presetOrFile, where);
+  const fields: Record<string, unknown> = {};
+  for (const k of Object.keys(json)) {
+    if (k !== 'base') Object.defineProperty(fields, k, { value: json[k], enumerable: true, writable: true, configurable: true });
   }
-  return validateMachineConfig(merged, where);
+  const base = Object.hasOwn(json, 'base') ? json['base'] : defaultPresetName;
+  const basePreset = typeof base === 'string' ? presetNamed(base) : undefined;
+  if (basePreset === undefined) {
+    const got = JSON.stringify(base);
+    throw new UserError(`${where}: field base: expected one of ${presetList()} (a preset, not a file), got ${got.length > 40 ? `${got.slice(0, 40)}...` : got}`);
+  }
+  return validateMachineConfig(mergeConfig(mergeConfig(basePreset, fields), overrides), where);
 }

@@ -9,17 +9,15 @@
 // 1, as git does.
 
 import { Command, CommanderError } from 'commander';
-import { MachineDeadlock, UsageError, UserError } from '../emu/index.js';
-import { KernelPanic } from '../kernel/index.js';
+import { MachineDeadlock } from '../emu/index.js';
 import { KMEMU_VERSION, OutputError } from '../traces/index.js';
 import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
+import { EXIT_INPUT, EXIT_USAGE, formatCliError } from './errors.js';
 import { compareCommand, replayCommand } from './replay.js';
 import { sysctlCommand } from './sysctl.js';
 import { traceCommand } from './trace.js';
 
-const EXIT_INPUT = 1;
-const EXIT_USAGE = 2;
 const EXIT_SOFTWARE = 70;
 const EXIT_EPIPE = 128 + 13;
 
@@ -69,13 +67,10 @@ function fail(err: unknown): number {
     return EXIT_USAGE;
   }
   if (err instanceof OutputError && err.code === 'EPIPE') return EXIT_EPIPE;
-  if (err instanceof UsageError) {
-    process.stderr.write(`kmemu: ${err.message}\n`);
-    return EXIT_USAGE;
-  }
-  if (err instanceof UserError || err instanceof KernelPanic) {
-    process.stderr.write(`kmemu: ${err.message}\n`);
-    return EXIT_INPUT;
+  const report = formatCliError(err);
+  if (report !== undefined) {
+    process.stderr.write(`${report.line}\n`);
+    return report.exitCode;
   }
   if (err instanceof MachineDeadlock) {
     process.stderr.write(`kmemu: the replay cannot go on: ${oneLine(err.message)}\n`);
