@@ -12,6 +12,7 @@ import { LineInput } from './trace-io.js';
 import { TraceWriter } from './trace-io.js';
 import { TraceStats, type TraceStatsSummary } from './trace-stats.js';
 import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_ZONE, newEvent } from './format.js';
+import { MAX_PAGE_ORDER } from './format.js';
 
 export interface LinuxImportOptions {
   /** Count malformed kmem lines and go on instead of failing. */
@@ -79,8 +80,7 @@ const LOOKS_KMEM = /(?:^|[\s:])(kmem_cache_alloc|kmem_cache_alloc_node|kmalloc|k
 const LOST = /\[LOST (\d+) EVENTS\]/;
 
 const MAX_CPUS = 4096;
-/** Larger orders are not page allocations of any machine we model (2^20 pages is 4 GiB). */
-const MAX_ORDER = 20;
+const MAX_ORDER = MAX_PAGE_ORDER;
 
 /** One kmem event as read, waiting in the reordering window. */
 interface Rec {

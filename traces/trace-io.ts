@@ -13,8 +13,8 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { UserError } from '../emu/index.js';
 import { openAtomic, writeAll, type AtomicOutput } from './atomic-output.js';
 import {
-  OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, TRACE_MAGIC, TRACE_VERSION,
-  newEvent, opNames, zoneFlags,
+  MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE,
+  TRACE_MAGIC, TRACE_VERSION, newEvent, opNames, zoneFlags,
 } from './format.js';
 import type { TraceEvent, TraceHeader, ZoneFlag } from './format.js';
 
@@ -241,6 +241,7 @@ const LIVE_PAGES = -2;
 
 const MAX_CPUS = 4096;
 const MAX_FIELDS = 16;
+const ITEM_SIZE = `an item size in bytes (1-${MAX_ITEM_SIZE})`;
 
 const SHAPES: readonly string[] = [
   '',
@@ -505,7 +506,8 @@ export class TraceReader {
       case OP_ZONE: {
         ev.zone = this.number(text, 2, MAX, 'a zone id');
         ev.name = this.field(text, 3);
-        ev.size = this.number(text, 4, MAX, 'an item size in bytes');
+        ev.size = this.number(text, 4, MAX_ITEM_SIZE, ITEM_SIZE);
+        if (ev.size === 0) this.fail(ITEM_SIZE, '0');
         for (let k = 5; k < n; k++) {
           const flag = this.field(text, k);
           if (!(zoneFlags as readonly string[]).includes(flag)) this.fail(`a zone flag (${zoneFlags.join(', ')})`, flag);
@@ -519,11 +521,11 @@ export class TraceReader {
         ev.obj = this.number(text, 3, MAX, 'an object id');
         break;
       case OP_MALLOC:
-        ev.size = this.number(text, 2, MAX, 'a size in bytes');
+        ev.size = this.number(text, 2, MAX_MALLOC_SIZE, `a size in bytes (0-${MAX_MALLOC_SIZE})`);
         ev.obj = this.number(text, 3, MAX, 'an object id');
         break;
       case OP_PALLOC:
-        ev.size = this.number(text, 2, MAX, 'a page order');
+        ev.size = this.number(text, 2, MAX_PAGE_ORDER, `a page order (0-${MAX_PAGE_ORDER})`);
         ev.obj = this.number(text, 3, MAX, 'an object id');
         break;
       case OP_MFREE:
