@@ -368,7 +368,7 @@ export class TraceReader {
       const m = /^#\s*([A-Za-z0-9_.-]+):\s*(.*)$/.exec(line);
       if (m === null) continue;
       const key = m[1]!;
-      const value = m[2]!.trimEnd();
+      const value = unescapeComment(m[2]!.trimEnd());
       this.header.meta[key] = value;
       if (key === 'cpus') {
         const n = /^\d{1,4}$/.test(value) ? Number(value) : 0;
@@ -628,10 +628,9 @@ export class TraceWriter {
     return this.out.path;
   }
 
-  /** Writes `# text` (one line). */
+  /** Writes `# text` on one line, its backslashes, CRs and LFs escaped (escapeComment). */
   comment(text: string): void {
-    if (/[\r\n]/.test(text)) throw new Error(`a trace comment cannot span lines: ${JSON.stringify(text)}`);
-    this.put(`# ${text}\n`);
+    this.put(`# ${escapeComment(text)}\n`);
   }
 
   write(ev: TraceEvent): void {
@@ -716,6 +715,19 @@ export class TraceWriter {
     this.buf = '';
     if (this.out.fd >= 0) this.out.abort();
   }
+}
+
+/**
+ * A comment's text on one line (FORMAT.md): `\` as `\\`, CR as `\r`, LF as `\n`, so that a
+ * file name with a newline can be a `# source:`. Readers undo it in metadata values.
+ */
+export function escapeComment(text: string): string {
+  return /[\\\r\n]/.test(text) ? text.replace(/[\\\r\n]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : '\\r')) : text;
+}
+
+/** Undoes escapeComment (a backslash before anything else stays as it is). */
+export function unescapeComment(text: string): string {
+  return text.includes('\\') ? text.replace(/\\([\\nr])/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : '\\')) : text;
 }
 
 function check(n: number): number {

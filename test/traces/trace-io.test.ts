@@ -8,7 +8,7 @@ import { UserError } from '../../emu/index.js';
 import { openAtomicOutputs } from '../../traces/atomic-output.js';
 import {
   MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE,
-  TraceReader, TraceWriter, newEvent, openAtomic, writeFileAtomic,
+  TraceReader, TraceWriter, generate, generatedHeader, importLinuxKmem, newEvent, openAtomic, writeFileAtomic,
 } from '../../traces/index.js';
 import type { TraceEvent, TraceReaderOptions } from '../../traces/index.js';
 
@@ -81,6 +81,37 @@ describe('TraceWriter and TraceReader', () => {
     expect(reader.header).toEqual({ meta: { source: 'test, hand-made', cpus: '4096' }, cpus: 4096 });
     expect(reader.events).toBe(EVENTS.length);
     expect(reader.liveObjects).toBe(1);
+  });
+
+  it('TraceWriter escapes a newline, a CR and a backslash in a comment; TraceReader gives metadata back unescaped', async () => {
+    const file = path.join(tmp, 'esc.trace');
+    const source = 'linux-kmem, cap\nture\r.txt \\ C:\\x \\n';
+    const w = TraceWriter.create(file, { meta: { source } });
+    w.comment('a note\non two lines');
+    w.malloc(0, 8, 1);
+    w.close();
+    expect(fs.readFileSync(file, 'utf8')).toBe(
+      'kmemu-trace 1\n# source: linux-kmem, cap\\nture\\r.txt \\\\ C:\\\\x \\\\n\n# a note\\non two lines\n0 m 8 1\n',
+    );
+    const { events, reader } = await readAll(file);
+    expect(reader.header.meta).toEqual({ source });
+    expect(events.map((e) => e.line)).toEqual([4]);
+  });
+
+  it('importLinuxKmem() and gen write a # source: with a newline in the file name or the seed, and it reads back', async () => {
+    const capture = path.join(tmp, 'cap\nture.txt');
+    fs.writeFileSync(capture, 'bash-6000    [000] .....   290.490021: kmalloc: call_site=f+0x1/0x2 ptr=0000000036b2c12e bytes_req=8 bytes_alloc=8 gfp_flags=GFP_KERNEL\n');
+    const out = path.join(tmp, 'imp\norted.trace');
+    await importLinuxKmem(capture, out);
+    expect(fs.readFileSync(out, 'utf8').split('\n').slice(0, 2)).toEqual(['kmemu-trace 1', '# source: linux-kmem, cap\\nture.txt']);
+    expect((await readAll(out)).reader.header.meta.source).toBe('linux-kmem, cap\nture.txt');
+    const gen = path.join(tmp, 'gen.trace');
+    const header = generatedHeader('pairs', { cpus: 2, events: 4, seed: 'a\nb' });
+    const w = TraceWriter.create(gen, header);
+    for (const e of generate('pairs', { cpus: 2, events: 4, seed: 'a\nb' })) w.write(e);
+    w.close();
+    expect((await readAll(gen)).reader.header.meta.source).toBe(header.meta.source);
+    expect(header.meta.source).toContain('--seed a\nb ');
   });
 
   it('TraceWriter writes one gzip member per MiB of text and TraceReader reads them all', async () => {
