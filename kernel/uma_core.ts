@@ -4,7 +4,9 @@
 // with rwatson's 2005 critical sections around the per-CPU caches), with what came later where
 // the issue asks for it (uma_zcache_create's import/release, uma_zone_reserve, NOBUCKET and
 // MAXBUCKET, the contention-driven bucket sizing of 2013, the 2019 depot limit and working-set
-// estimate, the 2019 cache-line-aligned uma_cache). Structures are in kernel/uma_int.ts.
+// estimate, the 2019 cache-line-aligned uma_cache, and FreeBSD 12's large internal kegs: the
+// slab header on the slab, with runs of boot pages, for "UMA Zones" on 60-64 CPUs).
+// Structures are in kernel/uma_int.ts.
 //
 // - Kegs own slabs (part/free/full lists; on-page headers with a byte index free list, or
 //   off-page headers from "UMA Slabs" found through the keg's hash, or through the page's back
