@@ -14,8 +14,9 @@
 // - A remote wakeup makes the sleeper runnable one IPI latency after the wakeup; the waker
 //   does not wait for it.
 // - lockmgr is exclusive only, with a waiter flag, enough for vm_map_lock.
-// - Tokens are exclusive, recursive for their owner, and released while their owner sleeps
-//   and taken again when it wakes, as upstream does.
+// - Tokens are exclusive, recursive for their owner (a depth in the token instead of one
+//   tokref per acquisition), and released while their owner sleeps and taken again, at the
+//   same depth, when it wakes, as upstream does (lwkt_relalltokens / lwkt_getalltokens).
 
 import { type Cpu, K, type Machine, type Task, spinAcquire, spinRelease } from '../emu/index.js';
 import { GD_THREAD_OFFSET, globaldata, thread } from './globaldata.js';
@@ -56,6 +57,8 @@ export const SLPQUE_BUCKETS = 64;
 
 /** td_toks: tokens the thread holds, released while it sleeps. */
 export const MAXTOKS = 8;
+/** Offset in the token list of td_tokdepth[MAXTOKS] (u32): each token's depth while asleep. */
+const TD_TOKDEPTH = 8 * MAXTOKS;
 
 /** tsleep flags. */
 export const PINTERLOCKED = 0x400;
@@ -67,7 +70,7 @@ export interface SyncHost {
   gd(cpu: number): number;
   /** KVA of the sleep-queue table (SLPQUE_BUCKETS buckets). */
   readonly slpqueBase: number;
-  /** KVA of a thread's token list (MAXTOKS pointers) for a CPU. */
+  /** KVA of a thread's token list (MAXTOKS pointers, then MAXTOKS u32 depths) for a CPU. */
   tdToks(cpu: number): number;
 }
 
@@ -135,14 +138,14 @@ export function* tsleep_interlock(host: SyncHost, cpu: Cpu, ident: number): Task
  */
 export function* tsleep(host: SyncHost, cpu: Cpu, ident: number, flags: number, wmesg: string): Task<number> {
   if ((flags & PINTERLOCKED) === 0) yield* tsleep_interlock(host, cpu, ident);
-  const held = releaseAllTokens(host, cpu);
+  const held = lwkt_relalltokens(host, cpu);
   const td = curthread(host, cpu);
   yield* cpu.sync(); // a wakeup from a CPU behind in time must be seen first
   if (cpu.loadPtr(td + thread.td_wchan) !== 0) {
     yield* cpu.sleep(`tsleep "${wmesg}" on 0x${ident.toString(16)}`);
   }
   cpu.store32(td + thread.td_wakeups, cpu.load32(td + thread.td_wakeups) + 1);
-  for (const tok of held) yield* lwkt_gettoken(host, cpu, tok);
+  if (held > 0) yield* lwkt_getalltokens(host, cpu);
   return 0;
 }
 
@@ -245,20 +248,41 @@ function* spinWhilePtr(cpu: Cpu, va: number): Task {
   }
 }
 
-/** Releases every token the thread holds (for a sleep); returns them to take again. */
-function releaseAllTokens(host: SyncHost, cpu: Cpu): number[] {
+/**
+ * lwkt_relalltokens: lets go of every token the thread holds, for a sleep. The thread's list
+ * keeps them, each with its recursion depth (td_tokdepth), for lwkt_getalltokens to take them
+ * back as they were: DragonFly's td_toks_array of tokrefs survives the switch the same way.
+ * Returns how many it let go of (DragonFly's td_toks_stop - td_toks_base).
+ */
+export function lwkt_relalltokens(host: SyncHost, cpu: Cpu): number {
   const toks = host.tdToks(cpu.id);
-  const held: number[] = [];
+  let held = 0;
   for (let i = 0; i < MAXTOKS; i++) {
     const tok = cpu.loadPtr(toks + 8 * i);
     if (tok === 0) continue;
-    held.push(tok);
-    cpu.storePtr(toks + 8 * i, 0);
+    held++;
+    cpu.store32(toks + TD_TOKDEPTH + 4 * i, cpu.load32(tok + lwkt_token.t_count));
     cpu.store32(tok + lwkt_token.t_count, 0);
     // A plain store: the sleep that follows is the synchronization point.
     cpu.storePtr(tok + lwkt_token.t_ref, 0);
   }
   return held;
+}
+
+/** lwkt_getalltokens: takes back, in list order, the tokens lwkt_relalltokens let go of. */
+export function* lwkt_getalltokens(host: SyncHost, cpu: Cpu): Task {
+  const td = curthread(host, cpu);
+  const toks = host.tdToks(cpu.id);
+  for (let i = 0; i < MAXTOKS; i++) {
+    const tok = cpu.loadPtr(toks + 8 * i);
+    if (tok === 0) continue;
+    for (;;) {
+      if ((yield* cpu.cmpxchgPtr(tok + lwkt_token.t_ref, 0, td)) === 0) break;
+      cpu.store32(tok + lwkt_token.t_collisions, cpu.load32(tok + lwkt_token.t_collisions) + 1);
+      yield* spinWhilePtr(cpu, tok + lwkt_token.t_ref);
+    }
+    cpu.store32(tok + lwkt_token.t_count, cpu.load32(toks + TD_TOKDEPTH + 4 * i));
+  }
 }
 
 // --- lockmgr (exclusive) ------------------------------------------------------------------

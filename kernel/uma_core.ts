@@ -4,7 +4,9 @@
 // with rwatson's 2005 critical sections around the per-CPU caches), with what came later where
 // the issue asks for it (uma_zcache_create's import/release, uma_zone_reserve, NOBUCKET and
 // MAXBUCKET, the contention-driven bucket sizing of 2013, the 2019 depot limit and working-set
-// estimate, the 2019 cache-line-aligned uma_cache). Structures are in kernel/uma_int.ts.
+// estimate, the 2019 cache-line-aligned uma_cache, and FreeBSD 12's large internal kegs: the
+// slab header on the slab, with runs of boot pages, for "UMA Zones" on 60-64 CPUs).
+// Structures are in kernel/uma_int.ts.
 //
 // - Kegs own slabs (part/free/full lists; on-page headers with a byte index free list, or
 //   off-page headers from "UMA Slabs" found through the keg's hash, or through the page's back
@@ -424,10 +426,41 @@ function* startup_alloc(k: Kernel, cpu: Cpu, zone: number, bytes: number): Task<
       return { mem, pflag };
     }
     yield* spin_unlock(k, cpu, g(k, 'uma_mtx'));
+  } else {
+    const run = yield* startup_alloc_run(k, cpu, bytes / PAGE_SIZE);
+    if (run !== 0) return { mem: run, pflag: UMA_SLAB_BOOT };
   }
   if (cpu.load32(g(k, 'booted')) < UMA_STARTUP2) panic(cpu, 'UMA: Increase vm.boot_pages');
   cpu.storePtr(keg + uma_keg.uk_allocf, st(k).page_alloc);
   return yield* page_alloc(k, cpu, bytes);
+}
+
+/**
+ * `pages` adjacent boot pages for a multi-page internal slab ("UMA Zones" on many CPUs), or 0.
+ * The list holds the unused boot pages highest first (uma_startup pushed them in address order
+ * and none comes back), so a run is that many entries from its head, each a page below the one
+ * before, the last one its start (FreeBSD 12's startup_alloc takes runs of boot pages too).
+ */
+function* startup_alloc_run(k: Kernel, cpu: Cpu, pages: number): Task<number> {
+  yield* spin_lock(k, cpu, g(k, 'uma_mtx'));
+  let run = 0;
+  for (let p = cpu.loadPtr(g(k, 'uma_boot_pages')), prev = 0; p !== 0 && run < pages; p = cpu.loadPtr(p + uma_slab.us_link_next)) {
+    if (prev !== 0 && p !== prev - PAGE_SIZE) break;
+    prev = p;
+    run++;
+  }
+  let mem = 0;
+  if (run === pages) {
+    for (let i = 0; i < pages; i++) {
+      const tmps = cpu.loadPtr(g(k, 'uma_boot_pages'));
+      listRemove(cpu, tmps, uma_slab.us_link_next, uma_slab.us_link_prev);
+      mem = cpu.loadPtr(tmps + uma_slab.us_data);
+      bzero(cpu, tmps, uma_slab.sizeof);
+    }
+    add32(cpu, g(k, 'uma_boot_free'), -pages);
+  }
+  yield* spin_unlock(k, cpu, g(k, 'uma_mtx'));
+  return mem;
 }
 
 function* obj_alloc(k: Kernel, cpu: Cpu, zone: number, bytes: number): Task<{ mem: number; pflag: number }> {
@@ -1184,12 +1217,27 @@ function keg_small_init(cpu: Cpu, keg: number): void {
 
 function keg_large_init(cpu: Cpu, keg: number): void {
   const size = cpu.load32(keg + uma_keg.uk_size);
-  cpu.store16(keg + uma_keg.uk_ppera, Math.ceil(size / PAGE_SIZE));
+  let ppera = Math.ceil(size / PAGE_SIZE);
+  let flags = cpu.load32(keg + uma_keg.uk_flags);
   cpu.store16(keg + uma_keg.uk_ipers, 1);
   cpu.store32(keg + uma_keg.uk_rsize, size);
-  let flags = cpu.load32(keg + uma_keg.uk_flags) | UMA_ZONE_OFFPAGE;
-  if ((flags & UMA_ZONE_VTOSLAB) === 0) flags |= UMA_ZONE_HASH;
+  if ((flags & UMA_ZFLAG_INTERNAL) !== 0) {
+    // An internal keg cannot take its slab headers from "UMA Slabs" (which may not exist yet:
+    // "UMA Zones" on a machine with many CPUs): the header goes on the slab's last page, on
+    // one more page when the item leaves no room (keg_large_init of FreeBSD 12).
+    if (ppera * PAGE_SIZE - size < slabHeaderBytes(1)) ppera++;
+  } else {
+    flags |= UMA_ZONE_OFFPAGE;
+    if ((flags & UMA_ZONE_VTOSLAB) === 0) flags |= UMA_ZONE_HASH;
+  }
+  cpu.store16(keg + uma_keg.uk_ppera, ppera);
   cpu.store32(keg + uma_keg.uk_flags, flags >>> 0);
+}
+
+/** An on-page slab header with its free-list index for `ipers` items, pointer-aligned. */
+function slabHeaderBytes(ipers: number): number {
+  const totsize = uma_slab.sizeof + ipers * UMA_FRITM_SZ;
+  return (totsize & UMA_ALIGN_PTR) !== 0 ? (totsize & ~UMA_ALIGN_PTR) + UMA_ALIGN_PTR + 1 : totsize;
 }
 
 function* keg_ctor(k: Kernel, cpu: Cpu, keg: number, zone: number, a: ZoneArgs): Task {
@@ -1215,9 +1263,7 @@ function* keg_ctor(k: Kernel, cpu: Cpu, keg: number, zone: number, a: ZoneArgs):
   const booted = cpu.load32(g(k, 'booted'));
   if ((ppera === 1 && booted < UMA_STARTUP2) || (booted < UMA_STARTUP2 && (flags & UMA_ZFLAG_INTERNAL) !== 0)) cpu.storePtr(keg + uma_keg.uk_allocf, s.startup_alloc);
   if ((flags & UMA_ZONE_OFFPAGE) === 0) {
-    let totsize = uma_slab.sizeof + cpu.load16(keg + uma_keg.uk_ipers) * UMA_FRITM_SZ;
-    if ((totsize & UMA_ALIGN_PTR) !== 0) totsize = (totsize & ~UMA_ALIGN_PTR) + UMA_ALIGN_PTR + 1;
-    const pgoff = UMA_SLAB_SIZE * ppera - totsize;
+    const pgoff = UMA_SLAB_SIZE * ppera - slabHeaderBytes(cpu.load16(keg + uma_keg.uk_ipers));
     cpu.store16(keg + uma_keg.uk_pgoff, pgoff);
     const ipers = cpu.load16(keg + uma_keg.uk_ipers);
     if (ipers * cpu.load32(keg + uma_keg.uk_rsize) > pgoff) panic(cpu, "UMA slab won't fit.");

@@ -15,6 +15,7 @@
 import { type Cpu, type Task } from '../emu/index.js';
 import { type Kernel } from './kernel.js';
 import { vm_page_lazy } from './kernel.js';
+import { GD_THREAD_OFFSET, thread } from './globaldata.js';
 import { panic } from './panic.js';
 import {
   PAGE_SIZE, PHYS_TO_DMAP, PG_BUSY, PG_WANTED, PG_ZERO, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_NONE,
@@ -315,6 +316,14 @@ export function* vm_page_grab(k: Kernel, cpu: Cpu, object: number, pindex: numbe
   }
   yield* lwkt_reltoken(k, cpu, k.vm_token);
   return m;
+}
+
+/**
+ * Whether CPU `cpuId`'s thread sleeps in vm_wait, waiting for free pages (a functional read,
+ * for a driver that finds every CPU asleep and must say why).
+ */
+export function vm_waiting(k: Kernel, cpuId: number): boolean {
+  return k.peekPtr(k.gd(cpuId) + GD_THREAD_OFFSET + thread.td_wchan) === k.vmstats + vmstats.v_free_count;
 }
 
 /** vm_wait: sleeps until freed pages bring the count back above the minimum. */

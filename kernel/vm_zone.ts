@@ -400,6 +400,8 @@ function clearPcpu(cpu: Cpu, h: VmZone): void {
 export function* zinitna(k: Kernel, cpu: Cpu, h: VmZone, obj: number, name: string | undefined, size: number, nentries: number, flags: number, zallocPages: number): Task<number> {
   let zflags = cpu.load32(f(h, 'zflags'));
   if ((zflags & ZONE_DESTROYABLE) !== 0) panic(cpu, "zinitna: can't create destroyable zone");
+  // Upstream divides by the item size in zget (a trap for 0); here that would loop forever.
+  if ((zflags & ZONE_BOOT) === 0 && size === 0) panic(cpu, `zinitna: zone ${name ?? ''} of 0-byte items`);
   if ((zflags & ZONE_BOOT) === 0) {
     cpu.store32(f(h, 'zsize'), Math.ceil(size / ZONE_ROUNDING) * ZONE_ROUNDING);
     cpu.store64(f(h, 'zlock'), 0);

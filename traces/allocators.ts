@@ -7,7 +7,7 @@ import {
   type Kernel, type MallocType, type UmaZone, type UmaZoneOptions, KMEM_ZMAX, M_WAITOK, UMA_ALIGN_PTR, UMA_ZONE_NOFREE, free, kmemzoneIndex,
   kmemzoneSizes, malloc, malloc_init, umaHandle, umaOptions, umaPages, umaZoneStats, uma_zalloc, uma_zcreate, uma_zfree, uma_zone_tune,
   type VmZone, VM_ALLOC_NORMAL, kmem_alloc3, kmem_free, round_page, vm_page, vm_page_alloc,
-  vm_page_busy, vm_page_free, zalloc, zfree, zinit, zoneStats, PHYS_TO_DMAP, sysctl,
+  vm_page_busy, vm_page_free, vm_wait, zalloc, zfree, zinit, zoneStats, PHYS_TO_DMAP, sysctl,
 } from '../kernel/index.js';
 import type { ZoneFlag } from './format.js';
 
@@ -103,11 +103,12 @@ export class VmZoneAllocator implements ReplayAllocator {
   }
 
   *pageAlloc(cpu: Cpu, order: number): Task<{ va: number; pages: number[] }> {
+    // A sleeping allocation (alloc_pages with GFP_KERNEL): vm_wait until pages are freed.
     const pages: number[] = [];
-    for (let i = 0; i < 2 ** order; i++) {
+    while (pages.length < 2 ** order) {
       const m = yield* vm_page_alloc(this.k, cpu, 0, 0, VM_ALLOC_NORMAL);
-      if (m === 0) break;
-      pages.push(m);
+      if (m === 0) yield* vm_wait(this.k, cpu);
+      else pages.push(m);
     }
     const va = pages.length === 0 ? 0 : PHYS_TO_DMAP(cpu.load64(pages[0]! + vm_page.phys_addr));
     return { va, pages };

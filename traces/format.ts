@@ -13,6 +13,19 @@ export const OP_PALLOC = 6; // P ORDER OBJ
 export const OP_PFREE = 7; // Q OBJ
 export const OP_THINK = 8; // t CYCLES
 
+/**
+ * Largest page order of a `P` event: 2^20 pages are 4 GiB, beyond any page allocation of the
+ * machines modeled (Linux's own MAX_ORDER is 10 or 11). The reader and the importer share it.
+ */
+export const MAX_PAGE_ORDER = 20;
+/**
+ * Largest item size of a zone: 65535 pages (268,431,360 bytes), what UMA's 16-bit uk_ppera
+ * can hold for one item; vm_zone (32-bit zsize) holds it too. Items are at least 1 byte.
+ */
+export const MAX_ITEM_SIZE = 65535 * 4096;
+/** Largest malloc(9) size: 2^40 bytes (1 TiB), the most memory a machine may have (emu/config.ts). */
+export const MAX_MALLOC_SIZE = 2 ** 40;
+
 /** The op's word in the text format, by op code. */
 export const opNames: readonly string[] = ['', 'zone', 'a', 'f', 'm', 'x', 'P', 'Q', 't'];
 

@@ -12,7 +12,7 @@ import { LineInput } from './trace-io.js';
 import { TraceWriter } from './trace-io.js';
 import { TraceStats, type TraceStatsSummary } from './trace-stats.js';
 import { type ImportRun, KMEMU_VERSION } from './run.js';
-import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, newEvent } from './format.js';
+import { MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, newEvent } from './format.js';
 
 export interface LinuxImportOptions {
   /** Count malformed kmem lines and go on instead of failing. */
@@ -113,8 +113,7 @@ const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u
 const MAX_CPUS = 4096;
 /** Longer lines are no tracepoint's (a kmem line is under 1 KiB) and are not matched. */
 const MAX_EVENT_LINE = 4096;
-/** Larger orders are not page allocations of any machine we model (2^20 pages is 4 GiB). */
-const MAX_ORDER = 20;
+const MAX_ORDER = MAX_PAGE_ORDER;
 
 /** One kmem event as read, waiting in the reordering window. */
 interface Rec {

@@ -5,7 +5,12 @@
 //   CPU c mod N, its events in their order among that CPU's.
 // - Each CPU runs its events in order. A free (or a use) of an object another CPU allocates
 //   waits, idle, until that allocation has happened in simulated time; the same for a zone
-//   another CPU creates.
+//   another CPU creates. A free is matched, as the trace is read, with the allocation before it
+//   in file order (its incarnation: an id may be allocated again after its free, on any CPU),
+//   and waits for that one: objects and waits are keyed by the allocation's event number.
+// - An allocation that needs more pages than were free after boot fails at once; one that
+//   sleeps in vm_wait while every other CPU sleeps too (nothing will free memory) ends the
+//   replay with the trace line, the object and the machine's memory.
 // - After an allocation the consumer writes the object's first `touch` cache lines, and reads
 //   its first line before freeing it (path label `consumer.touch`), so that the cache warmth of
 //   LIFO per-CPU caching shows. Think time advances the CPU's clock (`think`).
@@ -14,8 +19,8 @@
 // - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
 //   the machine pauses, more of the trace is read, and the run resumes.
 
-import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
-import { boot, sysctlSet, type Kernel } from '../kernel/index.js';
+import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
+import { PAGE_SIZE, boot, sysctl, sysctlSet, vm_waiting, type Kernel } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
 import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent, type ZoneFlag, newEvent } from './format.js';
 import { Histogram } from './histogram.js';
@@ -27,6 +32,8 @@ export interface EventSource {
   next(): Promise<readonly TraceEvent[] | null>;
   /** The sha256 (hex) of the source's bytes, once all are read (TraceReader has it). */
   readonly sha256?: string | null;
+  /** The input's name for `NAME:LINE: ` in messages (a TraceReader's file). */
+  readonly name?: string;
 }
 
 export type AllocatorName = 'vmzone' | 'uma';
@@ -97,6 +104,8 @@ class EventQueue {
   private zone = new Float64Array(1024);
   private obj = new Float64Array(1024);
   private size = new Float64Array(1024);
+  private line = new Float64Array(1024);
+  private key = new Float64Array(1024);
   private readonly zoneEvents = new Map<number, { name: string; flags: ZoneFlag[] }>();
   private head = 0;
   private tail = 0;
@@ -107,24 +116,29 @@ class EventQueue {
     return this.head === this.tail;
   }
 
-  push(ev: TraceEvent): void {
+  /** Queues `ev`; `key` is the incarnation of its object (see replay()). */
+  push(ev: TraceEvent, key: number): void {
     if (this.tail === this.op.length) this.grow();
     const i = this.tail++;
     this.op[i] = ev.op;
     this.zone[i] = ev.zone;
     this.obj[i] = ev.obj;
     this.size[i] = ev.size;
+    this.line[i] = ev.line;
+    this.key[i] = key;
     if (ev.op === OP_ZONE) this.zoneEvents.set(this.serial, { name: ev.name, flags: ev.flags.slice() });
     this.serial++;
   }
 
-  /** Moves the next event into `ev` (a scratch event of the caller's). */
-  shift(ev: TraceEvent): void {
+  /** Moves the next event into `ev` (a scratch event of the caller's); returns its key. */
+  shift(ev: TraceEvent): number {
     const i = this.head++;
     ev.op = this.op[i]!;
     ev.zone = this.zone[i]!;
     ev.obj = this.obj[i]!;
     ev.size = this.size[i]!;
+    ev.line = this.line[i]!;
+    const key = this.key[i]!;
     if (ev.op === OP_ZONE) {
       const z = this.zoneEvents.get(this.headSerial)!;
       this.zoneEvents.delete(this.headSerial);
@@ -133,6 +147,7 @@ class EventQueue {
     }
     this.headSerial++;
     if (this.head === this.tail) this.head = this.tail = 0;
+    return key;
   }
 
   private grow(): void {
@@ -148,6 +163,8 @@ class EventQueue {
     this.zone = move(this.zone, (n) => new Float64Array(n));
     this.obj = move(this.obj, (n) => new Float64Array(n));
     this.size = move(this.size, (n) => new Float64Array(n));
+    this.line = move(this.line, (n) => new Float64Array(n));
+    this.key = move(this.key, (n) => new Float64Array(n));
     this.head = 0;
     this.tail = live;
   }
@@ -203,47 +220,127 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     pageFree: k.label['vm_page.free'],
   };
   const queues: EventQueue[] = Array.from({ length: ncpus }, () => new EventQueue());
+  /** Live objects by incarnation: the event number of their allocation in the trace. */
   const objects = new Map<number, LiveObject>();
   const zones = new Map<number, { handle: unknown; name: string; size: number; context: number; time: number }>();
-  /** Who sleeps waiting for an object id ("o<id>") or zone id ("z<id>") to appear. */
-  const waiters = new Map<string, number[]>();
+  /** Who sleeps waiting for an incarnation, or a zone id, to appear. */
+  const objectWaiters = new Map<number, number[]>();
+  const zoneWaiters = new Map<number, number[]>();
+  /** The event each CPU runs (its scratch event), for messages. */
+  const current: TraceEvent[] = Array.from({ length: ncpus }, newEvent);
   const ops = new OpTable(m);
   const totals: ReplayTotals = { events: 0, allocations: 0, frees: 0, thinkCycles: 0 };
   let eof = false;
   let traceCpus = 0;
 
+  // Pages an allocation may take: what was free after boot, less what the VM keeps for itself
+  // (VM_ALLOC_NORMAL stops at v_free_reserved). Whatever the trace frees, no allocation can
+  // have more.
+  const freeAfterBoot = sysctl(k, 'vm.stats.vm.v_free_count') ?? 0;
+  const usablePages = freeAfterBoot - (sysctl(k, 'vm.stats.vm.v_free_reserved') ?? 0);
+
   m.barrier();
   const start = m.snapshot();
 
-  function wakeWaiters(key: string, time: number): void {
+  function wakeWaiters(waiters: Map<number, number[]>, key: number, time: number): void {
     const list = waiters.get(key);
     if (list === undefined) return;
     waiters.delete(key);
     for (const c of list) m.wake(c, time);
   }
 
-  /** Waits (idle) until `ready()` gives what another CPU provides under `key`. */
-  function* waitFor<T>(cpu: Cpu, key: string, ready: () => T | undefined, readyAt: (t: T) => number): Task<T> {
+  /** Idles the CPU until `time` (when what it waited for appeared on another CPU). */
+  function idleUntil(cpu: Cpu, time: number): void {
+    if (time <= cpu.clock) return;
+    cpu.enter(label.wait);
+    const gap = time - cpu.clock;
+    cpu.tick(gap);
+    cpu.count(K.idleCycles, gap);
+    cpu.leave();
+  }
+
+  /** Waits (idle) until incarnation `key` of object `obj` is allocated. */
+  function* waitObject(cpu: Cpu, key: number, obj: number): Task<LiveObject> {
     for (;;) {
-      const v = ready();
-      if (v !== undefined) {
-        const t = readyAt(v);
-        if (t > cpu.clock) {
-          cpu.enter(label.wait);
-          const gap = t - cpu.clock;
-          cpu.tick(gap);
-          cpu.count(K.idleCycles, gap);
-          cpu.leave();
-        }
-        return v;
+      const o = objects.get(key);
+      if (o !== undefined) {
+        idleUntil(cpu, o.time);
+        return o;
       }
-      const list = waiters.get(key) ?? [];
-      list.push(cpu.id);
-      waiters.set(key, list);
+      const list = objectWaiters.get(key);
+      if (list === undefined) objectWaiters.set(key, [cpu.id]);
+      else list.push(cpu.id);
       cpu.enter(label.wait);
-      yield* cpu.sleep(`waiting for ${key[0] === 'o' ? 'object' : 'zone'} ${key.slice(1)}`);
+      yield* cpu.sleep(`waiting for object ${obj}`);
       cpu.leave();
     }
+  }
+
+  /** Waits (idle) until zone `id` is created. */
+  function* waitZone(cpu: Cpu, id: number): Task<NonNullable<ReturnType<typeof zones.get>>> {
+    for (;;) {
+      const z = zones.get(id);
+      if (z !== undefined) {
+        idleUntil(cpu, z.time);
+        return z;
+      }
+      const list = zoneWaiters.get(id);
+      if (list === undefined) zoneWaiters.set(id, [cpu.id]);
+      else list.push(cpu.id);
+      cpu.enter(label.wait);
+      yield* cpu.sleep(`waiting for zone ${id}`);
+      cpu.leave();
+    }
+  }
+
+  /** `NAME:LINE: ` for an event read from a file; `replay: ` otherwise. */
+  function where(ev: TraceEvent): string {
+    return ev.line > 0 && source.name !== undefined ? `${source.name}:${ev.line}: ` : 'replay: ';
+  }
+
+  function what(ev: TraceEvent): string {
+    switch (ev.op) {
+      case OP_MALLOC: return `object ${ev.obj}: malloc of ${ev.size} bytes`;
+      case OP_PALLOC: return `object ${ev.obj}: allocation of 2^${ev.size} pages (${bytes(PAGE_SIZE * 2 ** ev.size)})`;
+      case OP_ALLOC: {
+        const z = zones.get(ev.zone);
+        return `object ${ev.obj}: allocation from zone ${z?.name ?? ev.zone}${z === undefined ? '' : ` (${z.size}-byte items)`}`;
+      }
+      case OP_ZONE: return `creation of zone ${ev.name}`;
+      default: return `object ${ev.obj}: the free`;
+    }
+  }
+
+  const ram = `the machine has ${bytes(opts.machine.memory.size)} of RAM (${opts.machine.name})`;
+
+  /** An allocation bigger than all the memory an allocation may have: fails at once. */
+  function impossible(ev: TraceEvent): never {
+    throw new UserError(`${where(ev)}${what(ev)} cannot be satisfied: ${ram}, ${bytes(freeAfterBoot * PAGE_SIZE)} free after boot`);
+  }
+
+  /** Every CPU asleep and `cpu` in vm_wait: nothing will free the memory it waits for. */
+  function outOfMemory(cpu: number): UserError {
+    const ev = current[cpu]!;
+    let held = 0;
+    for (const o of objects.values()) held += o.kind === OP_PALLOC ? PAGE_SIZE * 2 ** o.size : o.kind === OP_ALLOC ? zones.get(o.zone)!.size : o.size;
+    const free = (sysctl(k, 'vm.stats.vm.v_free_count') ?? 0) * PAGE_SIZE;
+    const n = objects.size;
+    return new UserError(
+      `${where(ev)}${what(ev)} cannot be satisfied: ${ram}, ${bytes(free)} free and ${bytes(held)} in ${n} live object${n === 1 ? '' : 's'} of the trace, and no CPU will free any`,
+    );
+  }
+
+  /** Why the machine stopped with every CPU asleep, as the user's error when it is theirs. */
+  function diagnose(err: MachineDeadlock): Error {
+    const asleep = err.waiting.map((w) => w.cpu);
+    const oom = asleep.find((c) => vm_waiting(k, c));
+    if (oom !== undefined) return outOfMemory(oom);
+    const waiting = asleep.find((c) => current[c]!.op !== OP_THINK && err.waiting.find((w) => w.cpu === c)!.reason.startsWith('waiting for '));
+    if (waiting !== undefined) {
+      const ev = current[waiting]!;
+      return new UserError(`${where(ev)}the trace ended with CPU ${waiting} still waiting for ${ev.op === OP_ALLOC ? `zone ${ev.zone}` : `object ${ev.obj}`}, which no CPU ${ev.op === OP_ALLOC ? 'creates' : 'allocates'}`);
+    }
+    return err;
   }
 
   function* timed(cpu: Cpu, context: number, fallbackLabel: number, op: Task<unknown>): Task<unknown> {
@@ -269,7 +366,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     cpu.leave();
   }
 
-  function* runEvent(cpu: Cpu, ev: TraceEvent): Task {
+  function* runEvent(cpu: Cpu, ev: TraceEvent, key: number): Task {
     totals.events++;
     switch (ev.op) {
       case OP_ZONE: {
@@ -279,47 +376,50 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         cpu.leave();
         zones.set(ev.zone, { handle, name: ev.name, size: ev.size, context: m.context(ev.name), time: cpu.clock });
         cpu.setContext(0);
-        wakeWaiters(`z${ev.zone}`, cpu.clock);
+        wakeWaiters(zoneWaiters, ev.zone, cpu.clock);
         return;
       }
       case OP_ALLOC: {
-        const z = yield* waitFor(cpu, `z${ev.zone}`, () => zones.get(ev.zone), (zz) => zz.time);
+        const z = yield* waitZone(cpu, ev.zone);
+        if (z.size > PAGE_SIZE && Math.ceil(z.size / PAGE_SIZE) > usablePages) impossible(ev);
         const va = (yield* timed(cpu, z.context, label.zoneAlloc, allocator.alloc(cpu, z.handle))) as number;
-        if (va === 0) throw new UserError(`replay: zone ${z.name}: allocation of object ${ev.obj} failed: the kernel is out of memory`);
+        if (va === 0) throw new UserError(`${where(ev)}${what(ev)} failed: the kernel is out of memory`);
         touchWrite(cpu, va, z.size);
         cpu.setContext(0);
         totals.allocations++;
-        objects.set(ev.obj, { va, kind: OP_ALLOC, zone: ev.zone, size: z.size, pages: undefined, time: cpu.clock });
-        wakeWaiters(`o${ev.obj}`, cpu.clock);
+        objects.set(key, { va, kind: OP_ALLOC, zone: ev.zone, size: z.size, pages: undefined, time: cpu.clock });
+        wakeWaiters(objectWaiters, key, cpu.clock);
         return;
       }
       case OP_MALLOC: {
+        if (ev.size > PAGE_SIZE && Math.ceil(ev.size / PAGE_SIZE) > usablePages) impossible(ev);
         const ctx = m.context(allocator.mallocContext(ev.size));
         const va = (yield* timed(cpu, ctx, label.zoneAlloc, allocator.malloc(cpu, ev.size))) as number;
-        if (va === 0) throw new UserError(`replay: malloc(${ev.size}) of object ${ev.obj} failed: the kernel is out of memory`);
+        if (va === 0) throw new UserError(`${where(ev)}${what(ev)} failed: the kernel is out of memory`);
         touchWrite(cpu, va, ev.size);
         cpu.setContext(0);
         totals.allocations++;
-        objects.set(ev.obj, { va, kind: OP_MALLOC, zone: -1, size: ev.size, pages: undefined, time: cpu.clock });
-        wakeWaiters(`o${ev.obj}`, cpu.clock);
+        objects.set(key, { va, kind: OP_MALLOC, zone: -1, size: ev.size, pages: undefined, time: cpu.clock });
+        wakeWaiters(objectWaiters, key, cpu.clock);
         return;
       }
       case OP_PALLOC: {
+        if (2 ** ev.size > usablePages) impossible(ev);
         const ctx = m.context('pages');
         const r = (yield* timed(cpu, ctx, label.pageAlloc, allocator.pageAlloc(cpu, ev.size))) as { va: number; pages: number[] };
-        if (r.va === 0) throw new UserError(`replay: allocation of 2^${ev.size} pages for object ${ev.obj} failed: the kernel is out of memory`);
+        if (r.va === 0) throw new UserError(`${where(ev)}${what(ev)} failed: the kernel is out of memory`);
         touchWrite(cpu, r.va, 4096 * 2 ** ev.size);
         cpu.setContext(0);
         totals.allocations++;
-        objects.set(ev.obj, { va: r.va, kind: OP_PALLOC, zone: -1, size: ev.size, pages: r.pages, time: cpu.clock });
-        wakeWaiters(`o${ev.obj}`, cpu.clock);
+        objects.set(key, { va: r.va, kind: OP_PALLOC, zone: -1, size: ev.size, pages: r.pages, time: cpu.clock });
+        wakeWaiters(objectWaiters, key, cpu.clock);
         return;
       }
       case OP_FREE:
       case OP_MFREE:
       case OP_PFREE: {
-        const o = yield* waitFor(cpu, `o${ev.obj}`, () => objects.get(ev.obj), (x) => x.time);
-        objects.delete(ev.obj);
+        const o = yield* waitObject(cpu, key, ev.obj);
+        objects.delete(key);
         let ctx: number;
         let task: Task;
         let fallback = label.zoneFree;
@@ -353,25 +453,66 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
 
   const program = function* (cpu: Cpu): Task {
     const q = queues[cpu.id]!;
-    const ev = newEvent();
+    const ev = current[cpu.id]!;
     for (;;) {
       if (q.empty) {
         if (eof) return;
         yield YIELD_INPUT;
         continue;
       }
-      q.shift(ev);
+      const key = q.shift(ev);
       ev.cpu = cpu.id;
       yield* cpu.checkpoint();
-      yield* runEvent(cpu, ev);
+      yield* runEvent(cpu, ev, key);
     }
   };
+
+  // Incarnations, assigned in file order: an allocation's key is its event number; a free
+  // takes the key of the live allocation of its id. A free read before any allocation of its
+  // id (a source that breaks FORMAT.md's Rules, as some tests do) takes the next one's.
+  const liveKeys = new Map<number, number>();
+  const earlyFrees = new Map<number, number>();
+  let serial = 0;
+  function keyOf(ev: TraceEvent): number {
+    const n = serial++;
+    switch (ev.op) {
+      case OP_ALLOC:
+      case OP_MALLOC:
+      case OP_PALLOC: {
+        const early = earlyFrees.get(ev.obj);
+        if (early !== undefined) {
+          earlyFrees.delete(ev.obj);
+          return early;
+        }
+        liveKeys.set(ev.obj, n);
+        return n;
+      }
+      case OP_FREE:
+      case OP_MFREE:
+      case OP_PFREE: {
+        const live = liveKeys.get(ev.obj);
+        if (live !== undefined) {
+          liveKeys.delete(ev.obj);
+          return live;
+        }
+        earlyFrees.set(ev.obj, n);
+        return n;
+      }
+      default:
+        return n;
+    }
+  }
 
   m.start(m.cpus.map(() => program));
   let read = 0;
   let lastProgress = 0;
   for (;;) {
-    const r = m.resume();
+    let r: ReturnType<Machine['resume']>;
+    try {
+      r = m.resume();
+    } catch (err) {
+      throw err instanceof MachineDeadlock ? diagnose(err) : err;
+    }
     if (r.state === 'done') break;
     // The CPU whose turn it is needs its next event: read until it has one or the trace ends.
     const q = queues[r.cpu]!;
@@ -383,7 +524,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       }
       for (const ev of batch) {
         if (ev.cpu >= traceCpus) traceCpus = ev.cpu + 1;
-        queues[ev.cpu % ncpus]!.push(ev);
+        queues[ev.cpu % ncpus]!.push(ev, keyOf(ev));
       }
       read += batch.length;
       if (opts.onProgress !== undefined && read - lastProgress >= 16384) {
@@ -391,10 +532,6 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         opts.onProgress(totals.events);
       }
     }
-  }
-  if (waiters.size > 0) {
-    const [key] = waiters.keys();
-    throw new UserError(`replay: the trace ended with a CPU still waiting for ${key![0] === 'o' ? 'object' : 'zone'} ${key!.slice(1)}`);
   }
   opts.onProgress?.(totals.events);
   opts.onFinish?.(k);
@@ -419,4 +556,10 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     counters: m.snapshot().minus(start),
     zoneNames: [...zones.values()].map((z) => z.name),
   });
+}
+
+/** Bytes as MiB (GiB from 1 GiB up), one decimal unless whole. */
+function bytes(n: number): string {
+  const [v, unit] = n >= 2 ** 30 ? [n / 2 ** 30, 'GiB'] : [n / 2 ** 20, 'MiB'];
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${unit}`;
 }

@@ -14,8 +14,8 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { UserError } from '../emu/index.js';
 import { openAtomic, outputError, writeAll, type AtomicOutput } from './atomic-output.js';
 import {
-  OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, TRACE_MAGIC, TRACE_VERSION,
-  newEvent, opNames, zoneFlags,
+  MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE,
+  TRACE_MAGIC, TRACE_VERSION, newEvent, opNames, zoneFlags,
 } from './format.js';
 import type { TraceEvent, TraceHeader, ZoneFlag } from './format.js';
 
@@ -267,6 +267,7 @@ const LIVE_PAGES = -2;
 
 const MAX_CPUS = 4096;
 const MAX_FIELDS = 16;
+const ITEM_SIZE = `an item size in bytes (1-${MAX_ITEM_SIZE})`;
 
 const SHAPES: readonly string[] = [
   '',
@@ -398,7 +399,7 @@ export class TraceReader {
       const m = /^#\s*([A-Za-z0-9_.-]+):\s*(.*)$/.exec(line);
       if (m === null) continue;
       const key = m[1]!;
-      const value = m[2]!.trimEnd();
+      const value = unescapeComment(m[2]!.trimEnd());
       this.header.meta[key] = value;
       if (key === 'cpus') {
         const n = /^\d{1,4}$/.test(value) ? Number(value) : 0;
@@ -536,7 +537,8 @@ export class TraceReader {
       case OP_ZONE: {
         ev.zone = this.number(text, 2, MAX, 'a zone id');
         ev.name = this.field(text, 3);
-        ev.size = this.number(text, 4, MAX, 'an item size in bytes');
+        ev.size = this.number(text, 4, MAX_ITEM_SIZE, ITEM_SIZE);
+        if (ev.size === 0) this.fail(ITEM_SIZE, '0');
         for (let k = 5; k < n; k++) {
           const flag = this.field(text, k);
           if (!(zoneFlags as readonly string[]).includes(flag)) this.fail(`a zone flag (${zoneFlags.join(', ')})`, flag);
@@ -550,11 +552,11 @@ export class TraceReader {
         ev.obj = this.number(text, 3, MAX, 'an object id');
         break;
       case OP_MALLOC:
-        ev.size = this.number(text, 2, MAX, 'a size in bytes');
+        ev.size = this.number(text, 2, MAX_MALLOC_SIZE, `a size in bytes (0-${MAX_MALLOC_SIZE})`);
         ev.obj = this.number(text, 3, MAX, 'an object id');
         break;
       case OP_PALLOC:
-        ev.size = this.number(text, 2, MAX, 'a page order');
+        ev.size = this.number(text, 2, MAX_PAGE_ORDER, `a page order (0-${MAX_PAGE_ORDER})`);
         ev.obj = this.number(text, 3, MAX, 'an object id');
         break;
       case OP_MFREE:
@@ -658,10 +660,9 @@ export class TraceWriter {
     return this.out.path;
   }
 
-  /** Writes `# text` (one line). */
+  /** Writes `# text` on one line, its backslashes, CRs and LFs escaped (escapeComment). */
   comment(text: string): void {
-    if (/[\r\n]/.test(text)) throw new Error(`a trace comment cannot span lines: ${JSON.stringify(text)}`);
-    this.put(`# ${text}\n`);
+    this.put(`# ${escapeComment(text)}\n`);
   }
 
   write(ev: TraceEvent): void {
@@ -746,6 +747,19 @@ export class TraceWriter {
     this.buf = '';
     if (this.out.fd >= 0) this.out.abort();
   }
+}
+
+/**
+ * A comment's text on one line (FORMAT.md): `\` as `\\`, CR as `\r`, LF as `\n`, so that a
+ * file name with a newline can be a `# source:`. Readers undo it in metadata values.
+ */
+export function escapeComment(text: string): string {
+  return /[\\\r\n]/.test(text) ? text.replace(/[\\\r\n]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : '\\r')) : text;
+}
+
+/** Undoes escapeComment (a backslash before anything else stays as it is). */
+export function unescapeComment(text: string): string {
+  return text.includes('\\') ? text.replace(/\\([\\nr])/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : '\\')) : text;
 }
 
 function check(n: number): number {

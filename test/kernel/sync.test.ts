@@ -162,6 +162,31 @@ describe('kernel synchronization', () => {
     expect(order).toEqual(['0 sleeps holding the token', '1 has the token', '0 awake with the token']);
   });
 
+  it('tsleep() takes a token held twice back at depth 2 after another CPU held it meanwhile (vm_wait inside kmem_alloc3)', () => {
+    const { m, host, word } = syncMachine();
+    const tok = word(3);
+    const seen: string[] = [];
+    m.run([
+      function* (cpu) {
+        yield* lwkt_gettoken(host, cpu, tok);
+        yield* lwkt_gettoken(host, cpu, tok);
+        yield* tsleep(host, cpu, word(4), 0, 'vmwait');
+        seen.push(`0 awake: owner ${cpu.loadPtr(tok) === host.gd(0) + GD_THREAD_OFFSET}, depth ${cpu.load32(tok + 8)}`);
+        yield* lwkt_reltoken(host, cpu, tok);
+        yield* lwkt_reltoken(host, cpu, tok);
+        seen.push(`0 released: owner ${cpu.loadPtr(tok)}, depth ${cpu.load32(tok + 8)}`);
+      },
+      function* (cpu) {
+        cpu.compute(3000);
+        yield* lwkt_gettoken(host, cpu, tok);
+        seen.push(`1 has it at depth ${cpu.load32(tok + 8)}`);
+        yield* wakeup(host, cpu, word(4));
+        yield* lwkt_reltoken(host, cpu, tok);
+      },
+    ]);
+    expect(seen).toEqual(['1 has it at depth 1', '0 awake: owner true, depth 2', '0 released: owner 0, depth 0']);
+  });
+
   it('cv_wait() sleeps until cv_signal(), with the interlock released meanwhile', () => {
     const { m, host, word } = syncMachine();
     const [c, mtx, flag] = [word(5), word(6), word(7)];

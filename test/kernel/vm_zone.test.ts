@@ -19,6 +19,11 @@ function stats(k: Kernel, name: string) {
 }
 
 describe('vm_zone', () => {
+  it('zinit() of a zone of 0-byte items panics instead of zget dividing by 0 forever', () => {
+    const { m, k } = bootedMachine();
+    expect(() => makeZone(m, k, 'empty', 0)).toThrow('panic: zinitna: zone empty of 0-byte items (cpu0)');
+  });
+
   it('zalloc() gives distinct items of the rounded size and zfree() makes them reusable, last freed first', () => {
     const { m, k } = bootedMachine();
     const z = makeZone(m, k, 'test', 40);

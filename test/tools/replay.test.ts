@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { UserError } from '../../emu/index.js';
 import { runCompare, runReplay, type ReplayCliOptions } from '../../tools/replay.js';
 
 const base = (o: Partial<ReplayCliOptions> = {}): ReplayCliOptions => ({
@@ -105,5 +106,14 @@ describe('kmemu replay and compare', () => {
       return r.regions.find((x) => x.label === 'zone.alloc.locked')?.cycles ?? 0;
     };
     expect(await burst(1)).toBeGreaterThan(await burst(32));
+  });
+
+  it('replay of an allocation bigger than the machine\'s memory is one UserError naming the line (kmemu: ..., exit 1)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kmemu-'));
+    const big = join(dir, 'big.trace');
+    writeFileSync(big, 'kmemu-trace 1\n0 m 268435456 1\n');
+    const err = await runReplay(big, base(), capture().io).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe(`${big}:2: object 1: malloc of 268435456 bytes cannot be satisfied: the machine has 256 MiB of RAM (coursework), 237.1 MiB free after boot`);
   });
 });

@@ -1,7 +1,11 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadMachineConfig } from '../../emu/index.js';
 import {
-  OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, replay, type EventSource, type TraceEvent,
+  OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, TraceReader, replay, type AllocatorName, type EventSource,
+  type TraceEvent,
 } from '../../traces/index.js';
 
 const ev = (cpu: number, op: number, f: Partial<TraceEvent> = {}): TraceEvent => ({ cpu, op, zone: 0, obj: 0, size: 0, name: '', flags: [], line: 0, ...f });
@@ -106,3 +110,72 @@ describe('replay', () => {
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
   });
 });
+
+describe('replay: many CPUs, memory pressure, reused ids', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kmemu-replay-'));
+  /** A trace file of these event lines; replayed through a TraceReader (names and lines in messages). */
+  const traceFile = (name: string, lines: string[]) => {
+    const file = join(dir, name);
+    writeFileSync(file, `kmemu-trace 1\n${lines.join('\n')}\n`);
+    return file;
+  };
+  const run = async (file: string, allocator: AllocatorName = 'vmzone', cpus = 4) =>
+    replay(await TraceReader.open(file), { machine: loadMachineConfig('coursework', { cpus }), allocator });
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  it.each(['vmzone', 'uma'] as const)('replay() boots 64 CPUs and replays one alloc/free pair on each (%s)', async (allocator) => {
+    const t0 = performance.now();
+    const r = await replay(source(pairs(64, 1), 64), { machine: machine(64), allocator });
+    expect([r.totals.events, r.totals.allocations, r.totals.frees]).toEqual([193, 64, 64]);
+    expect(r.cpus).toHaveLength(64);
+    // Boot and replay on 64 CPUs take about 1 s on this host.
+    expect(performance.now() - t0).toBeLessThan(20_000);
+  });
+
+  it.each(['vmzone', 'uma'] as const)('a malloc bigger than the free memory fails at once with its line and the machine\'s memory (%s)', async (allocator) => {
+    const file = traceFile('big.trace', ['0 m 100 2', '0 m 268435456 1']);
+    await expect(run(file, allocator)).rejects.toThrow(
+      `${file}:3: object 1: malloc of 268435456 bytes cannot be satisfied: the machine has 256 MiB of RAM (coursework), 237.1 MiB free after boot`,
+    );
+  });
+
+  it('a page allocation bigger than the memory names its own object, not the next one', async () => {
+    const file = traceFile('p20.trace', ['0 zone 1 z 64', '0 P 20 1', '0 a 1 2']);
+    await expect(run(file)).rejects.toThrow(
+      `${file}:3: object 1: allocation of 2^20 pages (4 GiB) cannot be satisfied: the machine has 256 MiB of RAM (coursework), 237.1 MiB free after boot`,
+    );
+  });
+
+  it('memory that runs out with no CPU left to free any names the allocation that sleeps in vm_wait', async () => {
+    const file = traceFile('oom.trace', range(1, 240).map((i) => `0 P 8 ${i}`));
+    await expect(run(file)).rejects.toThrow(
+      `${file}:237: object 236: allocation of 2^8 pages (1 MiB) cannot be satisfied: the machine has 256 MiB of RAM (coursework), ` +
+        '1.5 MiB free and 235 MiB in 235 live objects of the trace, and no CPU will free any',
+    );
+  });
+
+  it.each(['vmzone', 'uma'] as const)('memory that runs low while another CPU frees: the allocations sleep in vm_wait (kmem_alloc3 holding vm_token) and go on (%s)', async (allocator) => {
+    // CPU0 takes 235 MiB of pages and then 64 KiB mallocs, which sleep in vm_wait inside
+    // kmem_alloc3 until CPU1, after 50 M cycles of thinking, frees the pages.
+    const file = traceFile('low.trace', [
+      ...range(1, 235).map((i) => `0 P 8 ${i}`),
+      ...range(300, 319).map((i) => `0 m 65536 ${i}`),
+      '1 t 50000000',
+      ...range(1, 235).map((i) => `1 Q ${i}`),
+      ...range(300, 319).map((i) => `0 x ${i}`),
+    ]);
+    const r = await run(file, allocator);
+    expect([r.totals.events, r.totals.allocations, r.totals.frees]).toEqual([511, 255, 255]);
+    expect(r.totals.makespanCycles).toBe(allocator === 'vmzone' ? 68_788_648 : 68_799_855);
+  });
+
+  it('an id reused on another CPU after its free: each free matches the incarnation file order gives it', async () => {
+    // CPU0's free of 5 is of CPU1's second incarnation: it waits for it instead of freeing its
+    // own first one again (which left CPU1's free waiting forever: a deadlock).
+    const file = traceFile('reuse.trace', ['0 zone 1 z 64', '0 a 1 5', '1 t 100000', '1 f 1 5', '1 a 1 5', '0 f 1 5']);
+    const r = await run(file);
+    expect([r.totals.events, r.totals.allocations, r.totals.frees, r.totals.makespanCycles]).toEqual([6, 2, 2, 100_972]);
+    expect(r.cpus.map((c) => c.idleCycles)).toEqual([75_492, 0, 0, 0]);
+  });
+});
+

@@ -6,7 +6,10 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../emu/index.js';
 import { openAtomicOutputs } from '../../traces/atomic-output.js';
-import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, TraceReader, TraceWriter, newEvent, openAtomic, writeFileAtomic } from '../../traces/index.js';
+import {
+  MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE,
+  TraceReader, TraceWriter, generate, generatedHeader, importLinuxKmem, newEvent, openAtomic, writeFileAtomic,
+} from '../../traces/index.js';
 import type { TraceEvent, TraceReaderOptions } from '../../traces/index.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmemu-trace-io-'));
@@ -78,6 +81,37 @@ describe('TraceWriter and TraceReader', () => {
     expect(reader.header).toEqual({ meta: { source: 'test, hand-made', cpus: '4096' }, cpus: 4096 });
     expect(reader.events).toBe(EVENTS.length);
     expect(reader.liveObjects).toBe(1);
+  });
+
+  it('TraceWriter escapes a newline, a CR and a backslash in a comment; TraceReader gives metadata back unescaped', async () => {
+    const file = path.join(tmp, 'esc.trace');
+    const source = 'linux-kmem, cap\nture\r.txt \\ C:\\x \\n';
+    const w = TraceWriter.create(file, { meta: { source } });
+    w.comment('a note\non two lines');
+    w.malloc(0, 8, 1);
+    w.close();
+    expect(fs.readFileSync(file, 'utf8')).toBe(
+      'kmemu-trace 1\n# source: linux-kmem, cap\\nture\\r.txt \\\\ C:\\\\x \\\\n\n# a note\\non two lines\n0 m 8 1\n',
+    );
+    const { events, reader } = await readAll(file);
+    expect(reader.header.meta).toEqual({ source });
+    expect(events.map((e) => e.line)).toEqual([4]);
+  });
+
+  it('importLinuxKmem() and gen write a # source: with a newline in the file name or the seed, and it reads back', async () => {
+    const capture = path.join(tmp, 'cap\nture.txt');
+    fs.writeFileSync(capture, 'bash-6000    [000] .....   290.490021: kmalloc: call_site=f+0x1/0x2 ptr=0000000036b2c12e bytes_req=8 bytes_alloc=8 gfp_flags=GFP_KERNEL\n');
+    const out = path.join(tmp, 'imp\norted.trace');
+    await importLinuxKmem(capture, out);
+    expect(fs.readFileSync(out, 'utf8').split('\n').slice(0, 2)).toEqual(['kmemu-trace 1', '# source: linux-kmem, cap\\nture.txt']);
+    expect((await readAll(out)).reader.header.meta.source).toBe('linux-kmem, cap\nture.txt');
+    const gen = path.join(tmp, 'gen.trace');
+    const header = generatedHeader('pairs', { cpus: 2, events: 4, seed: 'a\nb' });
+    const w = TraceWriter.create(gen, header);
+    for (const e of generate('pairs', { cpus: 2, events: 4, seed: 'a\nb' })) w.write(e);
+    w.close();
+    expect((await readAll(gen)).reader.header.meta.source).toBe(header.meta.source);
+    expect(header.meta.source).toContain('--seed a\nb ');
   });
 
   it('TraceWriter writes one gzip member per MiB of text and TraceReader reads them all', async () => {
@@ -247,11 +281,18 @@ describe('TraceReader syntax errors', () => {
     ['0 a 1 9007199254740992', 'T:3: expected an object id, got "9007199254740992"'],
     ['0 a 1 12345678901234567', 'T:3: expected an object id, got "12345678901234567"'],
     ['0 a 1 1.5', 'T:3: expected an object id, got "1.5"'],
-    ['0 m -8 1', 'T:3: expected a size in bytes, got "-8"'],
-    ['0 P two 1', 'T:3: expected a page order, got "two"'],
+    ['0 m -8 1', 'T:3: expected a size in bytes (0-1099511627776), got "-8"'],
+    ['0 m 1099511627777 1', 'T:3: expected a size in bytes (0-1099511627776), got "1099511627777"'],
+    ['0 P two 1', 'T:3: expected a page order (0-20), got "two"'],
+    ['0 P 21 1', 'T:3: expected a page order (0-20), got "21"'],
+    ['0 P 53 1', 'T:3: expected a page order (0-20), got "53"'],
+    ['0 P 1000 1', 'T:3: expected a page order (0-20), got "1000"'],
     ['0 t 1e3', 'T:3: expected a number of cycles, got "1e3"'],
     ['0 zone x z 8', 'T:3: expected a zone id, got "x"'],
-    ['0 zone 2 z 8k', 'T:3: expected an item size in bytes, got "8k"'],
+    ['0 zone 2 z 8k', 'T:3: expected an item size in bytes (1-268431360), got "8k"'],
+    ['0 zone 2 z 0', 'T:3: expected an item size in bytes (1-268431360), got "0"'],
+    ['0 zone 2 z 268431361', 'T:3: expected an item size in bytes (1-268431360), got "268431361"'],
+    ['0 zone 2 z 4294967296', 'T:3: expected an item size in bytes (1-268431360), got "4294967296"'],
     ['0 zone 2 z 8 reclaim fast', 'T:3: expected a zone flag (reclaim, nofree, interrupt), got "fast"'],
     ['0 zone 2 z 8 RECLAIM', 'T:3: expected a zone flag (reclaim, nofree, interrupt), got "RECLAIM"'],
   ])('TraceReader refuses %j', async (line, message) => {
@@ -260,6 +301,13 @@ describe('TraceReader syntax errors', () => {
 
   it('TraceReader fails on a malformed line even when lenient', async () => {
     expect(await readError(`${H}0 q 1\n`, { lenient: true })).toBe('T:3: expected an op (zone, a, f, m, x, P, Q, t), got "q"');
+  });
+
+  it('TraceReader accepts the limits of FORMAT.md: item size 1 and 268431360, malloc sizes 0 and 2^40, page order 20', async () => {
+    const file = traceFile('limits.trace', 'kmemu-trace 1\n0 zone 1 a 1\n0 zone 2 b 268431360\n0 m 0 1\n0 m 1099511627776 2\n0 P 20 3\n');
+    const { events } = await readAll(file);
+    expect(events.map((e) => [e.op, e.size])).toEqual([[OP_ZONE, 1], [OP_ZONE, MAX_ITEM_SIZE], [OP_MALLOC, 0], [OP_MALLOC, MAX_MALLOC_SIZE], [OP_PALLOC, MAX_PAGE_ORDER]]);
+    expect([MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER]).toEqual([65535 * 4096, 2 ** 40, 20]);
   });
 
   it('TraceReader accepts tabs, runs of spaces, CRLF, comments, blank lines and a last line without a newline', async () => {
