@@ -519,7 +519,7 @@ export async function importLinuxKmem(input: string, output: string, options: Li
   try {
     const first = await lines.nextBlock();
     const cpus = first === null ? undefined : cpuCount(first);
-    const meta: Record<string, string> = { source: `linux-kmem, ${source.replace(/[\r\n]/g, '?')}` };
+    const meta: Record<string, string> = { source: `linux-kmem, ${source}` };
     if (options.thinkFromTimestamps === true) meta.think = `gaps between a CPU's events at ${clockGHz} GHz, each at most ${MAX_THINK_NS / 1e6} ms`;
     writer = TraceWriter.create(output, { meta, ...(cpus === undefined ? {} : { cpus }) }, options.gzip === undefined ? {} : { gzip: options.gzip });
     const imp = new Importer(lines.name, writer, Math.max(1, options.window ?? 4096), options.lenient ?? false, options.thinkFromTimestamps === true ? clockGHz : 0);

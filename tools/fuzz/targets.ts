@@ -3,7 +3,7 @@
 // the machine config loader (`--machine FILE`). Each target knows its seed corpus, the words of
 // its format, and the command that reproduces a saved input.
 
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Machine, machinePresets } from '../../emu/index.js';
@@ -61,7 +61,10 @@ const importer: FuzzTarget = {
   variants: 2,
   async corpus(root) {
     const dir = join(root, 'test/fixtures/linux');
-    return readdirSync(dir).sort().flatMap((f) => windows(bin(readFileSync(join(dir, f))), 60, 8));
+    return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .sort()
+      .filter((f) => statSync(join(dir, f)).isFile())
+      .flatMap((f) => windows(bin(readFileSync(join(dir, f))), 60, 8));
   },
   dictionary: [
     'kmem_cache_alloc:', 'kmem_cache_alloc_node:', 'kmalloc:', 'kmalloc_node:', 'kfree:', 'kmem_cache_free:', 'mm_page_alloc:',
