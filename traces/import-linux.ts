@@ -12,7 +12,7 @@ import { LineInput } from './trace-io.js';
 import { TraceWriter } from './trace-io.js';
 import { TraceStats, type TraceStatsSummary } from './trace-stats.js';
 import { type ImportRun, KMEMU_VERSION } from './run.js';
-import { MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, newEvent } from './format.js';
+import { MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, newEvent } from './format.js';
 
 export interface LinuxImportOptions {
   /** Count malformed kmem lines and go on instead of failing. */
@@ -313,6 +313,8 @@ class Importer {
         if (bytes === undefined) return this.fail(`bytes_alloc= in ${tracepoint}`, body);
         if (!/^\d{1,15}$/.test(bytes)) return this.fail('a decimal bytes_alloc', bytes);
         rec.size = Number(bytes);
+        const max = kind === KIND_CACHE_ALLOC ? MAX_ITEM_SIZE : MAX_MALLOC_SIZE;
+        if (rec.size > max) return this.fail(`a bytes_alloc of at most ${max} (the largest ${kind === KIND_CACHE_ALLOC ? 'zone item' : 'malloc'} a kmemu trace holds)`, bytes);
         if (rec.size === 0 && k !== '') {
           rec.size = ZERO_SIZE_AS;
           count(this.zeroSize, tracepoint);

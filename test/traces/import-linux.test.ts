@@ -411,6 +411,15 @@ describe('importLinuxKmem() NULL, CRLF, zero sizes and think time', () => {
     expect(s.zeroSizeAllocations).toEqual({ kmem_cache_alloc: 1, kmalloc: 1 });
   });
 
+  it('refuses a bytes_alloc larger than a kmemu trace can hold, naming the line', async () => {
+    await expect(imp({ text: FT(0, '1.0', ALLOC('aa', 'huge', 268431361)) })).rejects.toThrow(
+      new UserError('<stdin>:1: expected a bytes_alloc of at most 268431360 (the largest zone item a kmemu trace holds), got "268431361"'),
+    );
+    await expect(imp({ text: FT(0, '1.0', 'kmalloc: call_site=f ptr=bb bytes_req=1 bytes_alloc=1099511627777 gfp_flags=GFP_KERNEL node=-1 accounted=false') })).rejects.toThrow(
+      new UserError('<stdin>:1: expected a bytes_alloc of at most 1099511627776 (the largest malloc a kmemu trace holds), got "1099511627777"'),
+    );
+  });
+
   it('--think-from-timestamps writes each CPU\'s gaps as t CYCLES at --clock-ghz, cut to 10 ms', async () => {
     const text = FT(0, '1.000001', ALLOC('aa')) + FT(1, '1.000002', ALLOC('bb')) + FT(0, '1.000003', FREE('aa'))
       + FT(0, '1.000003', FREE('cc')) + FT(1, '1.000003500', FREE('bb')) + FT(0, '3.5', ALLOC('aa'));
