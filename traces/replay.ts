@@ -259,36 +259,19 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     cpu.leave();
   }
 
-  /** Waits (idle) until incarnation `key` of object `obj` is allocated. */
-  function* waitObject(cpu: Cpu, key: number, obj: number): Task<LiveObject> {
+  /** Waits (idle) until `key` appears in `map` (an object incarnation allocated, a zone created). */
+  function* waitFor<T extends { time: number }>(cpu: Cpu, map: Map<number, T>, waiters: Map<number, number[]>, key: number, what: string): Task<T> {
     for (;;) {
-      const o = objects.get(key);
-      if (o !== undefined) {
-        idleUntil(cpu, o.time);
-        return o;
+      const x = map.get(key);
+      if (x !== undefined) {
+        idleUntil(cpu, x.time);
+        return x;
       }
-      const list = objectWaiters.get(key);
-      if (list === undefined) objectWaiters.set(key, [cpu.id]);
+      const list = waiters.get(key);
+      if (list === undefined) waiters.set(key, [cpu.id]);
       else list.push(cpu.id);
       cpu.enter(label.wait);
-      yield* cpu.sleep(`waiting for object ${obj}`);
-      cpu.leave();
-    }
-  }
-
-  /** Waits (idle) until zone `id` is created. */
-  function* waitZone(cpu: Cpu, id: number): Task<NonNullable<ReturnType<typeof zones.get>>> {
-    for (;;) {
-      const z = zones.get(id);
-      if (z !== undefined) {
-        idleUntil(cpu, z.time);
-        return z;
-      }
-      const list = zoneWaiters.get(id);
-      if (list === undefined) zoneWaiters.set(id, [cpu.id]);
-      else list.push(cpu.id);
-      cpu.enter(label.wait);
-      yield* cpu.sleep(`waiting for zone ${id}`);
+      yield* cpu.sleep(what);
       cpu.leave();
     }
   }
@@ -380,7 +363,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         return;
       }
       case OP_ALLOC: {
-        const z = yield* waitZone(cpu, ev.zone);
+        const z = yield* waitFor(cpu, zones, zoneWaiters, ev.zone, `waiting for zone ${ev.zone}`);
         if (z.size > PAGE_SIZE && Math.ceil(z.size / PAGE_SIZE) > usablePages) impossible(ev);
         const va = (yield* timed(cpu, z.context, label.zoneAlloc, allocator.alloc(cpu, z.handle))) as number;
         if (va === 0) throw new UserError(`${where(ev)}${what(ev)} failed: the kernel is out of memory`);
@@ -418,7 +401,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       case OP_FREE:
       case OP_MFREE:
       case OP_PFREE: {
-        const o = yield* waitObject(cpu, key, ev.obj);
+        const o = yield* waitFor(cpu, objects, objectWaiters, key, `waiting for object ${ev.obj}`);
         objects.delete(key);
         let ctx: number;
         let task: Task;
