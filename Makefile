@@ -5,7 +5,7 @@ NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
 SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build demo test check typecheck lint bench fuzz clean schemas
+.PHONY: all install build demo test check typecheck lint bench fuzz clean schemas system-deps
 
 all: build
 
@@ -51,7 +51,17 @@ demo: build
 schemas: build
 	node dist/tools/schemas.js docs/schemas
 
-test: build
+# Debian packages the tests need: the importer's tests decompress xz, zstd and bzip2 captures with
+# the real commands. Installed with apt-get when one is missing (we run as root on CI).
+SYSTEM_TOOLS := xz:xz-utils zstd:zstd bzip2:bzip2
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing$$missing with apt-get (the tests need them)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: build system-deps
 	npx vitest run
 
 typecheck: $(NPM_STAMP)
