@@ -34,6 +34,9 @@ demo: build
 	@$(KMEMU) trace gen pairs --cpus 4 --events 40000 --seed 1 -o dist/demo-pairs-4cpu.trace.gz >/dev/null
 	$(KMEMU) compare dist/demo-pairs-4cpu.trace.gz --machine amd64-host --cpus 4 --allocator vmzone
 	@echo
+	@echo "== 1b. the same pairs with each CPU's vm_zone state on cache lines of its own (--aligned) =="
+	$(KMEMU) compare dist/demo-pairs-4cpu.trace.gz --machine amd64-host --cpus 4 --allocator vmzone --aligned --no-legend
+	@echo
 	@echo "== 2. the same pairs on FreeBSD's UMA (per-CPU buckets and the bucket depot) =="
 	$(KMEMU) compare dist/demo-pairs-4cpu.trace.gz --machine amd64-host --cpus 4 --allocator uma --no-legend
 	@echo

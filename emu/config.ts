@@ -91,7 +91,7 @@ export const machineConfigSchema = z
     cpus: z.number().int().min(1).max(64).describe('number of CPUs'),
     clockGHz: z.number().positive().max(100).describe('clock rate, used only to print times'),
     seed: z.number().int().min(0).describe('seed of every random choice the machine makes'),
-    syncQuantum: cycles('how far a CPU may run ahead of the slowest runnable CPU between synchronization points'),
+    syncQuantum: cycles('how far a CPU may run ahead of the slowest runnable CPU between synchronization points (0: strict order at every kernel entry, every preset\'s default; more is a speed option that undercounts coherence traffic)'),
     memory: z.strictObject({
       size: bytes('a memory size').refine((n) => n >= 2 ** 21 && n <= 2 ** 40 && n % 4096 === 0, {
         message: 'expected a multiple of 4 KiB between 2 MiB and 1 TiB',

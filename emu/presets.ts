@@ -43,7 +43,7 @@ const amd64Host: MachineConfigInput = {
   cpus: 2,
   clockGHz: 3.6,
   seed: 1,
-  syncQuantum: 1000,
+  syncQuantum: 0, // strict order: the README's "Sync quantum" gives run-ahead's measured error
   memory: { size: '4g', dramLatency: 500 },
   l1d: { size: '48k', ways: 12, line: 64, hitLatency: 4, replacement: 'lru' },
   l2: { size: '1m', ways: 16, line: 64, hitLatency: 14, replacement: 'lru' },
@@ -82,7 +82,7 @@ const skx8180: MachineConfigInput = {
   cpus: 28,
   clockGHz: 2.5,
   seed: 1,
-  syncQuantum: 1000,
+  syncQuantum: 0, // strict order: the README's "Sync quantum" gives run-ahead's measured error
   memory: { size: '64g', dramLatency: 225 }, // ~90 ns local DRAM at 2.5 GHz
   l1d: { size: '32k', ways: 8, line: 64, hitLatency: 4, replacement: 'lru' },
   l2: { size: '1m', ways: 16, line: 64, hitLatency: 14, replacement: 'lru' },
@@ -112,7 +112,7 @@ const milan7763: MachineConfigInput = {
   cpus: 8,
   clockGHz: 2.45,
   seed: 1,
-  syncQuantum: 1000,
+  syncQuantum: 0, // strict order: the README's "Sync quantum" gives run-ahead's measured error
   memory: { size: '64g', dramLatency: 270 }, // ~110 ns local DRAM at 2.45 GHz
   l1d: { size: '32k', ways: 8, line: 64, hitLatency: 4, replacement: 'lru' },
   l2: { size: '512k', ways: 8, line: 64, hitLatency: 12, replacement: 'lru' },

@@ -135,6 +135,16 @@ export function explainCompare(a: ReplayReport, b: ReplayReport): string {
     s.push(`Most of the run is elsewhere: ${rest.map((x) => `${pct(x.cycles, totalA)} ${describe(x.label)} (${x.label})`).join(', ')}.`);
   }
 
+  const lockless = a.regions.filter((x) => /\.(pcpu|cpucache)$/.test(x.label));
+  const sharedLines = sum(lockless, (x) => x.c2cTransfers);
+  const opsA = Math.max(1, a.totals.allocatorOps);
+  if (sharedLines * 10 >= opsA) {
+    s.push(
+      `The per-CPU paths take no lock, yet they caused ${int(sharedLines)} cache-to-cache transfers (${(sharedLines / opsA).toFixed(2)} per operation): ` +
+        `lines shared by several CPUs' per-CPU state or by the zone header${a.allocator.alignedPerCpu ? '' : ' (false sharing; --aligned gives each CPU its own lines)'}.`,
+    );
+  }
+
   const za = zgets(a);
   const zb = zgets(b);
   const pa = a.totals.memory.pages;

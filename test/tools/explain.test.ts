@@ -45,6 +45,17 @@ describe('explainCompare()', () => {
     ));
   });
 
+  it('blames lockless per-CPU paths that move lines between CPUs on shared lines, and points at --aligned', () => {
+    const fast = { ...region('zone.alloc.pcpu', 800), c2cTransfers: 25 };
+    const a = report({ cycles: 1000, ops: 100, regions: [fast, region('kmem.alloc', 200)] });
+    const b = report({ cycles: 3000, ops: 100, regions: [region('zone.alloc.locked', 3000)] });
+    expect(explainCompare(a, b).replace(/\n/g, ' ')).toContain(
+      "The per-CPU paths take no lock, yet they caused 25 cache-to-cache transfers (0.25 per operation): lines shared by several CPUs' per-CPU state or by the zone header (false sharing; --aligned gives each CPU its own lines).",
+    );
+    a.allocator.alignedPerCpu = true;
+    expect(explainCompare(a, b).replace(/\n/g, ' ')).toContain('(0.25 per operation): lines shared by several CPUs\' per-CPU state or by the zone header. ');
+  });
+
   it('names where the cycles went when the cached paths are a small share, and the zone growth caching caused', () => {
     const regions = (fast: string) => [region('vm_page.zero', 500), region('replay.wait', 300), region(fast, 100), region('think', 10)];
     const a = report({ cycles: 1000, ops: 10, regions: regions('zone.alloc.pcpu'), paths: [path('zone.alloc.zget', 30)], pages: 60, cached: 500 });
