@@ -13,6 +13,7 @@ import { MachineDeadlock } from '../emu/index.js';
 import { KMEMU_VERSION, OutputError } from '../traces/index.js';
 import { bootCommand } from './boot.js';
 import { cachesimCommand } from './cachesim.js';
+import { calibrateCommand } from './calibrate.js';
 import { EXIT_INPUT, EXIT_USAGE, formatCliError } from './errors.js';
 import { compareCommand, replayCommand } from './replay.js';
 import { sysctlCommand } from './sysctl.js';
@@ -50,6 +51,7 @@ function program(): Command {
   p.addCommand(traceCommand());
   p.addCommand(replayCommand());
   p.addCommand(compareCommand());
+  p.addCommand(calibrateCommand());
   configure(p, '');
   return p;
 }

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { linuxImportSummarySchema, replayReportSchema, traceStatsDocSchema } from '../traces/index.js';
 import { layoutDocSchema } from './boot.js';
 import { cachesimDocSchema } from './cachesim.js';
+import { calibrateDocSchema } from './calibrate.js';
 import { compareDocSchema } from './report.js';
 
 /** `kmemu sysctl --json`: name → value (→ description with -d), as sysctl(8) names them; no schema field. */
@@ -23,6 +24,7 @@ export const documents = [
   { id: 'kmemu.cachesim/1', file: 'kmemu.cachesim-1.schema.json', schema: cachesimDocSchema },
   { id: 'kmemu.trace-import/1', file: 'kmemu.trace-import-1.schema.json', schema: linuxImportSummarySchema },
   { id: 'kmemu.trace-stats/1', file: 'kmemu.trace-stats-1.schema.json', schema: traceStatsDocSchema },
+  { id: 'kmemu.calibrate/1', file: 'kmemu.calibrate-1.schema.json', schema: calibrateDocSchema },
   { id: 'kmemu.layout/1', file: 'kmemu.layout-1.schema.json', schema: layoutDocSchema },
   { id: 'kmemu.sysctl', file: 'kmemu.sysctl.schema.json', schema: sysctlJsonSchema },
 ] as const;

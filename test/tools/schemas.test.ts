@@ -13,6 +13,7 @@ import {
 } from '../../traces/index.js';
 import { type LayoutDoc, runBoot } from '../../tools/boot.js';
 import { type CachesimDoc, runCachesim } from '../../tools/cachesim.js';
+import { type CalibrateDoc, runCalibrate } from '../../tools/calibrate.js';
 import type { CompareDoc } from '../../tools/report.js';
 import { runCompare, runReplay, type ReplayCliOptions } from '../../tools/replay.js';
 import { documents, generateSchemas } from '../../tools/schemas.js';
@@ -202,6 +203,20 @@ describe('real outputs validate against their schemas', () => {
     const doc = JSON.parse(out) as LayoutDoc;
     expect(errors('kmemu.layout/1', doc)).toEqual([]);
     expect(doc.run).toEqual({ kmemu: KMEMU_VERSION, machine: { given: 'coursework', config: loadMachineConfig('coursework', { cpus: 3 }) } });
+  });
+
+  it('calibrate --json, emulated and with host figures', async () => {
+    let out = '';
+    await runCalibrate(['--machine', 'coursework', '--json'], { stdout: { write: (s: string) => (out += s) } });
+    const doc = JSON.parse(out) as CalibrateDoc;
+    expect(errors('kmemu.calibrate/1', doc)).toEqual([]);
+    expect(doc.run).toEqual({ kmemu: KMEMU_VERSION, machine: { given: 'coursework', config: loadMachineConfig('coursework') } });
+    out = '';
+    const host = { cyclesPerTick: { min: 1.6, max: 1.7 }, placement: { regime: 'far' as const, probes: [780, 790, 800] } };
+    await runCalibrate(['--machine', 'coursework', '--host', '--json'], { stdout: { write: (s: string) => (out += s) }, measureHost: () => ({ figures: { 'load.l1': 3.9 }, run: host }) });
+    const withHost = JSON.parse(out) as CalibrateDoc;
+    expect(errors('kmemu.calibrate/1', withHost)).toEqual([]);
+    expect(errors('kmemu.calibrate/1', { ...withHost, host: { ...host, placement: { regime: 'close', probes: [] } } })).not.toEqual([]);
   });
 
   it('sysctl --json, values and descriptions', async () => {

@@ -1,0 +1,339 @@
+// The microbenchmarks of `kmemu calibrate` as emulated programs: the same loops as
+// tools/calib/calib.c, run on a Machine, timed by the CPUs' clocks. Deterministic and exact:
+// every figure is a cycle delta divided by the operations it covers, after a warm-up.
+
+import {
+  DMAP_BASE, KERNBASE, Machine, PAGE_1G, PAGE_4K, PageTableEditor, UserError, spinAcquire, spinRelease,
+  type Cpu, type MachineConfig, type Task,
+} from '../emu/index.js';
+
+/** The figures, in the order they are printed; the names are kmemu.calibrate/1's. */
+export const CALIBRATE_FIGURES = [
+  'load.l1', 'load.l2', 'load.llc', 'load.dram', 'tlb.l2hit', 'tlb.walk', 'atomic.uncontended',
+  'handoff.oneway', 'handoff.oneway.pause', 'atomic.contended2', 'ttas.1cpu', 'ttas.2cpu', 'page.zero', 'page.copy',
+] as const;
+export type CalibrateFigure = (typeof CALIBRATE_FIGURES)[number];
+
+/** What each figure is, for the table's legend and the schema. */
+export const FIGURE_DESCRIPTIONS: Readonly<Record<CalibrateFigure, string>> = {
+  'load.l1': 'dependent pointer chase over half the L1D: cycles per load',
+  'load.l2': 'dependent pointer chase over half the L2: cycles per load',
+  'load.llc': 'dependent pointer chase over a working set that misses the L2 and hits the LLC: cycles per load',
+  'load.dram': 'dependent pointer chase through lines in no cache: cycles per load',
+  'tlb.l2hit': 'extra cycles per load of an L1 DTLB miss that hits the L2 TLB (4 KiB pages less the same lines on large pages)',
+  'tlb.walk': 'extra cycles per load of an L2 TLB miss whose page walk hits the caches',
+  'atomic.uncontended': 'lock xadd on a line the CPU owns: cycles per op',
+  'handoff.oneway': 'a line handed between 2 CPUs, busy spin: cycles per one-way handoff',
+  'handoff.oneway.pause': 'the same with pause in the spin loop',
+  'atomic.contended2': 'lock xadd by 2 CPUs on one line: aggregate cycles per op',
+  'ttas.1cpu': 'spinlock acquire + release on 1 CPU: cycles per pair',
+  'ttas.2cpu': 'spinlock acquire + release by 2 CPUs on one lock: aggregate cycles per pair',
+  'page.zero': 'zeroing a 4 KiB page that is in no cache (rep stosb): cycles per page',
+  'page.copy': 'copying a 4 KiB page to another, both in no cache: cycles per page',
+};
+
+export interface CalibrateResult {
+  name: CalibrateFigure;
+  cycles: number;
+}
+
+const LINE = 64;
+const PAGE = 4096;
+const PT_BASE = 0x10_0000; // page-table frames from 1 MiB up
+const PT_LIMIT = 0x400_0000; // ... to 64 MiB
+const DATA_PA = 0x400_0000; // every data region from 64 MiB up
+const SMALL_VA = KERNBASE; // the 4 KiB-page window of the TLB figures
+
+/** Cycles to two decimals: the figures are exact quotients, printed as such. */
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+const pow2ceil = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/**
+ * Zeroes one 4 KiB page as the kernel's pagezero does. The one line to change when emu/cpu.ts
+ * has a bulk `rep stosb` primitive.
+ */
+function zeroPage(cpu: Cpu, va: number): void {
+  for (let off = 0; off < PAGE; off += 8) cpu.store64(va + off, 0);
+}
+
+/** Copies one 4 KiB page (the kernel's pagecopy; `rep movsb` when emu has it). */
+function copyPage(cpu: Cpu, dst: number, src: number): void {
+  for (let off = 0; off < PAGE; off += 8) cpu.store64(dst + off, cpu.load64(src + off));
+}
+
+/** A seeded xorshift32: the pointer chase's random cycle, the same in every run. */
+function xorshift(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
+}
+
+/** A fresh machine of `config` with the physical memory direct-mapped at DMAP_BASE by 1G pages. */
+class Bench {
+  readonly m: Machine;
+  readonly pt: PageTableEditor;
+  readonly cr3: number;
+  private nextTable = PT_BASE;
+
+  constructor(config: MachineConfig) {
+    this.m = new Machine(config);
+    this.pt = new PageTableEditor(this.m.mem, () => {
+      if (this.nextTable >= PT_LIMIT) throw new RangeError('calibrate: page tables beyond 64 MiB');
+      const pa = this.nextTable;
+      this.nextTable += PAGE;
+      return pa;
+    });
+    this.cr3 = this.nextTable;
+    this.nextTable += PAGE;
+    const gigs = Math.ceil(config.memory.size / 2 ** 30);
+    for (let g = 0; g < gigs; g++) this.pt.map(this.cr3, DMAP_BASE + g * 2 ** 30, g * 2 ** 30, PAGE_1G, { global: true });
+    for (const cpu of this.m.cpus) cpu.setCr3(this.cr3);
+  }
+
+  /** Runs `program` on CPU 0 alone. */
+  one(program: (cpu: Cpu) => Task<unknown>): void {
+    this.m.run([program]);
+  }
+
+  /** Runs `program` on CPUs 0 and 1. */
+  two(program: (cpu: Cpu) => Task<unknown>): void {
+    this.m.run([program, program]);
+  }
+}
+
+function needMemory(config: MachineConfig, bytes: number, what: string): void {
+  if (DATA_PA + bytes > config.memory.size) {
+    throw new UserError(`calibrate: ${what} needs ${Math.ceil((DATA_PA + bytes) / 2 ** 20)} MiB of physical memory, the machine has ${Math.floor(config.memory.size / 2 ** 20)} MiB (field memory.size)`);
+  }
+}
+
+/**
+ * Dependent pointer chase through `lines` lines in one random cycle (line i at byte i × stride,
+ * plus (i mod 64) lines so that strided lines spread over the sets): `warm` loads, then
+ * `measured` loads timed. Cycles per load.
+ */
+function chase(config: MachineConfig, lines: number, stride: number, warm: number, measured: number): number {
+  needMemory(config, lines * stride + PAGE, 'the pointer chase');
+  const b = new Bench(config);
+  const at = (i: number) => DATA_PA + i * stride + (stride > LINE ? (i % 64) * LINE : 0);
+  const order = new Uint32Array(lines);
+  for (let i = 0; i < lines; i++) order[i] = i;
+  const rand = xorshift(0x9e3779b9);
+  for (let i = lines - 1; i > 0; i--) {
+    const j = rand() % i; // Sattolo: one cycle through every line
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  const mem = b.m.mem;
+  for (let i = 0; i < lines; i++) mem.write64(at(order[i]!), at(order[(i + 1) % lines]!));
+  let cycles = 0;
+  b.one(function* (cpu) {
+    let pa = at(0);
+    for (let i = 0; i < warm; i++) pa = cpu.load64(DMAP_BASE + pa);
+    const t0 = cpu.clock;
+    for (let i = 0; i < measured; i++) pa = cpu.load64(DMAP_BASE + pa);
+    cycles = cpu.clock - t0;
+  });
+  return cycles / measured;
+}
+
+/** A chase over `bytes` of consecutive lines, warmed by `passes` full passes: cycles per load. */
+function chaseResident(config: MachineConfig, bytes: number, passes: number): number {
+  const lines = Math.floor(bytes / LINE);
+  return chase(config, lines, LINE, passes * lines, Math.min(lines, 10_000));
+}
+
+/**
+ * A chase through lines no cache has held: 11,000 lines spread over twice the caches, each
+ * loaded once (the first 1,000 warm the TLB). Cycles per load.
+ */
+function chaseCold(config: MachineConfig): number {
+  const lines = 11_000;
+  const stride = Math.max(LINE, Math.floor(beyondCaches(config) / lines / LINE) * LINE);
+  return chase(config, lines, stride, 1000, lines - 1000);
+}
+
+/**
+ * One line in each of `npages` pages read in the LCG's full-period order, each address
+ * depending on the value the last load returned (0): once through 4 KiB pages, once through
+ * the same lines on the 1G direct map. Returns the extra cycles per load of the 4 KiB pages.
+ */
+function tlbExtra(config: MachineConfig, npages: number): number {
+  needMemory(config, npages * PAGE, 'the TLB figures');
+  const b = new Bench(config);
+  b.pt.mapRange(b.cr3, SMALL_VA, DATA_PA, npages * PAGE, PAGE_4K, { global: true });
+  for (const cpu of b.m.cpus) cpu.setCr3(b.cr3);
+  const mask = npages - 1;
+  const perLoad: number[] = [];
+  b.one(function* (cpu) {
+    for (const base of [SMALL_VA, DMAP_BASE + DATA_PA]) {
+      let idx = 0;
+      let v = 0;
+      for (let i = 0; i < 2 * npages; i++) {
+        idx = (idx * 5 + 1) & mask;
+        v = cpu.load64(base + idx * PAGE + (idx & 63) * LINE + v);
+      }
+      const t0 = cpu.clock;
+      for (let i = 0; i < npages; i++) {
+        idx = (idx * 5 + 1) & mask;
+        v = cpu.load64(base + idx * PAGE + (idx & 63) * LINE + v);
+      }
+      perLoad.push((cpu.clock - t0) / npages);
+    }
+  });
+  return perLoad[0]! - perLoad[1]!;
+}
+
+function atomicUncontended(config: MachineConfig): number {
+  const b = new Bench(config);
+  const va = DMAP_BASE + DATA_PA;
+  const ops = 1000;
+  let cycles = 0;
+  b.one(function* (cpu) {
+    for (let i = 0; i < 100; i++) yield* cpu.xadd64(va, 1);
+    const t0 = cpu.clock;
+    for (let i = 0; i < ops; i++) yield* cpu.xadd64(va, 1);
+    cycles = cpu.clock - t0;
+  });
+  return cycles / ops;
+}
+
+/**
+ * CPU 0 writes an odd number into the flag, CPU 1 waits for it and writes the next even one,
+ * and so on: cycles per one-way handoff on CPU 0's clock. The busy wait re-reads the flag at
+ * every turn; with `pause` it is the kernel's spin-wait (cpu.spinWhile32: load, pause, load).
+ */
+function handoff(config: MachineConfig, pause: boolean): number {
+  const b = new Bench(config);
+  const va = DMAP_BASE + DATA_PA;
+  const warm = 20;
+  const rounds = 200;
+  let cycles = 0;
+  function* waitFor(cpu: Cpu, old: number, want: number): Task {
+    if (pause) {
+      while ((yield* cpu.spinWhile32(va, old)) !== want);
+      return;
+    }
+    for (;;) {
+      yield* cpu.sync();
+      if (cpu.load32(va) === want) return;
+    }
+  }
+  b.two(function* (cpu) {
+    let seq = 0;
+    let t0 = 0;
+    for (let i = 0; i < warm + rounds; i++) {
+      if (i === warm) t0 = cpu.clock;
+      if (cpu.id === 0) {
+        yield* cpu.storeRelease32(va, seq + 1);
+        yield* waitFor(cpu, seq + 1, seq + 2);
+      } else {
+        yield* waitFor(cpu, seq, seq + 1);
+        yield* cpu.storeRelease32(va, seq + 2);
+      }
+      seq += 2;
+    }
+    if (cpu.id === 0) cycles = cpu.clock - t0;
+  });
+  return cycles / (2 * rounds);
+}
+
+/** Both CPUs run `op` `ops` times after a warm-up: aggregate cycles per op over the makespan. */
+function twoCpuAggregate(config: MachineConfig, op: (cpu: Cpu) => Task): number {
+  const b = new Bench(config);
+  const warm = 50;
+  const ops = 500;
+  b.two(function* (cpu) {
+    for (let i = 0; i < warm; i++) yield* op(cpu);
+  });
+  b.m.barrier();
+  const t0 = b.m.makespan;
+  b.two(function* (cpu) {
+    for (let i = 0; i < ops; i++) yield* op(cpu);
+  });
+  return (b.m.makespan - t0) / (2 * ops);
+}
+
+function ttas1(config: MachineConfig): number {
+  const b = new Bench(config);
+  const va = DMAP_BASE + DATA_PA;
+  const pairs = 1000;
+  let cycles = 0;
+  b.one(function* (cpu) {
+    for (let i = 0; i < 100; i++) {
+      yield* spinAcquire(cpu, va);
+      yield* spinRelease(cpu, va);
+    }
+    const t0 = cpu.clock;
+    for (let i = 0; i < pairs; i++) {
+      yield* spinAcquire(cpu, va);
+      yield* spinRelease(cpu, va);
+    }
+    cycles = cpu.clock - t0;
+  });
+  return cycles / pairs;
+}
+
+/** Bytes that no cache level holds after a pass over them: twice all the caches together. */
+function beyondCaches(config: MachineConfig): number {
+  return 2 * (config.llc.size + config.cpus * config.l2.size);
+}
+
+/**
+ * Zeroing (copy: copying) 4 KiB pages that no cache holds, as the kernel zeroes a page it takes
+ * off the free queue: cycles per page. The first page warms the TLB and is not counted.
+ */
+function pages(config: MachineConfig, copy: boolean): number {
+  const measured = 64;
+  const region = (measured + 1) * PAGE;
+  needMemory(config, 2 * region, copy ? 'page.copy' : 'page.zero');
+  const b = new Bench(config);
+  const src = DMAP_BASE + DATA_PA;
+  const dst = src + region;
+  let cycles = 0;
+  b.one(function* (cpu) {
+    const one = (p: number) => (copy ? copyPage(cpu, dst + p * PAGE, src + p * PAGE) : zeroPage(cpu, src + p * PAGE));
+    one(0);
+    const t0 = cpu.clock;
+    for (let p = 1; p <= measured; p++) one(p);
+    cycles = cpu.clock - t0;
+  });
+  return cycles / measured;
+}
+
+/** Every figure of `config` (at least 2 CPUs), in CALIBRATE_FIGURES order, or only `only`. */
+export function emulatedFigures(config: MachineConfig, only?: readonly CalibrateFigure[]): CalibrateResult[] {
+  if (config.cpus < 2) throw new UserError(`calibrate: expected a machine of at least 2 CPUs (the handoff and contention figures use two), got ${config.cpus}`);
+  const c = config;
+  const lockVa = DMAP_BASE + DATA_PA;
+  const run: Record<CalibrateFigure, () => number> = {
+    'load.l1': () => chaseResident(c, c.l1d.size / 2, 1),
+    'load.l2': () => chaseResident(c, c.l2.size / 2, 1),
+    'load.llc': () => chaseResident(c, Math.max(2 * c.l2.size, Math.min(c.llc.size / 2, 4 * c.l2.size)), 2),
+    'load.dram': () => chaseCold(c),
+    'tlb.l2hit': () => tlbExtra(c, pow2ceil(2 * c.tlb.l1Small.entries)),
+    'tlb.walk': () => tlbExtra(c, pow2ceil(4 * c.tlb.l2.entries)),
+    'atomic.uncontended': () => atomicUncontended(c),
+    'handoff.oneway': () => handoff(c, false),
+    'handoff.oneway.pause': () => handoff(c, true),
+    'atomic.contended2': () => twoCpuAggregate(c, function* (cpu) {
+      yield* cpu.xadd64(lockVa, 1);
+    }),
+    'ttas.1cpu': () => ttas1(c),
+    'ttas.2cpu': () => twoCpuAggregate(c, function* (cpu) {
+      yield* spinAcquire(cpu, lockVa);
+      yield* spinRelease(cpu, lockVa);
+    }),
+    'page.zero': () => pages(c, false),
+    'page.copy': () => pages(c, true),
+  };
+  return CALIBRATE_FIGURES.filter((n) => only === undefined || only.includes(n)).map((name) => ({ name, cycles: round2(run[name]()) }));
+}
