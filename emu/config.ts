@@ -80,6 +80,17 @@ function checkTlb(t: { entries: number; ways: number }, ctx: z.RefinementCtx): v
   }
 }
 
+const prefetchLevel = z.strictObject({
+  enabled: z.boolean().describe('whether this level\'s hardware prefetcher runs'),
+  nextLine: z.boolean().describe('follow sequential streams: a stride of one line up or down'),
+  stride: z.boolean().describe('follow constant strides of more than one line inside a 4 KiB page'),
+  trigger: z.number().int().min(1).max(16).describe('accesses at one stride, after a page\'s first, that confirm a stream'),
+  degree: z.number().int().min(1).max(16).describe('most lines prefetched per training access'),
+  distance: z.number().int().min(1).max(63).describe('strides ahead of the demand access the prefetches run'),
+  tableSize: z.number().int().min(1).max(256).describe('pages the stride detector tracks at once (least recently trained replaced)'),
+});
+const prefetchOff = { enabled: false, nextLine: true, stride: true, trigger: 2, degree: 1, distance: 1, tableSize: 16 };
+
 const tlbArray = z.strictObject(tlbShape).superRefine(checkTlb);
 const tlbL2 = z
   .strictObject({ ...tlbShape, hitLatency: cycles('extra latency of an L1 DTLB miss that hits the L2 TLB') })
@@ -106,6 +117,12 @@ export const machineConfigSchema = z
       c2cLatency: cycles('load-to-use latency of a line supplied by another CPU\'s private cache'),
       invalidateLatency: cycles('latency of gaining ownership of a line other private caches share'),
     }),
+    prefetch: z
+      .strictObject({
+        l1d: prefetchLevel.default(prefetchOff).describe('prefetcher filling L1D (and L2), trained by L1D misses and first hits on its lines'),
+        l2: prefetchLevel.default(prefetchOff).describe('prefetcher filling L2, trained by L2 misses and first hits on its lines'),
+      })
+      .default({ l1d: prefetchOff, l2: prefetchOff }),
     tlb: z.strictObject({
       l1Small: tlbArray.describe('L1 DTLB for 4K pages'),
       l1Large: tlbArray.describe('L1 DTLB for 2M and 1G pages'),
@@ -118,6 +135,8 @@ export const machineConfigSchema = z
       pauseLatency: cycles('latency of one pause instruction'),
       mfenceLatency: cycles('latency of mfence with an empty store buffer'),
       ipiLatency: cycles('time from sending an IPI to the target taking it'),
+      storeBytesPerCycle: z.number().int().min(1).max(64).default(8).describe('bytes per cycle a fast-string store (rep stosb, rep movsb) writes into lines it owns'),
+      fillBuffers: z.number().int().min(1).max(256).default(1).describe('L1D misses a fast-string operation keeps in flight at once (miss/fill buffers)'),
     }),
   })
   .superRefine((c, ctx) => {

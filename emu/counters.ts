@@ -38,6 +38,15 @@ export const counterNames = [
   'coherence.invalidationSent', // other CPUs' copies invalidated by this CPU's writes
   'coherence.invalidationReceived', // this CPU's copies invalidated by others
   'coherence.downgradeReceived', // this CPU's exclusive copies made shared by others' reads
+  'prefetch.issued', // lines a hardware prefetcher brought into L1D or L2 (emu/prefetch.ts)
+  'prefetch.issuedL2', // of which by the L2 prefetcher, into L2 only
+  'prefetch.useful', // prefetched lines a demand access used, counted at the first use
+  'prefetch.late', // of which had not arrived when used: the access waited for the fill
+  'prefetch.lateCycles', // cycles those accesses waited
+  'prefetch.unused', // prefetched lines replaced before any demand use
+  'prefetch.skippedOwned', // prefetches not issued: another CPU held the line M, O or E
+  'bulk.bytes', // bytes written by fast-string stores (rep stosb, rep movsb)
+  'bulk.fullLines', // lines they wrote whole and took without fetching the data
   'tlb.l1Hit',
   'tlb.l1Miss',
   'tlb.l2Hit',

@@ -100,12 +100,19 @@ export class Cpu implements AccessContext {
   /** Physical address of the last data access (the line a spin-wait then watches). */
   private lastPa = 0;
   private readonly l2TlbLatency: number;
+  private readonly l1HitLatency: number;
   private readonly walkLatency: number;
   private readonly invlpgLatency: number;
   private readonly lockedOpLatency: number;
   private readonly pauseLatency: number;
   private readonly mfenceLatency: number;
   private readonly spinIteration: number;
+  // Fast strings (storeFill, copyBytes): when each miss buffer frees (absolute cycles), the
+  // store port's rate, and the state of the operation in progress.
+  private readonly fillBuffers: Float64Array;
+  private readonly storeBytesPerCycle: number;
+  private bulkIssue = 0;
+  private bulkDone = 0;
 
   constructor(machine: Machine, id: number) {
     this.machine = machine;
@@ -116,6 +123,7 @@ export class Cpu implements AccessContext {
     this.tlb = new Tlb(cfg.tlb);
     this.ctr = new Float64Array(16 * NCOUNTERS);
     this.l2TlbLatency = cfg.tlb.l2.hitLatency;
+    this.l1HitLatency = cfg.l1d.hitLatency;
     this.walkLatency = cfg.tlb.walkLatency;
     this.invlpgLatency = cfg.tlb.invlpgLatency;
     this.lockedOpLatency = cfg.cpu.lockedOpLatency;
@@ -123,6 +131,8 @@ export class Cpu implements AccessContext {
     this.mfenceLatency = cfg.cpu.mfenceLatency;
     // One turn of a test-and-test-and-set wait loop: pause, then a load that hits L1D.
     this.spinIteration = cfg.cpu.pauseLatency + cfg.l1d.hitLatency;
+    this.fillBuffers = new Float64Array(cfg.cpu.fillBuffers);
+    this.storeBytesPerCycle = cfg.cpu.storeBytesPerCycle;
   }
 
   // --- Time and labels ------------------------------------------------------------------
@@ -314,6 +324,136 @@ export class Cpu implements AccessContext {
       lo = ((lo >>> 8) | ((hi & 0xff) << 24)) >>> 0;
       hi >>>= 8;
     }
+  }
+
+  // --- Fast strings: rep stosb, rep movsb ------------------------------------------------
+  //
+  // As an amd64 core runs them for large sizes (fast-string microcode, ERMSB/FSRM):
+  // - Each page is translated once, through the TLBs, walking on a miss; the walk stalls the
+  //   operation (its cycles are the walk's own, as for any access).
+  // - Stores leave at cpu.storeBytesPerCycle. A line the stores cover whole is taken without
+  //   its data (memsys.writeFullLine: no read for ownership; invalidating other copies still
+  //   costs the invalidation round); a partly covered first or last line is an ordinary store.
+  //   A copy reads each source line as an ordinary load.
+  // - A line that is not an L1D hit holds one of cpu.fillBuffers miss buffers for its latency;
+  //   they overlap, and the stores wait when all are busy. The operation ends when its last
+  //   line is owned (and its last source line read): the core blocks on it, as on every access.
+  // - The caches see the lines in program order and at once (the machine is eager); the clock
+  //   is the pipeline's. Writes to memory are real: the bytes are zero, filled or copied.
+
+  /** rep stosb: writes `len` bytes of `byte` from va. */
+  storeFill(va: number, len: number, byte: number): void {
+    if (len <= 0) return;
+    const b = this.cbase;
+    const charged0 = this.ctr[b + kCycles]!;
+    const start = this.clock;
+    this.bulkIssue = start;
+    this.bulkDone = start;
+    const value = byte & 0xff;
+    let pageVa = -1;
+    let pageBase = 0;
+    for (let off = 0; off < len; ) {
+      const at = va + off;
+      const inLine = Math.min(LINE_SIZE - (at % LINE_SIZE), len - off);
+      const vpn = Math.floor(at / 4096);
+      if (vpn !== pageVa) {
+        pageBase = this.bulkTranslate(vpn * 4096, true);
+        pageVa = vpn;
+      }
+      const pa = pageBase + (at - vpn * 4096);
+      if (this.tracer !== undefined) this.tracer(true, at, inLine);
+      this.bulkLine(Math.floor(pa / LINE_SIZE), true, inLine === LINE_SIZE, inLine);
+      this.mem.fillInFrame(pa, inLine, value);
+      off += inLine;
+    }
+    this.bulkEnd(start, charged0, len);
+  }
+
+  /** rep movsb: copies `len` bytes from src to dst (non-overlapping, forward). */
+  copyBytes(dst: number, src: number, len: number): void {
+    if (len <= 0) return;
+    const b = this.cbase;
+    const charged0 = this.ctr[b + kCycles]!;
+    const start = this.clock;
+    this.bulkIssue = start;
+    this.bulkDone = start;
+    let dPage = -1;
+    let dBase = 0;
+    let sPage = -1;
+    let sBase = 0;
+    let lastSrcLine = -1;
+    for (let off = 0; off < len; ) {
+      const d = dst + off;
+      const s = src + off;
+      const dLeft = LINE_SIZE - (d % LINE_SIZE);
+      const n = Math.min(dLeft, LINE_SIZE - (s % LINE_SIZE), 4096 - (s % 4096), len - off);
+      const svpn = Math.floor(s / 4096);
+      if (svpn !== sPage) {
+        sBase = this.bulkTranslate(svpn * 4096, false);
+        sPage = svpn;
+      }
+      const spa = sBase + (s - svpn * 4096);
+      const sLine = Math.floor(spa / LINE_SIZE);
+      if (sLine !== lastSrcLine) {
+        if (this.tracer !== undefined) this.tracer(false, s, Math.min(LINE_SIZE - (s % LINE_SIZE), len - off));
+        this.bulkLine(sLine, false, false, 0);
+        lastSrcLine = sLine;
+      }
+      const dvpn = Math.floor(d / 4096);
+      if (dvpn !== dPage) {
+        dBase = this.bulkTranslate(dvpn * 4096, true);
+        dPage = dvpn;
+      }
+      const dpa = dBase + (d - dvpn * 4096);
+      // A destination line is written once, when the chunk that starts it is reached; it is
+      // whole when the copy covers all of it.
+      if (d % LINE_SIZE === 0 || off === 0) {
+        const lineBytes = Math.min(dLeft, len - off);
+        if (this.tracer !== undefined) this.tracer(true, d, lineBytes);
+        this.bulkLine(Math.floor(dpa / LINE_SIZE), true, lineBytes === LINE_SIZE, lineBytes);
+      }
+      for (let i = 0; i < n; i++) this.mem.write8(dpa + i, this.mem.read8(spa + i));
+      off += n;
+    }
+    this.bulkEnd(start, charged0, len);
+  }
+
+  /** The physical base of a 4K page for a fast string, translated at the pipeline's time. */
+  private bulkTranslate(pageVa: number, write: boolean): number {
+    this.clock = this.bulkIssue;
+    const pa = this.translate(pageVa, write);
+    this.bulkIssue = this.clock;
+    if (this.bulkDone < this.clock) this.bulkDone = this.clock;
+    return pa;
+  }
+
+  /** One line of a fast string: its access, its miss buffer, its store-port time. */
+  private bulkLine(line: number, write: boolean, full: boolean, bytes: number): void {
+    this.clock = this.bulkIssue;
+    this.ctr[this.cbase + (write ? kStores : kLoads)]!++;
+    const lat = full ? this.memsys.writeFullLine(this, line) : this.memsys.access(this, line, write);
+    let at = this.bulkIssue;
+    if (lat > this.l1HitLatency) {
+      const fb = this.fillBuffers;
+      let k = 0;
+      for (let i = 1; i < fb.length; i++) if (fb[i]! < fb[k]!) k = i;
+      if (fb[k]! > at) at = fb[k]!;
+      fb[k] = at + lat;
+      this.bulkIssue = at;
+    }
+    if (at + lat > this.bulkDone) this.bulkDone = at + lat;
+    if (write) this.bulkIssue += Math.ceil(bytes / this.storeBytesPerCycle);
+  }
+
+  private bulkEnd(start: number, charged0: number, len: number): void {
+    const end = Math.max(this.bulkDone, this.bulkIssue);
+    const ctr = this.ctr;
+    const b = this.cbase;
+    const rest = end - start - (ctr[b + kCycles]! - charged0);
+    this.clock = end;
+    ctr[b + kCycles]! += rest;
+    ctr[b + kMemCycles]! += rest;
+    ctr[b + K['bulk.bytes']]! += len;
   }
 
   // --- Translation ------------------------------------------------------------------------

@@ -26,10 +26,13 @@
 //   victims, clean or dirty; a DRAM fill goes to the private caches only).
 // - Every latency is load-to-use (see config.ts): a hit at a level costs that level's
 //   latency, not the sum down the hierarchy. The CPU model is in order and blocking.
+// - Hardware prefetch (emu/prefetch.ts, the prefetchLine section below) and full-line writes
+//   of fast strings (writeFullLine) fill the same arrays as demand accesses.
 
 import type { MachineConfig } from './config.js';
 import { Directory } from './directory.js';
 import { K } from './counters.js';
+import { StrideDetector } from './prefetch.js';
 import { TagArray } from './tags.js';
 
 export const ST_I = 0;
@@ -84,6 +87,17 @@ export class MemorySystem {
   readonly watchLine: Float64Array;
   onWatchInvalidated: (cpu: number, time: number) => void = () => {};
   private fetchedState = ST_I;
+  // Hardware prefetch (emu/prefetch.ts): per slot, whether a prefetch brought the line in and
+  // nobody used it yet, and when its data arrives (a cycle; load-to-use, so a hit then waits
+  // only for what is left of it).
+  private readonly pf1: StrideDetector | undefined;
+  private readonly pf2: StrideDetector | undefined;
+  private readonly pfOn: boolean;
+  private readonly l1Pf: Uint8Array[] = [];
+  private readonly l2Pf: Uint8Array[] = [];
+  private readonly l1Ready: Float64Array[] = [];
+  private readonly l2Ready: Float64Array[] = [];
+  private pfL2Hit = false;
 
   constructor(cfg: MachineConfig) {
     this.ncpus = cfg.cpus;
@@ -96,6 +110,10 @@ export class MemorySystem {
       this.l1State.push(new Uint8Array(l1.slots));
       this.l1Dirty.push(new Uint8Array(l1.slots));
       this.l2State.push(new Uint8Array(l2.slots));
+      this.l1Pf.push(new Uint8Array(l1.slots));
+      this.l2Pf.push(new Uint8Array(l2.slots));
+      this.l1Ready.push(new Float64Array(l1.slots));
+      this.l2Ready.push(new Float64Array(l2.slots));
     }
     this.llc = new TagArray(sets(cfg.llc), cfg.llc.ways, cfg.llc.replacement, cfg.seed * 1009 + 999);
     this.llcDirty = new Uint8Array(this.llc.slots);
@@ -109,6 +127,10 @@ export class MemorySystem {
     this.c2cLat = cfg.coherence.c2cLatency;
     this.invLat = cfg.coherence.invalidateLatency;
     this.watchLine = new Float64Array(cfg.cpus).fill(-1);
+    const pf = cfg.prefetch;
+    this.pf1 = pf.l1d.enabled ? new StrideDetector(pf.l1d, cfg.cpus) : undefined;
+    this.pf2 = pf.l2.enabled ? new StrideDetector(pf.l2, cfg.cpus) : undefined;
+    this.pfOn = pf.l1d.enabled || pf.l2.enabled;
   }
 
   /**
@@ -125,6 +147,7 @@ export class MemorySystem {
     const s1 = l1.find(hi, lo);
     if (s1 >= 0) {
       l1.touch(s1);
+      if (this.l1Pf[c]![s1] !== 0) return this.accessPrefetched(r, line, write, s1);
       if (!write) {
         ctr[b + kL1RH]!++;
         return this.l1Lat;
@@ -149,7 +172,7 @@ export class MemorySystem {
       l2.touch(s2);
       ctr[b + (write ? kL2WH : kL2RH)]!++;
       state = this.l2State[c]![s2]!;
-      lat = this.l2Lat;
+      lat = this.l2Lat + this.l2PrefetchWait(r, s2);
       if (write && state !== ST_M) {
         if (state === ST_E) this.l2State[c]![s2] = ST_M;
         else lat += this.upgrade(r, line, hi, lo, this.l2Lat);
@@ -162,6 +185,7 @@ export class MemorySystem {
       this.fillL2(r, line, hi, lo, state);
     }
     this.fillL1(r, hi, lo, state, write);
+    if (this.pfOn) this.trainOnMiss(r, line, s2 < 0);
     return lat;
   }
 
@@ -333,14 +357,20 @@ export class MemorySystem {
     this.llcDirty[v] = dirty ? 1 : 0;
   }
 
-  private fillL2(r: AccessContext, line: number, hi: number, lo: number, state: number): void {
+  private fillL2(r: AccessContext, line: number, hi: number, lo: number, state: number): number {
     const c = r.id;
     const l2 = this.l2[c]!;
     const v = l2.victim(l2.setBase(lo));
-    if (l2.valid[v] === 1) this.evictL2(r, v);
+    if (l2.valid[v] === 1) {
+      if (this.l2Pf[c]![v] !== 0) r.ctr[r.cbase + K['prefetch.unused']]!++;
+      this.evictL2(r, v);
+    }
     l2.install(v, hi, lo);
     this.l2State[c]![v] = state;
+    this.l2Pf[c]![v] = 0;
+    this.l2Ready[c]![v] = 0;
     this.directory.add(line, c);
+    return v;
   }
 
   private evictL2(r: AccessContext, v: number): void {
@@ -368,14 +398,17 @@ export class MemorySystem {
     }
   }
 
-  private fillL1(r: AccessContext, hi: number, lo: number, state: number, write: boolean): void {
+  private fillL1(r: AccessContext, hi: number, lo: number, state: number, write: boolean): number {
     const c = r.id;
     const l1 = this.l1[c]!;
     const v = l1.victim(l1.setBase(lo));
     if (l1.valid[v] === 1 && this.l1Dirty[c]![v] === 1) r.ctr[r.cbase + K['l1d.writeback']]!++;
+    if (l1.valid[v] === 1 && this.l1Pf[c]![v] !== 0) r.ctr[r.cbase + K['prefetch.unused']]!++;
     l1.install(v, hi, lo);
     this.l1State[c]![v] = state;
     this.l1Dirty[c]![v] = write ? 1 : 0;
+    this.l1Pf[c]![v] = 0;
+    return v;
   }
 
   /** Sets a CPU's state for a line in its L1D (if there) and L2. */
@@ -408,6 +441,167 @@ export class MemorySystem {
     if (pc !== undefined) pc.ctr[pc.cbase + K['coherence.invalidationReceived']]!++;
     if (this.watchLine[p] === line) this.onWatchInvalidated(p, time);
     return st;
+  }
+
+  // --- Hardware prefetch (emu/prefetch.ts) --------------------------------------------------
+  //
+  // A prefetch is a read issued at the training access's time: it fills L2 (and L1D for the L1D
+  // prefetcher) through fetch() like a read miss, with the same traffic and counters, and
+  // costs the CPU no time; a demand access that finds the line pays only what is left of the
+  // fill. A line another CPU holds M, O or E is not prefetched (prefetch.skippedOwned): a
+  // prefetch never downgrades or transfers a line a CPU owns, so the coherence traffic of
+  // shared lines stays the demand accesses' own.
+
+  /** A demand access that hits an L1D line a prefetch brought in and nobody used yet. */
+  private accessPrefetched(r: AccessContext, line: number, write: boolean, s1: number): number {
+    const c = r.id;
+    this.l1Pf[c]![s1] = 0;
+    const wait = this.prefetchWait(r, this.l1Ready[c]![s1]! - this.l1Lat);
+    const lat = this.access(r, line, write) + wait;
+    if (this.pf1 !== undefined) this.issue(r, this.pf1, this.pf1.train(c, line), true);
+    return lat;
+  }
+
+  /** The wait of an L2 hit on a line still in flight; a first use of an L2 prefetch trains L2. */
+  private l2PrefetchWait(r: AccessContext, s2: number): number {
+    const c = r.id;
+    const usable = this.l2Ready[c]![s2]! - this.l2Lat;
+    if (this.l2Pf[c]![s2] !== 0) {
+      this.l2Pf[c]![s2] = 0;
+      this.pfL2Hit = true;
+      return this.prefetchWait(r, usable);
+    }
+    return usable > r.clock ? usable - r.clock : 0;
+  }
+
+  /** Cycles an access at r.clock waits for data usable from `usable` on; counts a late use. */
+  private prefetchWait(r: AccessContext, usable: number): number {
+    const ctr = r.ctr;
+    const b = r.cbase;
+    ctr[b + K['prefetch.useful']]!++;
+    if (usable <= r.clock) return 0;
+    const wait = usable - r.clock;
+    ctr[b + K['prefetch.late']]!++;
+    ctr[b + K['prefetch.lateCycles']]! += wait;
+    return wait;
+  }
+
+  private trainOnMiss(r: AccessContext, line: number, l2Missed: boolean): void {
+    const c = r.id;
+    if (this.pf2 !== undefined && (l2Missed || this.pfL2Hit)) this.issue(r, this.pf2, this.pf2.train(c, line), false);
+    this.pfL2Hit = false;
+    if (this.pf1 !== undefined) this.issue(r, this.pf1, this.pf1.train(c, line), true);
+  }
+
+  private issue(r: AccessContext, d: StrideDetector, n: number, toL1: boolean): void {
+    for (let i = 0; i < n; i++) this.prefetchLine(r, d.out[i]!, toL1);
+  }
+
+  /** Prefetches a line into r's L2 (and L1D when toL1), unless it is there or owned elsewhere. */
+  private prefetchLine(r: AccessContext, line: number, toL1: boolean): void {
+    const c = r.id;
+    const lo = line >>> 0;
+    const hi = (line - lo) / TWO_32;
+    if (toL1 && this.l1[c]!.find(hi, lo) >= 0) return;
+    const l2 = this.l2[c]!;
+    const s2 = l2.find(hi, lo);
+    const now = r.clock;
+    const ctr = r.ctr;
+    const b = r.cbase;
+    if (s2 >= 0) {
+      if (!toL1) return;
+      l2.touch(s2);
+      const ready = Math.max(now + this.l2Lat, this.l2Ready[c]![s2]!);
+      const trainL2 = this.l2Pf[c]![s2] !== 0;
+      if (trainL2) {
+        this.l2Pf[c]![s2] = 0;
+        ctr[b + K['prefetch.useful']]!++;
+      }
+      const v = this.fillL1(r, hi, lo, this.l2State[c]![s2]!, false);
+      this.l1Pf[c]![v] = 1;
+      this.l1Ready[c]![v] = ready;
+      ctr[b + K['prefetch.issued']]!++;
+      if (trainL2 && this.pf2 !== undefined) this.issue(r, this.pf2, this.pf2.train(c, line), false);
+      return;
+    }
+    if (this.ownedElsewhere(line, c, hi, lo)) {
+      ctr[b + K['prefetch.skippedOwned']]!++;
+      return;
+    }
+    const ready = now + this.l2Lat + this.fetch(r, line, hi, lo, false);
+    const v2 = this.fillL2(r, line, hi, lo, this.fetchedState);
+    this.l2Ready[c]![v2] = ready;
+    ctr[b + K['prefetch.issued']]!++;
+    if (!toL1) {
+      this.l2Pf[c]![v2] = 1;
+      ctr[b + K['prefetch.issuedL2']]!++;
+      return;
+    }
+    const v1 = this.fillL1(r, hi, lo, this.fetchedState, false);
+    this.l1Pf[c]![v1] = 1;
+    this.l1Ready[c]![v1] = ready;
+    if (this.pf2 !== undefined) this.issue(r, this.pf2, this.pf2.train(c, line), false);
+  }
+
+  /** Whether a CPU other than c holds the line M, O or E. */
+  private ownedElsewhere(line: number, c: number, hi: number, lo: number): boolean {
+    const mlo = this.directory.holdersLo(line);
+    const mhi = this.directory.holdersHi(line);
+    if (mlo === 0 && mhi === 0) return false;
+    const holders = this.holderList(mlo, mhi);
+    for (let i = 0; i < holders.length; i++) {
+      const p = holders[i]!;
+      if (p !== c && this.l2State[p]![this.l2[p]!.find(hi, lo)]! >= ST_O) return true;
+    }
+    return false;
+  }
+
+  // --- Full-line writes (fast-string stores, cpu.storeFill / cpu.copyBytes) ---------------
+
+  /**
+   * A store that writes all 64 bytes of a line. A line r's L2 holds is written as any store
+   * (an S or O copy still pays its upgrade). Otherwise it is taken in M without fetching the
+   * data: other copies are invalidated (one invalidation round, no transfer: their data is
+   * overwritten), else the point of coherence answers — the LLC when it holds the line, else
+   * the memory controller, the line's home, after the DRAM round trip but without a DRAM
+   * read. Returns the latency; the caller overlaps such writes (cpu.ts).
+   */
+  writeFullLine(r: AccessContext, line: number): number {
+    const c = r.id;
+    const lo = line >>> 0;
+    const hi = (line - lo) / TWO_32;
+    const ctr = r.ctr;
+    const b = r.cbase;
+    ctr[b + K['bulk.fullLines']]!++;
+    if (this.l2[c]!.find(hi, lo) >= 0) return this.access(r, line, true);
+    ctr[b + kL1WM]!++;
+    ctr[b + kL2WM]!++;
+    const mlo = this.directory.holdersLo(line);
+    const mhi = this.directory.holdersHi(line);
+    let lat: number;
+    if (mlo !== 0 || mhi !== 0) {
+      lat = this.invLat;
+      const holders = this.holderList(mlo, mhi);
+      const wake = r.clock + Math.max(this.l2Lat, lat);
+      for (let i = 0; i < holders.length; i++) {
+        this.invalidatePrivate(holders[i]!, line, hi, lo, wake);
+        ctr[b + K['coherence.invalidationSent']]!++;
+      }
+    } else {
+      const ls = this.llc.find(hi, lo);
+      if (ls >= 0) {
+        this.llc.touch(ls);
+        ctr[b + K['llc.hit']]!++;
+        lat = this.llcLat;
+      } else {
+        ctr[b + K['llc.miss']]!++;
+        if (this.inclusive) this.llcAllocate(r, hi, lo, false);
+        lat = this.dramLat;
+      }
+    }
+    this.fillL2(r, line, hi, lo, ST_M);
+    this.fillL1(r, hi, lo, ST_M, true);
+    return Math.max(this.l2Lat, lat);
   }
 
   // --- Functional views (charge nothing, change nothing) -------------------------------

@@ -130,6 +130,14 @@ export class PhysMem {
     }
   }
 
+  /** Sets `length` bytes inside one frame to `byte`; a 0 fill leaves an unbacked frame unbacked. */
+  fillInFrame(pa: number, length: number, byte: number): void {
+    const v = this.frameFor(pa, byte !== 0);
+    if (v === undefined) return;
+    const at = pa & FRAME_MASK;
+    for (let i = 0; i < length; i++) v.setUint8(at + i, byte);
+  }
+
   /** Copies bytes out (functional; for tests and dumps). */
   readBytes(pa: number, length: number): Uint8Array {
     const out = new Uint8Array(length);

@@ -13,6 +13,7 @@ import { type Cpu, type Task } from '../emu/index.js';
 import { type Kernel } from './kernel.js';
 import { panic } from './panic.js';
 import { PAGE_SIZE, round_page } from './param.js';
+import { bzero } from './support.js';
 import { crit_enter, crit_exit, spin_lock, spin_unlock } from './sync.js';
 import {
   KMEM_ZBASE, KMEM_ZMASK, KMEM_ZMAX, KMEM_ZSHIFT, M_MAGIC, M_WAITOK, M_ZERO, UMA_ALIGN_CACHE, UMA_ALIGN_PTR, UMA_NAME_MAX, UMA_SLAB_KMEM, UMA_SLAB_MALLOC,
@@ -133,7 +134,7 @@ export function* malloc(k: Kernel, cpu: Cpu, size: number, type: MallocType, fla
   cpu.enter(L['uma.alloc.backend']);
   const bytes = round_page(size);
   const va = yield* uma_large_malloc(k, cpu, bytes, flags);
-  if (va !== 0 && (flags & M_ZERO) !== 0) for (let off = 0; off < bytes; off += 8) cpu.store64(va + off, 0);
+  if (va !== 0 && (flags & M_ZERO) !== 0) bzero(cpu, va, bytes);
   typeStat(k, cpu, type.mtp, va === 0 ? 0 : bytes, true, -1);
   cpu.completeOp(L['uma.alloc.backend']);
   cpu.leave();

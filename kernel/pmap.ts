@@ -15,8 +15,9 @@ import { type Cpu, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, type Task, entryFrame } 
 import { globaldata } from './globaldata.js';
 import { type Kernel } from './kernel.js';
 import { panic } from './panic.js';
-import { DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, KERNBASE, KVADDR, NBPDR, PAGE_SIZE, PG_ZERO, PML4PML4I, VM_ALLOC_INTERRUPT, VM_ALLOC_NORMAL, VM_ALLOC_SYSTEM } from './param.js';
+import { DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, KERNBASE, KVADDR, NBPDR, PAGE_SIZE, PG_ZERO, PHYS_TO_DMAP, PML4PML4I, VM_ALLOC_INTERRUPT, VM_ALLOC_NORMAL, VM_ALLOC_SYSTEM } from './param.js';
 import { vm_map, vm_map_entry, vm_page } from './structs.js';
+import { pagezero } from './support.js';
 import { crit_enter, crit_exit } from './sync.js';
 import { vm_page_alloc, vm_page_wire, vm_page_zero_fill } from './vm_page.js';
 
@@ -46,6 +47,11 @@ export function pmap_kextract(_k: Kernel, cpu: Cpu, va: number): number {
   if ((pde & PTE_PS) !== 0) return frameOf(pde) - (frameOf(pde) % NBPDR) + (va % NBPDR);
   const pte = cpu.load64(vtopte(va));
   return (pte & PTE_P) === 0 ? 0 : frameOf(pte) + (va % PAGE_SIZE);
+}
+
+/** pmap_zero_page: zeroes the physical page at pa through the direct map (pagezero). */
+export function pmap_zero_page(_k: Kernel, cpu: Cpu, pa: number): void {
+  pagezero(cpu, PHYS_TO_DMAP(pa));
 }
 
 /** The other CPUs, all of which have kernel_pmap active. */

@@ -50,6 +50,7 @@ import { panic } from './panic.js';
 import { KERNBASE, KERNLOAD, PAGE_SIZE, VM_ALLOC_INTERRUPT, VM_ALLOC_SYSTEM, VM_PAGE_BITS_ALL, atop } from './param.js';
 import { pmap_kenter, pmap_kextract } from './pmap.js';
 import { vm_object, vm_page } from './structs.js';
+import { bzero } from './support.js';
 import { crit_enter, crit_exit, spin_lock, spin_unlock, spinlock, tsleep, tsleep_interlock, wakeup_one, PINTERLOCKED } from './sync.js';
 import {
   BUCKET_MAX, M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, M_ZERO, UMA_ALIGN_CACHE, UMA_ALIGN_PTR, UMA_BOOT_PAGES, UMA_DBG_ALLOCATED,
@@ -204,12 +205,6 @@ function* callCb(k: Kernel, cpu: Cpu, ptr: number, item: number, size: number, a
 export const p = (va: number): string => `0x${hex64(va)}`;
 
 // --- Small helpers ---------------------------------------------------------------------------
-
-function bzero(cpu: Cpu, va: number, bytes: number): void {
-  let off = 0;
-  for (; off + 8 <= bytes; off += 8) cpu.store64(va + off, 0);
-  for (; off < bytes; off++) cpu.store8(va + off, 0);
-}
 
 function add64(cpu: Cpu, va: number, d: number): void {
   cpu.store64(va, cpu.load64(va) + d);

@@ -17,8 +17,9 @@ import { type Kernel } from './kernel.js';
 import { vm_page_lazy } from './kernel.js';
 import { GD_THREAD_OFFSET, thread } from './globaldata.js';
 import { panic } from './panic.js';
+import { pmap_zero_page } from './pmap.js';
 import {
-  PAGE_SIZE, PHYS_TO_DMAP, PG_BUSY, PG_WANTED, PG_ZERO, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_NONE,
+  PAGE_SIZE, PG_BUSY, PG_WANTED, PG_ZERO, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_NONE,
   VM_ALLOC_INTERRUPT, VM_ALLOC_NORMAL, VM_ALLOC_QUICK, VM_ALLOC_RETRY, VM_ALLOC_SYSTEM, VM_ALLOC_ZERO,
 } from './param.js';
 import { vm_object, vm_page, vmstats, vpgqueue } from './structs.js';
@@ -272,15 +273,10 @@ export function vm_page_activate(k: Kernel, cpu: Cpu, m: number): void {
   addStat(k, cpu, 'v_active_count', 1);
 }
 
-/**
- * vm_page_zero_fill: zeroes the page through the direct map, a line at a time (pagezero's
- * 64-byte stores; each covers its line, so the write allocates without a fetch in the model
- * as on hardware with a full-line store).
- */
+/** vm_page_zero_fill: zeroes the page (pmap_zero_page, pagezero through the direct map). */
 export function vm_page_zero_fill(k: Kernel, cpu: Cpu, m: number): void {
   cpu.enter(k.label['vm_page.zero']);
-  const va = PHYS_TO_DMAP(cpu.load64(m + vm_page.phys_addr));
-  for (let off = 0; off < PAGE_SIZE; off += 64) cpu.store64(va + off, 0);
+  pmap_zero_page(k, cpu, cpu.load64(m + vm_page.phys_addr));
   addStat(k, cpu, 'v_zfod', 1);
   cpu.leave();
 }

@@ -26,6 +26,7 @@ import {
 import { pmap_kenter, pmap_qremove } from './pmap.js';
 import { array, embed, struct } from './struct.js';
 import { vm_page } from './structs.js';
+import { bzero } from './support.js';
 import { crit_enter, crit_exit, lwkt_gettoken, lwkt_reltoken, spin_lock, spin_unlock, spinlock } from './sync.js';
 import { kmem_alloc3, kmem_alloc_pageable, kmem_free } from './vm_kern.js';
 import { vm_map_entry_reserve } from './vm_map.js';
@@ -260,11 +261,6 @@ export function* zfree(k: Kernel, cpu: Cpu, h: VmZone, item: number): Task {
   cpu.completeOp(L['zone.free.locked']);
   if (h.pcpu) cpu.leave();
   cpu.leave();
-}
-
-/** bzero through the CPU, a 64-byte line at a time (rep stosq). */
-function bzero(cpu: Cpu, va: number, bytes: number): void {
-  for (let off = 0; off < bytes; off += 8) cpu.store64(va + off, 0);
 }
 
 /**

@@ -49,17 +49,14 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 
 const pow2ceil = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
-/**
- * Zeroes one 4 KiB page as the kernel's pagezero does. The one line to change when emu/cpu.ts
- * has a bulk `rep stosb` primitive.
- */
+/** Zeroes one 4 KiB page as the kernel's pagezero does (rep stosb: kernel/support.ts). */
 function zeroPage(cpu: Cpu, va: number): void {
-  for (let off = 0; off < PAGE; off += 8) cpu.store64(va + off, 0);
+  cpu.storeFill(va, PAGE, 0);
 }
 
-/** Copies one 4 KiB page (the kernel's pagecopy; `rep movsb` when emu has it). */
+/** Copies one 4 KiB page as a kernel bcopy does (rep movsb). */
 function copyPage(cpu: Cpu, dst: number, src: number): void {
-  for (let off = 0; off < PAGE; off += 8) cpu.store64(dst + off, cpu.load64(src + off));
+  cpu.copyBytes(dst, src, PAGE);
 }
 
 /** A seeded xorshift32: the pointer chase's random cycle, the same in every run. */
