@@ -29,7 +29,8 @@ const coursework: MachineConfigInput = {
     walkLatency: 2,
     invlpgLatency: 5,
   },
-  cpu: { lockedOpLatency: 10, pauseLatency: 10, mfenceLatency: 10, ipiLatency: 200 },
+  // In order and blocking (robSize 1), one instruction a cycle: every access costs its latency.
+  cpu: { issueWidth: 1, loadPorts: 1, storePorts: 1, mlp: 1, robSize: 1, lockedOpLatency: 10, pauseLatency: 10, mfenceLatency: 10, ipiLatency: 200 },
 };
 
 /**
@@ -63,6 +64,11 @@ const amd64Host: MachineConfigInput = {
     invlpgLatency: 120, // not measured here; recent x86 cores take ~100–250
   },
   cpu: {
+    issueWidth: 6, // ~5.7-5.9 independent adds per cycle measured here; Zen 5 has 6 integer ALUs
+    loadPorts: 4, // Zen 5: 4 load pipes (AMD SOG, Family 1Ah)
+    storePorts: 2, // Zen 5: 2 stores per cycle
+    mlp: 24, // Zen 5 L1D miss buffers (not measured here)
+    robSize: 448, // Zen 5 retire queue
     lockedOpLatency: 16, // 20 measured for an uncontended lock cmpxchg, less the 4-cycle L1D hit
     pauseLatency: 64, // Zen 2 and later: PAUSE ~64 cycles (AMD SOG, Family 17h/19h)
     mfenceLatency: 33, // Agner Fog, instruction tables, Zen 4 MFENCE
@@ -98,7 +104,9 @@ const skx8180: MachineConfigInput = {
     walkLatency: 5,
     invlpgLatency: 150,
   },
-  cpu: { lockedOpLatency: 14, pauseLatency: 140, mfenceLatency: 33, ipiLatency: 1500 },
+  // Skylake-SP: 4-wide rename, 2 loads + 1 store per cycle, 10 L1D fill buffers (12 MLP with
+  // the L2's superqueue, we take the L1D's), 224-entry ROB (the same manual).
+  cpu: { issueWidth: 4, loadPorts: 2, storePorts: 1, mlp: 10, robSize: 224, lockedOpLatency: 14, pauseLatency: 140, mfenceLatency: 33, ipiLatency: 1500 },
 };
 
 /**
@@ -126,7 +134,9 @@ const milan7763: MachineConfigInput = {
     walkLatency: 5,
     invlpgLatency: 120,
   },
-  cpu: { lockedOpLatency: 15, pauseLatency: 64, mfenceLatency: 33, ipiLatency: 1500 },
+  // Zen 3: 6-wide dispatch, 3 loads and 2 stores per cycle, 24 outstanding L1D misses,
+  // 256-entry ROB (the same guide).
+  cpu: { issueWidth: 6, loadPorts: 3, storePorts: 2, mlp: 24, robSize: 256, lockedOpLatency: 15, pauseLatency: 64, mfenceLatency: 33, ipiLatency: 1500 },
 };
 
 export const machinePresets: Readonly<Record<string, MachineConfigInput>> = {
