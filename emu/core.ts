@@ -31,7 +31,10 @@
 //   cpu.branch()                a taken branch ends the dispatch cycle (fetch stops at it).
 //   a drain                     clock = max(clock, completion of every access so far); a
 //                               new cycle follows. Locked operations, fences, spin waits,
-//                               sleeps and every synchronization point drain first.
+//                               sleeps and every synchronization point drain first, but for
+//                               a lock release (cpu.storeRelease32): a plain store on x86,
+//                               which the core does not wait at; it takes its turn at the
+//                               front end's clock, early by at most what is still in flight.
 //   a locked op, after the      blocking: clock += its access latency + lockedOpLatency.
 //   drain
 //   tick(n) (pause, page walk,  n cycles of the front end; a new cycle follows.

@@ -555,7 +555,11 @@ export class Cpu implements AccessContext {
     return this.rmwNow(va, -8, OP_XCHG, value, 0);
   }
 
-  /** A plain store at a synchronization point: a lock release. */
+  /**
+   * A plain store at a synchronization point: a lock release. It does not drain (x86 does not
+   * wait at a release store): it takes its turn at the front end's clock, which is early by at
+   * most the latency of the critical section's accesses still in flight.
+   */
   *storeRelease32(va: number, value: number): Task {
     if (this.machine.mustWait(this)) yield YIELD_SYNC;
     this.store32(va, value);
