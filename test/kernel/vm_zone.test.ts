@@ -224,6 +224,7 @@ describe('vm_zone on the out-of-order core', () => {
     let before = m.snapshot();
     onCpu(m, 0, function* (cpu) {
       const z = yield* zinit(k, cpu, 'pair', 64, 0, 0, 1, { pcpu });
+      if (z === undefined) throw new Error('zinit failed');
       for (let i = 0; i < 100; i++) yield* zfree(k, cpu, z, yield* zalloc(k, cpu, z));
       cpu.drain();
       before = m.snapshot();
