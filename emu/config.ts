@@ -131,6 +131,11 @@ export const machineConfigSchema = z
       invlpgLatency: cycles('latency of one invlpg'),
     }),
     cpu: z.strictObject({
+      issueWidth: z.number().int().min(1).max(16).describe('instructions the core dispatches per cycle, accesses included'),
+      loadPorts: z.number().int().min(1).max(16).describe('loads the core dispatches per cycle'),
+      storePorts: z.number().int().min(1).max(16).describe('stores the core dispatches per cycle'),
+      mlp: z.number().int().min(1).max(256).describe('L1D misses the core keeps outstanding at once (memory-level parallelism)'),
+      robSize: z.number().int().min(1).max(4096).describe('instructions in flight over which independent accesses overlap (1: in order, blocking)'),
       lockedOpLatency: cycles('extra latency of a locked read-modify-write on a line already owned'),
       pauseLatency: cycles('latency of one pause instruction'),
       mfenceLatency: cycles('latency of mfence with an empty store buffer'),

@@ -15,7 +15,8 @@ export const counterNames = [
   'mem.loads',
   'mem.stores',
   'mem.atomics',
-  'mem.cycles', // cycles in data accesses, translation included
+  'mem.cycles', // cycles the clock advanced in data accesses and drains, translation included
+  'cpu.work', // non-memory instructions the code charged (cpu.work)
   'l1d.readHit',
   'l1d.readMiss',
   'l1d.writeHit',

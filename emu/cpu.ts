@@ -2,12 +2,14 @@
 // kernel runs on it.
 //
 // Plain loads and stores are synchronous calls that translate, go through the caches and
-// advance the clock by what they cost. Everything that is a synchronization point — atomics,
+// hand their latency to the core's timing model (core.ts: the rules, as a table), which says
+// how far the clock advances; cpu.work(n) charges the code's non-memory instructions. Everything that is a synchronization point — atomics,
 // spinning on a lock word, blocking, IPIs — is a generator (`yield* cpu.cmpxchg32(...)`) so
 // the scheduler can hold the CPU until its clock is the smallest (see machine.ts).
 //
 // The CPU runs in supervisor mode with CR0.WP set: a write to a read-only page faults.
 
+import { Core } from './core.js';
 import { K, LABEL_CAP, NCOUNTERS } from './counters.js';
 import type { Machine } from './machine.js';
 import { LINE_SIZE, type AccessContext, type MemorySystem } from './memsys.js';
@@ -56,6 +58,7 @@ const kMemCycles = K['mem.cycles'];
 const kLoads = K['mem.loads'];
 const kStores = K['mem.stores'];
 const kTlbL1Hit = K['tlb.l1Hit'];
+const kWork = K['cpu.work'];
 
 export class Cpu implements AccessContext {
   readonly id: number;
@@ -66,6 +69,8 @@ export class Cpu implements AccessContext {
   /** Physical address of the PML4 this CPU translates through. */
   cr3 = 0;
   readonly tlb: Tlb;
+  /** The timing model (core.ts). */
+  readonly core: Core;
   /**
    * Called on a fault the walker reports; returns true when it mapped the page (the access is
    * retried) and false to let the fault propagate as a PageFault.
@@ -121,6 +126,7 @@ export class Cpu implements AccessContext {
     this.id = id;
     const cfg = machine.config;
     this.tlb = new Tlb(cfg.tlb);
+    this.core = new Core(cfg);
     this.ctr = new Float64Array(16 * NCOUNTERS);
     this.l2TlbLatency = cfg.tlb.l2.hitLatency;
     this.l1HitLatency = cfg.l1d.hitLatency;
@@ -137,10 +143,43 @@ export class Cpu implements AccessContext {
 
   // --- Time and labels ------------------------------------------------------------------
 
-  /** Advances the clock by n cycles, charged to the current label. */
+  /** Advances the clock by n cycles of the front end, charged to the current label. */
   tick(n: number): void {
     this.clock += n;
     this.ctr[this.cbase + kCycles]! += n;
+    this.core.endCycle();
+  }
+
+  /**
+   * n instructions of non-memory work (compares, branches, arithmetic) retired at the core's
+   * issue width: from a fresh cycle, ceil(n / issueWidth) cycles.
+   */
+  work(n: number): void {
+    const t = this.core.work(this.clock, n);
+    this.ctr[this.cbase + kWork]! += n;
+    this.advance(t, false);
+  }
+
+  /** A taken branch (call, return, taken jump): nothing more dispatches in this cycle. */
+  branch(): void {
+    this.core.branch();
+  }
+
+  /**
+   * Waits for every access issued so far to complete: afterwards the clock is the completion
+   * time of everything before. Every synchronization point drains first.
+   */
+  drain(): void {
+    this.advance(this.core.drain(this.clock), true);
+  }
+
+  /** Moves the clock to t (not backwards), charging the cycles to the current label. */
+  private advance(t: number, memory: boolean): void {
+    const d = t - this.clock;
+    if (d <= 0) return;
+    this.clock = t;
+    this.ctr[this.cbase + kCycles]! += d;
+    if (memory) this.ctr[this.cbase + kMemCycles]! += d;
   }
 
   /** Models n cycles of computation that touches no memory. */
@@ -229,7 +268,9 @@ export class Cpu implements AccessContext {
   load64(va: number): number {
     this.ctr[this.cbase + kLoads]!++;
     if ((va & 4095) > 4088) return this.crossPageLoad(va, 8);
-    return this.mem.read64(this.access(va, 8, false));
+    const v = this.mem.read64(this.access(va, 8, false));
+    this.core.loaded(v);
+    return v;
   }
 
   /** Loads a 64-bit pointer and returns the 48-bit address it holds. */
@@ -240,7 +281,9 @@ export class Cpu implements AccessContext {
       return pointerFrom(lo, this.crossPageLoad(va + 4, 4));
     }
     const pa = this.access(va, 8, false);
-    return pointerFrom(this.mem.read32(pa), this.mem.read32(pa + 4));
+    const v = pointerFrom(this.mem.read32(pa), this.mem.read32(pa + 4));
+    this.core.loaded(v);
+    return v;
   }
 
   store8(va: number, value: number): void {
@@ -287,7 +330,9 @@ export class Cpu implements AccessContext {
     this.tick(this.pauseLatency);
   }
 
+  /** mfence drains, then costs its own latency. */
   mfence(): void {
+    this.drain();
     this.tick(this.mfenceLatency);
   }
 
@@ -301,11 +346,7 @@ export class Cpu implements AccessContext {
     const line = Math.floor(pa / LINE_SIZE);
     let lat = this.memsys.access(this, line, write);
     if ((pa & (LINE_SIZE - 1)) + size > LINE_SIZE) lat += this.memsys.access(this, line + 1, write);
-    this.clock += lat;
-    const ctr = this.ctr;
-    const b = this.cbase;
-    ctr[b + kCycles]! += lat;
-    ctr[b + kMemCycles]! += lat;
+    this.advance(this.core.access(this.clock, lat, write, va), true);
     this.lastPa = pa;
     return pa;
   }
@@ -600,6 +641,7 @@ export class Cpu implements AccessContext {
 
   /** Waits until this CPU's clock is the smallest of the runnable CPUs (ties: lowest id). */
   *sync(): Task {
+    this.drain();
     if (this.machine.mustWait(this)) yield YIELD_SYNC;
   }
 
@@ -653,9 +695,13 @@ export class Cpu implements AccessContext {
     return this.rmwNow(va, -8, OP_XCHG, value, 0);
   }
 
-  /** A plain store at a synchronization point: a lock release. */
+  /**
+   * A plain store at a synchronization point: a lock release. It does not drain (x86 does not
+   * wait at a release store): it takes its turn at the front end's clock, which is early by at
+   * most the latency of the critical section's accesses still in flight.
+   */
   *storeRelease32(va: number, value: number): Task {
-    yield* this.sync();
+    if (this.machine.mustWait(this)) yield YIELD_SYNC;
     this.store32(va, value);
   }
 
@@ -668,7 +714,9 @@ export class Cpu implements AccessContext {
     const bytes = size < 0 ? 8 : size;
     if (va % bytes !== 0) throw new RangeError(`cpu${this.id}: misaligned ${bytes * 8}-bit atomic at ${hex64(va)}`);
     this.count(K['mem.atomics']);
+    this.drain();
     const pa = this.access(va, bytes, true);
+    this.drain();
     this.tick(this.lockedOpLatency);
     const mem = this.mem;
     let old: number;
@@ -736,6 +784,7 @@ export class Cpu implements AccessContext {
   }
 
   private block(reason: string): void {
+    this.drain();
     this.status = CPU_BLOCKED;
     this.blockedSince = this.clock;
     this.blockReason = reason;

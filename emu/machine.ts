@@ -109,6 +109,7 @@ export class Machine {
       if (next === undefined) break;
       const step = this.tasks[next.id]!.next();
       if (step.done === true) {
+        next.drain();
         next.status = CPU_DONE;
         this.tasks[next.id] = undefined;
       } else if (step.value === YIELD_INPUT) {
@@ -229,6 +230,7 @@ export class Machine {
    * a warm-up phase and a measured one. Call it between runs.
    */
   barrier(): void {
+    for (const cpu of this.cpus) cpu.drain();
     const t = this.makespan;
     for (const cpu of this.cpus) {
       const gap = t - cpu.clock;

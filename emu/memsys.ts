@@ -25,7 +25,7 @@
 //   private copies) or a non-inclusive victim cache as on Zen and Skylake-SP (filled by L2
 //   victims, clean or dirty; a DRAM fill goes to the private caches only).
 // - Every latency is load-to-use (see config.ts): a hit at a level costs that level's
-//   latency, not the sum down the hierarchy. The CPU model is in order and blocking.
+//   latency, not the sum down the hierarchy. How long the CPU waits for it is core.ts's business.
 // - Hardware prefetch (emu/prefetch.ts, the prefetchLine section below) and full-line writes
 //   of fast strings (writeFullLine) fill the same arrays as demand accesses.
 

@@ -29,9 +29,10 @@ const coursework: MachineConfigInput = {
     walkLatency: 2,
     invlpgLatency: 5,
   },
+  // In order and blocking (robSize 1), one instruction a cycle: every access costs its latency.
   // No hardware prefetch (the default): every miss is the program's own. Fast strings move 8
   // bytes a cycle with one miss at a time, as a blocking core's stores would.
-  cpu: { lockedOpLatency: 10, pauseLatency: 10, mfenceLatency: 10, ipiLatency: 200, storeBytesPerCycle: 8, fillBuffers: 1 },
+  cpu: { issueWidth: 1, loadPorts: 1, storePorts: 1, mlp: 1, robSize: 1, lockedOpLatency: 10, pauseLatency: 10, mfenceLatency: 10, ipiLatency: 200, storeBytesPerCycle: 8, fillBuffers: 1 },
 };
 
 /**
@@ -65,6 +66,11 @@ const amd64Host: MachineConfigInput = {
     invlpgLatency: 120, // not measured here; recent x86 cores take ~100–250
   },
   cpu: {
+    issueWidth: 6, // ~5.7-5.9 independent adds per cycle measured here; Zen 5 has 6 integer ALUs
+    loadPorts: 4, // Zen 5: 4 load pipes (AMD SOG, Family 1Ah)
+    storePorts: 2, // Zen 5: 2 stores per cycle
+    mlp: 24, // Zen 5 L1D miss buffers (not measured here)
+    robSize: 448, // Zen 5 retire queue
     lockedOpLatency: 16, // 20 measured for an uncontended lock cmpxchg, less the 4-cycle L1D hit
     pauseLatency: 64, // Zen 2 and later: PAUSE ~64 cycles (AMD SOG, Family 17h/19h)
     mfenceLatency: 33, // Agner Fog, instruction tables, Zen 4 MFENCE
@@ -116,9 +122,14 @@ const skx8180: MachineConfigInput = {
     walkLatency: 5,
     invlpgLatency: 150,
   },
-  // Fast strings 32 B a cycle (our estimate for ERMSB on Skylake-SP); 12 L1D fill buffers
-  // (the optimization manual's Skylake figure).
-  cpu: { lockedOpLatency: 14, pauseLatency: 140, mfenceLatency: 33, ipiLatency: 1500, storeBytesPerCycle: 32, fillBuffers: 12 },
+  // Skylake-SP: 4-wide rename, 2 loads + 1 store per cycle, 10 L1D fill buffers (12 MLP with
+  // the L2's superqueue, we take the L1D's), 224-entry ROB (the same manual). Fast strings 32 B
+  // a cycle (our estimate for ERMSB on Skylake-SP); 12 L1D fill buffers (the optimization
+  // manual's Skylake figure).
+  cpu: {
+    issueWidth: 4, loadPorts: 2, storePorts: 1, mlp: 10, robSize: 224,
+    lockedOpLatency: 14, pauseLatency: 140, mfenceLatency: 33, ipiLatency: 1500, storeBytesPerCycle: 32, fillBuffers: 12,
+  },
   // The optimization manual's data prefetchers: L1 DCU (next line) and IP-based stride
   // prefetchers; the L2 streamer, one stream per direction per 4K page, 32 streams, up to 20
   // lines ahead, two requests per L2 lookup. (The L2 adjacent-line spatial prefetcher is not
@@ -154,8 +165,13 @@ const milan7763: MachineConfigInput = {
     walkLatency: 5,
     invlpgLatency: 120,
   },
-  // Fast strings 32 B a cycle (two 128-bit stores a cycle); 24 L1D miss buffers (pub. 56665).
-  cpu: { lockedOpLatency: 15, pauseLatency: 64, mfenceLatency: 33, ipiLatency: 1500, storeBytesPerCycle: 32, fillBuffers: 24 },
+  // Zen 3: 6-wide dispatch, 3 loads and 2 stores per cycle, 24 outstanding L1D misses,
+  // 256-entry ROB (the same guide). Fast strings 32 B a cycle (two 128-bit stores a cycle); 24
+  // L1D miss buffers (pub. 56665).
+  cpu: {
+    issueWidth: 6, loadPorts: 3, storePorts: 2, mlp: 24, robSize: 256,
+    lockedOpLatency: 15, pauseLatency: 64, mfenceLatency: 33, ipiLatency: 1500, storeBytesPerCycle: 32, fillBuffers: 24,
+  },
   // Pub. 56665: L1 stream and L1 stride prefetchers, L2 stream and L2 up/down prefetchers;
   // depths and table sizes are not published: our choices, as for amd64-host.
   prefetch: {
