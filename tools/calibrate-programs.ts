@@ -3,7 +3,7 @@
 // every figure is a cycle delta divided by the operations it covers, after a warm-up.
 
 import {
-  DMAP_BASE, KERNBASE, Machine, PAGE_1G, PAGE_4K, PageTableEditor, UserError, spinAcquire, spinRelease,
+  DMAP_BASE, KERNBASE, Machine, PAGE_1G, PAGE_4K, PageTableEditor, UserError, pointerHi, spinAcquire, spinRelease,
   type Cpu, type MachineConfig, type Task,
 } from '../emu/index.js';
 
@@ -48,6 +48,12 @@ const SMALL_VA = KERNBASE; // the 4 KiB-page window of the TLB figures
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 const pow2ceil = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/** Stores the 64-bit pointer to `va` at physical `pa` (functionally, while setting up). */
+function writePtr(mem: Machine['mem'], pa: number, va: number): void {
+  mem.write32(pa, va >>> 0);
+  mem.write32(pa + 4, pointerHi(va));
+}
 
 /** Zeroes one 4 KiB page as the kernel's pagezero does (rep stosb: kernel/support.ts). */
 function zeroPage(cpu: Cpu, va: number): void {
@@ -130,13 +136,16 @@ function chase(config: MachineConfig, lines: number, stride: number, warm: numbe
     order[j] = t;
   }
   const mem = b.m.mem;
-  for (let i = 0; i < lines; i++) mem.write64(at(order[i]!), at(order[(i + 1) % lines]!));
+  // Each line holds the direct-map pointer to the next, as a linked list in C would.
+  for (let i = 0; i < lines; i++) writePtr(mem, at(order[i]!), DMAP_BASE + at(order[(i + 1) % lines]!));
   let cycles = 0;
   b.one(function* (cpu) {
-    let pa = at(0);
-    for (let i = 0; i < warm; i++) pa = cpu.load64(DMAP_BASE + pa);
+    let va = DMAP_BASE + at(0);
+    for (let i = 0; i < warm; i++) va = cpu.loadPtr(va);
+    cpu.drain();
     const t0 = cpu.clock;
-    for (let i = 0; i < measured; i++) pa = cpu.load64(DMAP_BASE + pa);
+    for (let i = 0; i < measured; i++) va = cpu.loadPtr(va);
+    cpu.drain();
     cycles = cpu.clock - t0;
   });
   return cycles / measured;
@@ -172,17 +181,20 @@ function tlbExtra(config: MachineConfig, npages: number): number {
   const perLoad: number[] = [];
   b.one(function* (cpu) {
     for (const base of [SMALL_VA, DMAP_BASE + DATA_PA]) {
-      let idx = 0;
-      let v = 0;
-      for (let i = 0; i < 2 * npages; i++) {
-        idx = (idx * 5 + 1) & mask;
-        v = cpu.load64(base + idx * PAGE + (idx & 63) * LINE + v);
+      // The lines in the LCG's order, each holding the pointer to the next in this window.
+      const line = (idx: number) => base + idx * PAGE + (idx & 63) * LINE;
+      for (let i = 0, idx = 0; i < npages; i++) {
+        const next = (idx * 5 + 1) & mask;
+        writePtr(b.m.mem, line(idx) - base + DATA_PA, line(next));
+        idx = next;
       }
-      const t0 = cpu.clock;
-      for (let i = 0; i < npages; i++) {
-        idx = (idx * 5 + 1) & mask;
-        v = cpu.load64(base + idx * PAGE + (idx & 63) * LINE + v);
-      }
+      let va = line(0);
+      for (let i = 0; i < 2 * npages; i++) va = cpu.loadPtr(va);
+      cpu.drain();
+      cpu.drain();
+    const t0 = cpu.clock;
+      for (let i = 0; i < npages; i++) va = cpu.loadPtr(va);
+      cpu.drain();
       perLoad.push((cpu.clock - t0) / npages);
     }
   });
@@ -196,8 +208,10 @@ function atomicUncontended(config: MachineConfig): number {
   let cycles = 0;
   b.one(function* (cpu) {
     for (let i = 0; i < 100; i++) yield* cpu.xadd64(va, 1);
+    cpu.drain();
     const t0 = cpu.clock;
     for (let i = 0; i < ops; i++) yield* cpu.xadd64(va, 1);
+    cpu.drain();
     cycles = cpu.clock - t0;
   });
   return cycles / ops;
@@ -269,11 +283,13 @@ function ttas1(config: MachineConfig): number {
       yield* spinAcquire(cpu, va);
       yield* spinRelease(cpu, va);
     }
+    cpu.drain();
     const t0 = cpu.clock;
     for (let i = 0; i < pairs; i++) {
       yield* spinAcquire(cpu, va);
       yield* spinRelease(cpu, va);
     }
+    cpu.drain();
     cycles = cpu.clock - t0;
   });
   return cycles / pairs;
@@ -299,8 +315,10 @@ function pages(config: MachineConfig, copy: boolean): number {
   b.one(function* (cpu) {
     const one = (p: number) => (copy ? copyPage(cpu, dst + p * PAGE, src + p * PAGE) : zeroPage(cpu, src + p * PAGE));
     one(0);
+    cpu.drain();
     const t0 = cpu.clock;
     for (let p = 1; p <= measured; p++) one(p);
+    cpu.drain();
     cycles = cpu.clock - t0;
   });
   return cycles / measured;
