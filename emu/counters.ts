@@ -38,6 +38,7 @@ export const counterNames = [
   'coherence.invalidationSent', // other CPUs' copies invalidated by this CPU's writes
   'coherence.invalidationReceived', // this CPU's copies invalidated by others
   'coherence.downgradeReceived', // this CPU's exclusive copies made shared by others' reads
+  'coherence.queueCycles', // cycles this CPU's requests waited for a line busy with another transfer
   'tlb.l1Hit',
   'tlb.l1Miss',
   'tlb.l2Hit',
