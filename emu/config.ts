@@ -114,8 +114,13 @@ export const machineConfigSchema = z
     llc: llcLevel,
     coherence: z.strictObject({
       protocol: z.enum(['mesi', 'moesi']).default('mesi').describe('coherence protocol of the private caches'),
-      c2cLatency: cycles('load-to-use latency of a line supplied by another CPU\'s private cache'),
-      invalidateLatency: cycles('latency of gaining ownership of a line other private caches share'),
+      transferLatency: cycles('load-to-use latency of a line supplied by the private cache of another CPU in the same core complex, the line being free'),
+      invalidateLatency: cycles('one invalidation round for a write: request to the directory, invalidations to the sharers in the same core complex, their acks, the grant'),
+      farTransferLatency: cycles('transferLatency for a line supplied by a CPU in another core complex'),
+      farInvalidateLatency: cycles('invalidateLatency when some sharer is in another core complex'),
+      probeLatency: cycles('of transferLatency and invalidateLatency, the leg from the requester to the holder: the holder keeps using the line until the probe reaches it'),
+      farProbeLatency: cycles('probeLatency to a CPU in another core complex'),
+      coresPerComplex: z.number().int().min(1).max(64).describe('CPUs per core complex (CCX, cluster): CPUs a and b are near when floor(a / n) = floor(b / n)'),
     }),
     prefetch: z
       .strictObject({
@@ -145,6 +150,12 @@ export const machineConfigSchema = z
     }),
   })
   .superRefine((c, ctx) => {
+    const h = c.coherence;
+    for (const [probe, legs] of [['probeLatency', ['transferLatency', 'invalidateLatency']], ['farProbeLatency', ['farTransferLatency', 'farInvalidateLatency']]] as const) {
+      for (const whole of legs) {
+        if (h[probe] > h[whole]) ctx.addIssue({ code: 'custom', path: ['coherence', probe], message: `expected at most ${whole} (${h[whole]}), of which it is a part, got ${h[probe]}` });
+      }
+    }
     if (c.l2.size < c.l1d.size) ctx.addIssue({ code: 'custom', path: ['l2', 'size'], message: `expected at least the L1D size (${c.l1d.size}), got ${c.l2.size}` });
   });
 

@@ -48,6 +48,7 @@ export const counterNames = [
   'prefetch.skippedOwned', // prefetches not issued: another CPU held the line M, O or E
   'bulk.bytes', // bytes written by fast-string stores (rep stosb, rep movsb)
   'bulk.fullLines', // lines they wrote whole and took without fetching the data
+  'coherence.queueCycles', // cycles this CPU's requests waited for a line busy with another transfer
   'tlb.l1Hit',
   'tlb.l1Miss',
   'tlb.l2Hit',

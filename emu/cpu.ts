@@ -15,7 +15,7 @@ import type { Machine } from './machine.js';
 import { LINE_SIZE, type AccessContext, type MemorySystem } from './memsys.js';
 import {
   DMAP_BASE, PAGE_4K, PF_PROT, PF_WRITE, PTE_A, PTE_D, PTE_G, PTE_NX_HI, PTE_P, PTE_PS, PTE_RW, PTE_US,
-  entryFrame, hex64, pointerFrom, pointerHi, tableIndex,
+  entryFrame, hex64, pointerFrom, pointerHi, probeTranslation, tableIndex,
 } from './paging.js';
 import type { PhysMem } from './physmem.js';
 import { Tlb, TLB_D, TLB_G, TLB_NX, TLB_RW, TLB_US } from './tlb.js';
@@ -641,8 +641,7 @@ export class Cpu implements AccessContext {
 
   /** Waits until this CPU's clock is the smallest of the runnable CPUs (ties: lowest id). */
   *sync(): Task {
-    this.drain();
-    if (this.machine.mustWait(this)) yield YIELD_SYNC;
+    yield* this.turn(true);
   }
 
   /**
@@ -653,46 +652,101 @@ export class Cpu implements AccessContext {
     if (this.machine.aheadOfQuantum(this)) yield YIELD_SYNC;
   }
 
+  /**
+   * Waits for this CPU's turn to access va, and when the access needs a line another CPU's
+   * cache holds, spends the request's leg to that holder first (memsys.requestLeg) and waits
+   * for its turn again: the holder keeps hitting on the line until the probe reaches it, so a
+   * holder that takes a lock again before then keeps it (the re-acquire advantage).
+   */
+  *syncAccess(va: number, write: boolean, drain = true): Task {
+    yield* this.turn(drain);
+    this.memsys.prepaidLine[this.id] = -1;
+    const vpn = Math.floor(va / 4096);
+    let pa: number;
+    if (vpn === this.memoVpn) pa = this.memoBase + (va - vpn * 4096);
+    else {
+      const t = probeTranslation(this.mem, this.cr3, va);
+      if (t === undefined) return;
+      pa = t.pa;
+    }
+    const line = Math.floor(pa / LINE_SIZE);
+    const leg = this.memsys.requestLeg(this, line, write);
+    if (leg === 0) return;
+    this.clock += leg;
+    this.ctr[this.cbase + kCycles]! += leg;
+    this.ctr[this.cbase + kMemCycles]! += leg;
+    this.memsys.prepaid[this.id] = leg;
+    this.memsys.prepaidLine[this.id] = line;
+    yield* this.turn(drain);
+  }
+
+  /** sync(), or for a release store (which does not drain) only the wait for this CPU's turn. */
+  private *turn(drain: boolean): Task {
+    if (drain) this.drain();
+    if (this.machine.mustWait(this)) yield YIELD_SYNC;
+  }
+
+  /** Ends what syncAccess() began: the access it prepared has been made. */
+  private settle(): void {
+    this.memsys.prepaidLine[this.id] = -1;
+  }
+
   *cmpxchg32(va: number, expected: number, value: number): Task<number> {
-    yield* this.sync();
-    return this.rmwNow(va, 4, OP_CMPXCHG, expected, value);
+    yield* this.syncAccess(va, true);
+    const old = this.rmwNow(va, 4, OP_CMPXCHG, expected, value);
+    this.settle();
+    return old;
   }
 
   /** 64-bit compare-and-exchange of unsigned values below 2^53. */
   *cmpxchg64(va: number, expected: number, value: number): Task<number> {
-    yield* this.sync();
-    return this.rmwNow(va, 8, OP_CMPXCHG, expected, value);
+    yield* this.syncAccess(va, true);
+    const old = this.rmwNow(va, 8, OP_CMPXCHG, expected, value);
+    this.settle();
+    return old;
   }
 
   /** 64-bit compare-and-exchange of pointers (48-bit addresses, stored sign-extended). */
   *cmpxchgPtr(va: number, expected: number, value: number): Task<number> {
-    yield* this.sync();
-    return this.rmwNow(va, -8, OP_CMPXCHG, expected, value);
+    yield* this.syncAccess(va, true);
+    const old = this.rmwNow(va, -8, OP_CMPXCHG, expected, value);
+    this.settle();
+    return old;
   }
 
   *xadd32(va: number, delta: number): Task<number> {
-    yield* this.sync();
-    return this.rmwNow(va, 4, OP_XADD, delta, 0);
+    yield* this.syncAccess(va, true);
+    const old = this.rmwNow(va, 4, OP_XADD, delta, 0);
+    this.settle();
+    return old;
   }
 
   *xadd64(va: number, delta: number): Task<number> {
-    yield* this.sync();
-    return this.rmwNow(va, 8, OP_XADD, delta, 0);
+    yield* this.syncAccess(va, true);
+    const old = this.rmwNow(va, 8, OP_XADD, delta, 0);
+    this.settle();
+    return old;
   }
 
   *xchg32(va: number, value: number): Task<number> {
-    yield* this.sync();
-    return this.rmwNow(va, 4, OP_XCHG, value, 0);
+    yield* this.syncAccess(va, true);
+    const old = this.rmwNow(va, 4, OP_XCHG, value, 0);
+    this.settle();
+    return old;
   }
 
   *xchg64(va: number, value: number): Task<number> {
-    yield* this.sync();
-    return this.rmwNow(va, 8, OP_XCHG, value, 0);
+    yield* this.syncAccess(va, true);
+    const old = this.rmwNow(va, 8, OP_XCHG, value, 0);
+    this.settle();
+    return old;
   }
 
   *xchgPtr(va: number, value: number): Task<number> {
-    yield* this.sync();
-    return this.rmwNow(va, -8, OP_XCHG, value, 0);
+    yield* this.syncAccess(va, true);
+    const old = this.rmwNow(va, -8, OP_XCHG, value, 0);
+    this.settle();
+    return old;
   }
 
   /**
@@ -701,8 +755,9 @@ export class Cpu implements AccessContext {
    * most the latency of the critical section's accesses still in flight.
    */
   *storeRelease32(va: number, value: number): Task {
-    if (this.machine.mustWait(this)) yield YIELD_SYNC;
+    yield* this.syncAccess(va, true, false);
     this.store32(va, value);
+    this.settle();
   }
 
   /**
@@ -715,9 +770,12 @@ export class Cpu implements AccessContext {
     if (va % bytes !== 0) throw new RangeError(`cpu${this.id}: misaligned ${bytes * 8}-bit atomic at ${hex64(va)}`);
     this.count(K['mem.atomics']);
     this.drain();
+    const start = this.clock;
     const pa = this.access(va, bytes, true);
     this.drain();
     this.tick(this.lockedOpLatency);
+    // The locked line stays here until the operation completes; requests for it queue.
+    this.memsys.hold(Math.floor(pa / LINE_SIZE), start, this.clock);
     const mem = this.mem;
     let old: number;
     if (size === 4) old = mem.read32(pa);
@@ -752,8 +810,9 @@ export class Cpu implements AccessContext {
    */
   *spinWhile32(va: number, busy: number): Task<number> {
     for (;;) {
-      yield* this.sync();
+      yield* this.syncAccess(va, false);
       const v = this.load32(va);
+      this.settle();
       if (v !== busy >>> 0) return v;
       yield* this.waitForLineWrite(`spinning on ${hex64(va)}`);
     }

@@ -4,11 +4,18 @@
 // Open addressing with linear probing and backward-shift deletion on flat arrays; CPU sets
 // are two 32-bit masks (CPUs 0–31 and 32–63). An entry exists exactly while its mask is
 // non-empty, so capacity is bounded by the private caches' total size.
+//
+// It is also the home agent's occupancy record: per line, the interval [busyFrom, busyUntil)
+// of simulated time during which the line is in flight (a transfer to a new holder, an
+// invalidation round), so that a request arriving in that interval queues behind it (see
+// memsys.ts). The record lives and dies with the line's entry: a line no cache holds is idle.
 
 export class Directory {
   private readonly keys: Float64Array; // line number, or -1 when empty
   private readonly maskLo: Uint32Array;
   private readonly maskHi: Uint32Array;
+  private readonly busyFrom: Float64Array;
+  private readonly busyTo: Float64Array;
   private readonly bits: number;
   private readonly capMask: number;
   private count = 0;
@@ -23,6 +30,8 @@ export class Directory {
     this.keys = new Float64Array(cap).fill(-1);
     this.maskLo = new Uint32Array(cap);
     this.maskHi = new Uint32Array(cap);
+    this.busyFrom = new Float64Array(cap);
+    this.busyTo = new Float64Array(cap);
   }
 
   get size(): number {
@@ -65,6 +74,28 @@ export class Directory {
     return cpu < 32 ? (lo & ~(1 << cpu)) !== 0 || hi !== 0 : lo !== 0 || (hi & ~(1 << (cpu - 32))) !== 0;
   }
 
+  /**
+   * When a request for the line reaching it at `time` may be served: the end of the line's
+   * current transfer if `time` falls inside it, else `time`. A transfer that started after
+   * `time` (made by a CPU running ahead, see machine.ts) does not delay it: it came first.
+   */
+  freeAt(line: number, time: number): number {
+    const s = this.slotOf(line);
+    if (s < 0) return time;
+    const to = this.busyTo[s]!;
+    return time < to && time >= this.busyFrom[s]! ? to : time;
+  }
+
+  /** Records that the line is in flight from `from` until `to` (the line must be held). */
+  occupy(line: number, from: number, to: number): void {
+    const s = this.slotOf(line);
+    if (s < 0) return;
+    if (to > this.busyTo[s]!) {
+      this.busyFrom[s] = from;
+      this.busyTo[s] = to;
+    }
+  }
+
   add(line: number, cpu: number): void {
     const keys = this.keys;
     let i = this.home(line);
@@ -75,6 +106,8 @@ export class Directory {
         keys[i] = line;
         this.maskLo[i] = 0;
         this.maskHi[i] = 0;
+        this.busyFrom[i] = 0;
+        this.busyTo[i] = 0;
         this.count++;
         break;
       }
@@ -114,6 +147,8 @@ export class Directory {
         keys[hole] = keys[i]!;
         this.maskLo[hole] = this.maskLo[i]!;
         this.maskHi[hole] = this.maskHi[i]!;
+        this.busyFrom[hole] = this.busyFrom[i]!;
+        this.busyTo[hole] = this.busyTo[i]!;
         hole = i;
       }
     }

@@ -13,8 +13,12 @@
 // several CPUs touch without synchronizing (false sharing, say) can happen in a slightly
 // different order than in real time; a smaller quantum bounds how far (0: never beyond one
 // kernel entry, every preset's default), a larger one costs fewer coroutine switches and hides
-// coherence traffic (README, "Sync quantum", has the measured error). Results are deterministic
-// either way: same config, seed and programs give the same counters in every run.
+// coherence traffic (README, "Sync quantum", has the measured error). The same goes for a line's
+// busy interval (memsys.ts): a request applied after a run-ahead CPU's transfer of the line but
+// earlier in simulated time does not queue behind it (it is taken to have come first), while one
+// that falls inside the interval does. Atomics and lock words run only on the CPU with the
+// smallest clock, so for them the queueing is exact. Results are deterministic either way:
+// same config, seed and programs give the same counters in every run.
 
 import { validateMachineConfig, type MachineConfig, type MachineConfigInput } from './config.js';
 import { CounterSnapshot, K, LABEL_CAP, LabelRegistry, NCOUNTERS, ROOT_CONTEXT } from './counters.js';

@@ -5,22 +5,38 @@
 //   and Intel cores); both hold the same coherence state for a line, the L1D also a dirty bit
 //   of its own (a dirty L1D victim is written into the L2).
 // - MESI, or MOESI, across the private caches, kept by a directory of holders
-//   (emu/directory.ts). The transitions:
+//   (emu/directory.ts). The costs are components (config.ts coherence.*): X = transferLatency
+//   (a line from another private cache, load-to-use), V = invalidateLatency (one invalidation
+//   round and its acks), P = probeLatency (of X and V, the leg until the request reaches the
+//   holder), each its far* twin when a CPU involved sits in another core complex. The
+//   transitions:
 //
 //     requester's event   other holders            requester gets   others become   cost
 //     read miss           none                     E                —               LLC hit or DRAM
-//     read miss           an M owner               S                S (MESI: data   c2cLatency
-//                                                                   written to LLC)
+//     read miss           an M owner               S                S (MESI: data   X (the LLC write
+//                                                                   written to LLC)  is off the path)
 //                                                                   O (MOESI)
-//     read miss           an O or E owner          S                O / S           c2cLatency
-//     read miss           only S                   S                S               LLC hit, else c2c
-//     write miss (RFO)    an owner (M, O, E)       M                I               c2cLatency
-//     write miss (RFO)    only S                   M                I               max(LLC or c2c,
-//                                                                                     invalidateLatency)
-//     write hit in S/O    some                     M                I               hit + invalidateLatency
+//     read miss           an O or E owner          S                O / S           X
+//     read miss           only S                   S                S               LLC hit, else X
+//     write miss (RFO)    an owner (M, O, E)       M                I               X, or max(X, V)
+//                                                                                     with sharers too
+//     write miss (RFO)    only S                   M                I               max(LLC hit or X, V)
+//     write hit in S/O    some                     M                I               hit + V
 //     write hit in S/O    none                     M                —               hit + llc.hitLatency
 //     write hit in E      —                        M (silently)     —               hit
 //
+// - A line in flight is busy (the home agent's occupancy): each request that involves other
+//   holders records the interval from its issue to its completion in the directory, and a
+//   locked read-modify-write extends it to the end of the operation. A request whose probe
+//   reaches the line (issue + P) inside that interval is served at the interval's end: its
+//   cost is then (end − issue) + (its cost − P), the wait counted as coherence.queueCycles.
+//   One whose probe arrives before the interval began (a CPU behind in time whose access is
+//   applied after a CPU running ahead, see machine.ts) does not wait: it came first.
+// - Synchronized accesses (atomics, spin loads, lock releases; cpu.syncAccess) spend P first
+//   and take their turn again before the access is applied, so the holder's accesses until
+//   the probe reaches it hit in its own cache: contended atomics batch, and a lock holder that
+//   re-acquires before a waiter's probe lands keeps the line. Plain accesses are applied at
+//   once at their issue time, their P included in the cost.
 // - The LLC is either inclusive (fills from DRAM allocate in it; its evictions back-invalidate
 //   private copies) or a non-inclusive victim cache as on Zen and Skylake-SP (filled by L2
 //   victims, clean or dirty; a DRAM fill goes to the private caches only).
@@ -79,8 +95,23 @@ export class MemorySystem {
   private readonly l2Lat: number;
   private readonly llcLat: number;
   private readonly dramLat: number;
-  private readonly c2cLat: number;
-  private readonly invLat: number;
+  private readonly xferNear: number;
+  private readonly xferFar: number;
+  private readonly invNear: number;
+  private readonly invFar: number;
+  private readonly probeNear: number;
+  private readonly probeFar: number;
+  private readonly complexSize: number;
+  /**
+   * Per CPU, the request leg a synchronized access already spent waiting for its request to
+   * reach the line's holder (see requestLeg), and the line it is for (-1: none).
+   */
+  readonly prepaid: Float64Array;
+  readonly prepaidLine: Float64Array;
+  // The in-flight interval of the line the current fetch() obtained, recorded in the directory
+  // once the line is installed (pendTo 0: none).
+  private pendFrom = 0;
+  private pendTo = 0;
   /** The CPUs, for counting events on the CPU they happen to. */
   contexts: AccessContext[] = [];
   /** Per CPU, the line it spins on (-1 for none); an invalidation of it wakes the CPU. */
@@ -124,8 +155,15 @@ export class MemorySystem {
     this.l2Lat = cfg.l2.hitLatency;
     this.llcLat = cfg.llc.hitLatency;
     this.dramLat = cfg.memory.dramLatency;
-    this.c2cLat = cfg.coherence.c2cLatency;
-    this.invLat = cfg.coherence.invalidateLatency;
+    this.xferNear = cfg.coherence.transferLatency;
+    this.xferFar = cfg.coherence.farTransferLatency;
+    this.invNear = cfg.coherence.invalidateLatency;
+    this.invFar = cfg.coherence.farInvalidateLatency;
+    this.probeNear = cfg.coherence.probeLatency;
+    this.probeFar = cfg.coherence.farProbeLatency;
+    this.complexSize = cfg.coherence.coresPerComplex;
+    this.prepaid = new Float64Array(cfg.cpus);
+    this.prepaidLine = new Float64Array(cfg.cpus).fill(-1);
     this.watchLine = new Float64Array(cfg.cpus).fill(-1);
     const pf = cfg.prefetch;
     this.pf1 = pf.l1d.enabled ? new StrideDetector(pf.l1d, cfg.cpus) : undefined;
@@ -180,9 +218,13 @@ export class MemorySystem {
       }
     } else {
       ctr[b + (write ? kL2WM : kL2RM)]!++;
-      lat = this.l2Lat + this.fetch(r, line, hi, lo, write);
+      lat = this.fetch(r, line, hi, lo, write);
       state = this.fetchedState;
       this.fillL2(r, line, hi, lo, state);
+      if (this.pendTo !== 0) {
+        this.directory.occupy(line, this.pendFrom, this.pendTo);
+        this.pendTo = 0;
+      }
     }
     this.fillL1(r, hi, lo, state, write);
     if (this.pfOn) this.trainOnMiss(r, line, s2 < 0);
@@ -190,9 +232,10 @@ export class MemorySystem {
   }
 
   /**
-   * A private miss: obtains the line from another CPU, the LLC or DRAM. Returns the latency
-   * beyond the L2 lookup (load-to-use figures are totals, so this is the source's latency
-   * less l2.hitLatency, floored at 0) and leaves the requester's new state in fetchedState.
+   * A private miss: obtains the line from another CPU, the LLC or DRAM. Returns the access's
+   * whole latency (load-to-use, at least l2.hitLatency), waits for the line included, and
+   * leaves the requester's new state in fetchedState and the line's in-flight interval in
+   * pendFrom/pendTo.
    */
   private fetch(r: AccessContext, line: number, hi: number, lo: number, write: boolean): number {
     const dir = this.directory;
@@ -200,11 +243,14 @@ export class MemorySystem {
     const mhi = dir.holdersHi(line);
     if (mlo === 0 && mhi === 0) {
       this.fetchedState = write ? ST_M : ST_E;
-      return this.beyondL2(this.memoryRead(r, hi, lo));
+      const m = this.memoryRead(r, hi, lo);
+      return m > this.l2Lat ? m : this.l2Lat;
     }
+    const c = r.id;
     let owner = -1;
     let ownerSlot = -1;
     let ownerState = ST_I;
+    let sharerFar = true;
     const holders = this.holderList(mlo, mhi);
     for (let i = 0; i < holders.length; i++) {
       const p = holders[i]!;
@@ -214,14 +260,22 @@ export class MemorySystem {
         owner = p;
         ownerSlot = s;
         ownerState = st;
+      } else if (!this.far(c, p)) {
+        sharerFar = false;
       }
     }
-    let lat: number;
     const ctr = r.ctr;
     const b = r.cbase;
+    let lat: number;
+    let probe = 0;
     if (owner >= 0) {
-      lat = this.c2cLat;
+      // One transfer from the owner; on a write the other sharers' invalidations go out with
+      // it and the slower of the two ends the request.
+      const far = this.far(c, owner);
+      lat = far ? this.xferFar : this.xferNear;
+      probe = far ? this.probeFar : this.probeNear;
       ctr[b + (ownerState === ST_E ? K['coherence.c2cClean'] : K['coherence.c2cTransfer'])]!++;
+      if (write && holders.length > 1) lat = Math.max(lat, this.invRound(c, holders, owner));
     } else {
       const ls = this.llc.find(hi, lo);
       if (ls >= 0) {
@@ -230,14 +284,19 @@ export class MemorySystem {
         lat = this.llcLat;
       } else {
         ctr[b + K['coherence.c2cClean']]!++;
-        lat = this.c2cLat;
+        lat = sharerFar ? this.xferFar : this.xferNear;
+        probe = sharerFar ? this.probeFar : this.probeNear;
       }
-      if (write) lat = Math.max(lat, this.invLat);
+      if (write) {
+        lat = Math.max(lat, this.invRound(c, holders, -1));
+        probe = this.probeOf(c, holders);
+      }
     }
+    if (lat < this.l2Lat) lat = this.l2Lat;
+    const done = this.serve(r, line, probe, lat, 0);
     if (write) {
-      const wake = r.clock + this.l2Lat + this.beyondL2(lat);
       for (let i = 0; i < holders.length; i++) {
-        this.invalidatePrivate(holders[i]!, line, hi, lo, wake);
+        this.invalidatePrivate(holders[i]!, line, hi, lo, done);
         ctr[b + K['coherence.invalidationSent']]!++;
       }
       this.fetchedState = ST_M;
@@ -245,6 +304,7 @@ export class MemorySystem {
       if (owner >= 0 && ownerState !== ST_O) {
         let next = ST_S;
         if (ownerState === ST_M) {
+          // MESI: the dirty data goes to the LLC beside the transfer, off the requester's path.
           if (this.moesi) next = ST_O;
           else this.writeToLlc(r, hi, lo, true);
         }
@@ -254,11 +314,96 @@ export class MemorySystem {
       }
       this.fetchedState = ST_S;
     }
-    return this.beyondL2(lat);
+    return done - r.clock;
   }
 
-  private beyondL2(sourceLatency: number): number {
-    return sourceLatency > this.l2Lat ? sourceLatency - this.l2Lat : 0;
+  /**
+   * When a coherence request of CPU r for `line` completes. It left `before` cycles into the
+   * access, or earlier by the request leg already spent (prepaid); its probe reaches the
+   * holder `probe` cycles after it left, and it takes `lat` cycles in all when the line is
+   * free. The home agent serves one request per line at a time: if the line is in flight at
+   * the request's time, the holder lets it go only when that transfer ends (queueCycles).
+   * Records the line's new in-flight interval in pendFrom/pendTo.
+   */
+  private serve(r: AccessContext, line: number, probe: number, lat: number, before: number): number {
+    const c = r.id;
+    let t = r.clock + before;
+    if (this.prepaidLine[c] === line) {
+      t -= this.prepaid[c]!;
+      this.prepaidLine[c] = -1;
+    }
+    const reach = t + probe;
+    const leave = this.directory.freeAt(line, reach);
+    let done = reach + (lat - probe);
+    if (leave > reach) {
+      r.ctr[r.cbase + K['coherence.queueCycles']]! += leave - reach;
+      done = leave + (lat - probe);
+    }
+    this.pendFrom = t;
+    this.pendTo = done;
+    return done;
+  }
+
+  /**
+   * The request leg a synchronized access to `line` by CPU r must spend before its request
+   * reaches the line's holder: 0 when r's own copy serves the access or no other private
+   * cache is involved, else the probe latency to the farthest holder the request must reach.
+   * The CPU spends it (cpu.ts), letting the holder hit on the line meanwhile, then accesses.
+   */
+  requestLeg(r: AccessContext, line: number, write: boolean): number {
+    const c = r.id;
+    const dir = this.directory;
+    const lo = line >>> 0;
+    const hi = (line - lo) / TWO_32;
+    const s2 = this.l2[c]!.find(hi, lo);
+    if (s2 >= 0) {
+      const st = this.l2State[c]![s2]!;
+      if (!write || st >= ST_E || !dir.heldByOthers(line, c)) return 0;
+    }
+    const mlo = dir.holdersLo(line);
+    const mhi = dir.holdersHi(line);
+    if (mlo === 0 && mhi === 0) return 0;
+    const holders = this.holderList(mlo, mhi);
+    if (!write) {
+      let owner = -1;
+      for (let i = 0; i < holders.length; i++) {
+        const p = holders[i]!;
+        if (this.l2State[p]![this.l2[p]!.find(hi, lo)]! >= ST_O) owner = p;
+      }
+      if (owner >= 0) return this.far(c, owner) ? this.probeFar : this.probeNear;
+      if (this.llc.find(hi, lo) >= 0) return 0;
+    }
+    return this.probeOf(c, holders);
+  }
+
+  /** The probe latency from c to the farthest of `holders` other than c. */
+  private probeOf(c: number, holders: readonly number[]): number {
+    let lat = 0;
+    for (let i = 0; i < holders.length; i++) {
+      const p = holders[i]!;
+      if (p === c) continue;
+      if (this.far(c, p)) return this.probeFar;
+      lat = this.probeNear;
+    }
+    return lat;
+  }
+
+  /** Whether CPUs a and b sit in different core complexes (coherence.coresPerComplex). */
+  private far(a: number, b: number): boolean {
+    const n = this.complexSize;
+    return Math.floor(a / n) !== Math.floor(b / n);
+  }
+
+  /** One invalidation round from c to `holders` but c and `skip`: far if any of them is far. */
+  private invRound(c: number, holders: readonly number[], skip: number): number {
+    let lat = 0;
+    for (let i = 0; i < holders.length; i++) {
+      const p = holders[i]!;
+      if (p === c || p === skip) continue;
+      if (this.far(c, p)) return this.invFar;
+      lat = this.invNear;
+    }
+    return lat;
   }
 
   // The list is scratch storage reused by every call: callers finish with it before anything
@@ -280,28 +425,42 @@ export class MemorySystem {
   }
   private readonly holderScratch: number[] = [];
 
-  /** Makes r's S or O copy exclusive for a write; returns the latency beyond `before`. */
+  /**
+   * Makes r's S or O copy exclusive for a write, the request leaving `before` cycles into the
+   * access; returns the latency beyond `before`. With other sharers it is one invalidation
+   * round; with none, a round trip to the directory at the LLC.
+   */
   private upgrade(r: AccessContext, line: number, hi: number, lo: number, before: number): number {
     const c = r.id;
     const ctr = r.ctr;
     const b = r.cbase;
+    const dir = this.directory;
     ctr[b + K['coherence.upgrade']]!++;
-    let lat: number;
-    if (this.directory.heldByOthers(line, c)) {
-      lat = this.invLat;
-      const holders = this.holderList(this.directory.holdersLo(line), this.directory.holdersHi(line));
-      const wake = r.clock + before + lat;
+    let done: number;
+    if (dir.heldByOthers(line, c)) {
+      const holders = this.holderList(dir.holdersLo(line), dir.holdersHi(line));
+      done = this.serve(r, line, this.probeOf(c, holders), this.invRound(c, holders, -1), before);
       for (let i = 0; i < holders.length; i++) {
         const p = holders[i]!;
         if (p === c) continue;
-        this.invalidatePrivate(p, line, hi, lo, wake);
+        this.invalidatePrivate(p, line, hi, lo, done);
         ctr[b + K['coherence.invalidationSent']]!++;
       }
     } else {
-      lat = this.llcLat;
+      done = this.serve(r, line, 0, this.llcLat, before);
     }
     this.setPrivateState(c, hi, lo, -1, ST_M);
-    return lat;
+    dir.occupy(line, this.pendFrom, done);
+    this.pendTo = 0;
+    return done - r.clock - before;
+  }
+
+  /**
+   * Keeps the line at its holder from `from` until `to` (a locked read-modify-write holds its
+   * line until it completes): another CPU's request made in that interval waits for its end.
+   */
+  hold(line: number, from: number, to: number): void {
+    this.directory.occupy(line, from, to);
   }
 
   /** Reads a line no private cache holds: from the LLC, else DRAM. Returns the latency. */
@@ -528,8 +687,12 @@ export class MemorySystem {
       ctr[b + K['prefetch.skippedOwned']]!++;
       return;
     }
-    const ready = now + this.l2Lat + this.fetch(r, line, hi, lo, false);
+    const ready = now + this.fetch(r, line, hi, lo, false);
     const v2 = this.fillL2(r, line, hi, lo, this.fetchedState);
+    if (this.pendTo !== 0) {
+      this.directory.occupy(line, this.pendFrom, this.pendTo);
+      this.pendTo = 0;
+    }
     this.l2Ready[c]![v2] = ready;
     ctr[b + K['prefetch.issued']]!++;
     if (!toL1) {
@@ -580,8 +743,8 @@ export class MemorySystem {
     const mhi = this.directory.holdersHi(line);
     let lat: number;
     if (mlo !== 0 || mhi !== 0) {
-      lat = this.invLat;
       const holders = this.holderList(mlo, mhi);
+      lat = this.invRound(c, holders, -1);
       const wake = r.clock + Math.max(this.l2Lat, lat);
       for (let i = 0; i < holders.length; i++) {
         this.invalidatePrivate(holders[i]!, line, hi, lo, wake);

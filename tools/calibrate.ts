@@ -79,10 +79,20 @@ export const FIT_TABLE: readonly { figure: CalibrateFigure; field: readonly stri
   { figure: 'tlb.l2hit', field: ['tlb', 'l2', 'hitLatency'], derive: 'direct' },
   { figure: 'tlb.walk', field: ['tlb', 'walkLatency'], derive: 'solve' },
   { figure: 'atomic.uncontended', field: ['cpu', 'lockedOpLatency'], derive: 'solve' },
-  { figure: 'atomic.contended2', field: ['coherence', 'c2cLatency'], derive: 'solve' },
+  { figure: 'atomic.contended2', field: ['coherence', 'transferLatency'], derive: 'solve' },
   { figure: 'handoff.oneway', field: ['coherence', 'invalidateLatency'], derive: 'solve' },
   { figure: 'handoff.oneway.pause', field: ['cpu', 'pauseLatency'], derive: 'solve' },
 ];
+
+/**
+ * A fitted transfer or invalidation shorter than the preset's probe leg takes the probe down
+ * with it: the probe is a part of both (emu/config.ts refuses a probe longer than either).
+ */
+function keepProbeWithin(base: MachineConfig, overrides: Record<string, unknown>): void {
+  const c = mergeConfig(base, overrides) as unknown as { coherence: { probeLatency: number; transferLatency: number; invalidateLatency: number } };
+  const most = Math.min(c.coherence.transferLatency, c.coherence.invalidateLatency);
+  if (c.coherence.probeLatency > most) setField(overrides, ['coherence', 'probeLatency'], most);
+}
 
 function getField(obj: unknown, field: readonly string[]): number {
   let v = obj;
@@ -108,6 +118,7 @@ function solveField(base: MachineConfig, overrides: Record<string, unknown>, fig
   const at = (x: number) => {
     const o = structuredClone(overrides);
     setField(o, field, x);
+    keepProbeWithin(base, o);
     return emulatedFigures(validateMachineConfig(mergeConfig(base, o)), [figure])[0]!.cycles;
   };
   let x0 = getField(mergeConfig(base, overrides), field);
@@ -136,6 +147,7 @@ export function fitMachine(baseName: string, host: HostTable): Record<string, un
     const target = host[figure];
     if (target === undefined) continue;
     setField(overrides, field, derive === 'direct' ? Math.max(0, Math.round(target)) : solveField(base, overrides, figure, field, target));
+    keepProbeWithin(base, overrides);
   }
   return { base: baseName, name: `${baseName}-fitted`, ...overrides };
 }

@@ -162,7 +162,7 @@ const machine: FuzzTarget = {
   },
   dictionary: [
     'base', 'name', 'cpus', 'clockGHz', 'seed', 'syncQuantum', 'memory', 'size', 'dramLatency', 'l1d', 'l2', 'llc', 'ways', 'line',
-    'hitLatency', 'replacement', 'inclusive', 'coherence', 'protocol', 'c2cLatency', 'invalidateLatency', 'tlb', 'l1Small', 'l1Large',
+    'hitLatency', 'replacement', 'inclusive', 'coherence', 'protocol', 'transferLatency', 'invalidateLatency', 'farTransferLatency', 'farInvalidateLatency', 'coresPerComplex', 'tlb', 'l1Small', 'l1Large',
     'entries', 'walkLatency', 'invlpgLatency', 'cpu', 'lockedOpLatency', 'pauseLatency', 'mfenceLatency', 'ipiLatency',
   ],
   mutate: mutateJson,
