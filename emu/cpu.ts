@@ -691,62 +691,46 @@ export class Cpu implements AccessContext {
     this.memsys.prepaidLine[this.id] = -1;
   }
 
-  *cmpxchg32(va: number, expected: number, value: number): Task<number> {
+  /** A locked read-modify-write at this CPU's turn (syncAccess), as every atomic below is. */
+  private *rmw(va: number, size: number, op: number, a: number, b: number): Task<number> {
     yield* this.syncAccess(va, true);
-    const old = this.rmwNow(va, 4, OP_CMPXCHG, expected, value);
+    const old = this.rmwNow(va, size, op, a, b);
     this.settle();
     return old;
+  }
+
+  *cmpxchg32(va: number, expected: number, value: number): Task<number> {
+    return yield* this.rmw(va, 4, OP_CMPXCHG, expected, value);
   }
 
   /** 64-bit compare-and-exchange of unsigned values below 2^53. */
   *cmpxchg64(va: number, expected: number, value: number): Task<number> {
-    yield* this.syncAccess(va, true);
-    const old = this.rmwNow(va, 8, OP_CMPXCHG, expected, value);
-    this.settle();
-    return old;
+    return yield* this.rmw(va, 8, OP_CMPXCHG, expected, value);
   }
 
   /** 64-bit compare-and-exchange of pointers (48-bit addresses, stored sign-extended). */
   *cmpxchgPtr(va: number, expected: number, value: number): Task<number> {
-    yield* this.syncAccess(va, true);
-    const old = this.rmwNow(va, -8, OP_CMPXCHG, expected, value);
-    this.settle();
-    return old;
+    return yield* this.rmw(va, -8, OP_CMPXCHG, expected, value);
   }
 
   *xadd32(va: number, delta: number): Task<number> {
-    yield* this.syncAccess(va, true);
-    const old = this.rmwNow(va, 4, OP_XADD, delta, 0);
-    this.settle();
-    return old;
+    return yield* this.rmw(va, 4, OP_XADD, delta, 0);
   }
 
   *xadd64(va: number, delta: number): Task<number> {
-    yield* this.syncAccess(va, true);
-    const old = this.rmwNow(va, 8, OP_XADD, delta, 0);
-    this.settle();
-    return old;
+    return yield* this.rmw(va, 8, OP_XADD, delta, 0);
   }
 
   *xchg32(va: number, value: number): Task<number> {
-    yield* this.syncAccess(va, true);
-    const old = this.rmwNow(va, 4, OP_XCHG, value, 0);
-    this.settle();
-    return old;
+    return yield* this.rmw(va, 4, OP_XCHG, value, 0);
   }
 
   *xchg64(va: number, value: number): Task<number> {
-    yield* this.syncAccess(va, true);
-    const old = this.rmwNow(va, 8, OP_XCHG, value, 0);
-    this.settle();
-    return old;
+    return yield* this.rmw(va, 8, OP_XCHG, value, 0);
   }
 
   *xchgPtr(va: number, value: number): Task<number> {
-    yield* this.syncAccess(va, true);
-    const old = this.rmwNow(va, -8, OP_XCHG, value, 0);
-    this.settle();
-    return old;
+    return yield* this.rmw(va, -8, OP_XCHG, value, 0);
   }
 
   /**
