@@ -464,7 +464,7 @@ export class MemorySystem {
   }
 
   /** Reads a line no private cache holds: from the LLC, else DRAM. Returns the latency. */
-  private memoryRead(r: AccessContext, hi: number, lo: number): number {
+  private memoryRead(r: AccessContext, hi: number, lo: number, readsData = true): number {
     const ctr = r.ctr;
     const b = r.cbase;
     const s = this.llc.find(hi, lo);
@@ -474,7 +474,7 @@ export class MemorySystem {
       return this.llcLat;
     }
     ctr[b + K['llc.miss']]!++;
-    ctr[b + K['dram.read']]!++;
+    if (readsData) ctr[b + K['dram.read']]!++;
     if (this.inclusive) this.llcAllocate(r, hi, lo, false);
     return this.dramLat;
   }
@@ -751,16 +751,8 @@ export class MemorySystem {
         ctr[b + K['coherence.invalidationSent']]!++;
       }
     } else {
-      const ls = this.llc.find(hi, lo);
-      if (ls >= 0) {
-        this.llc.touch(ls);
-        ctr[b + K['llc.hit']]!++;
-        lat = this.llcLat;
-      } else {
-        ctr[b + K['llc.miss']]!++;
-        if (this.inclusive) this.llcAllocate(r, hi, lo, false);
-        lat = this.dramLat;
-      }
+      // Ownership from the line's home: the DRAM round trip, but no data read (writeFullLine).
+      lat = this.memoryRead(r, hi, lo, false);
     }
     this.fillL2(r, line, hi, lo, ST_M);
     this.fillL1(r, hi, lo, ST_M, true);
