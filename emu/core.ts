@@ -15,12 +15,18 @@
 //                               cycle; a new cycle when the cycle has no slot or port left.
 //                               Dispatched at d (the cycle's start), it executes at
 //                               e = max(d, address ready) and completes at e + latency (the
-//                               memory system's load-to-use latency, translation included).
+//                               memory system's load-to-use latency); a store that hits L1D
+//                               completes at e + 1 (it commits; nothing waits to use it),
+//                               but for an in-order core (robSize 1), where it costs its latency.
 //   its address                 ready at d, unless it is within [v, v + 4096) of a pointer
 //                               value v that one of the last 8 pointer loads returned (the
 //                               access dereferences that pointer: a field of the struct it
 //                               points to): then ready when that load completes. Several
 //                               matches: the latest ready time.
+//   its translation             an L1 DTLB hit is free; an L2 TLB hit or a page walk (its
+//                               loads through the caches) starts at e and delays it: the
+//                               access executes at e + translation. (A walk of a dependent
+//                               load waits for the address, as the hardware walker does.)
 //   an L1D miss                 (latency above l1d.hitLatency) also needs a miss slot: with
 //                               all `mlp` slots busy it executes when the earliest frees.
 //   the ROB window              an instruction dispatches no earlier than the completion of
@@ -29,6 +35,9 @@
 //                               fresh cycle ceil(n / issueWidth) cycles; 1-cycle results
 //                               nobody waits for.
 //   cpu.branch()                a taken branch ends the dispatch cycle (fetch stops at it).
+//   cpu.mispredict()            a branch on the latest access's value, mispredicted (a spin
+//                               loop's exit): clock = max(clock, that access's completion)
+//                               + cpu.mispredictPenalty; a new cycle follows.
 //   a drain                     clock = max(clock, completion of every access so far); a
 //                               new cycle follows. Locked operations, fences, spin waits,
 //                               sleeps and every synchronization point drain first, but for
@@ -37,8 +46,7 @@
 //                               front end's clock, early by at most what is still in flight.
 //   a locked op, after the      blocking: clock += its access latency + lockedOpLatency.
 //   drain
-//   tick(n) (pause, page walk,  n cycles of the front end; a new cycle follows.
-//   think time)
+//   tick(n) (pause, think time) n cycles of the front end; a new cycle follows.
 //
 // A pointer is a loaded 64-bit value in the upper half of the 48-bit address space (kernel
 // space; DMAP and KVA alike), so counts, flags and ZENTRY_FREE never look like one. What the
@@ -137,10 +145,11 @@ export class Core {
   }
 
   /**
-   * One load or store of `latency` cycles to va, dispatched by a front end at `clock`;
+   * One load or store of `latency` cycles to va, dispatched by a front end at `clock`, whose
+   * translation (an L2 TLB hit, a page walk) takes `xlat` cycles once its address is ready;
    * returns the front end's new clock.
    */
-  access(clock: number, latency: number, write: boolean, va: number): number {
+  access(clock: number, latency: number, write: boolean, va: number, xlat = 0): number {
     const s = this.seq++;
     const bound = this.windowBound(s);
     if (bound > clock - 1 || this.blocking) {
@@ -155,6 +164,7 @@ export class Core {
         if (off >= 0 && off < POINTER_REACH && this.ptrReady[i]! > e) e = this.ptrReady[i]!;
       }
     }
+    e += xlat;
     if (latency > this.l1Lat) {
       const miss = this.miss;
       let best = 0;
@@ -162,7 +172,8 @@ export class Core {
       if (miss[best]! > e) e = miss[best]!;
       miss[best] = e + latency;
     }
-    const c = e + latency;
+    // A store that hits L1D is done when it commits (a cycle); it has no load-to-use latency.
+    const c = e + (write && latency <= this.l1Lat && !this.blocking ? 1 : latency);
     this.lastDone = c;
     if (c > this.done) this.done = c;
     if (this.blocking) {
@@ -209,6 +220,16 @@ export class Core {
     return clock + cycles;
   }
 
+  /**
+   * A branch on the latest access's value that was mispredicted (a spin loop's exit): what
+   * follows it dispatches `penalty` cycles after that value is back. Returns the new clock.
+   */
+  resolve(clock: number, penalty: number): number {
+    this.room = 0;
+    const t = (this.lastDone > clock ? this.lastDone : clock) + penalty;
+    return t;
+  }
+
   /** A taken branch: nothing more dispatches in this cycle. */
   branch(): void {
     this.room = 0;
@@ -217,6 +238,21 @@ export class Core {
   /** Ends the current dispatch cycle (the front end was busy for whole cycles). */
   endCycle(): void {
     this.room = 0;
+  }
+
+  /**
+   * Work outside the pipeline's accesses (a fast string's lines) completes at t: a drain waits
+   * for it. Returns whether the core blocks on it (robSize 1).
+   */
+  inFlightUntil(t: number): boolean {
+    if (t > this.done) this.done = t;
+    if (t > this.lastDone) this.lastDone = t;
+    return this.blocking;
+  }
+
+  /** When everything dispatched by `clock` has completed, without waiting for it (no drain). */
+  retired(clock: number): number {
+    return this.done > clock ? this.done : clock;
   }
 
   /** The clock at which every access so far has completed (at least `clock`); a new cycle follows. */

@@ -104,12 +104,22 @@ export class Cpu implements AccessContext {
   private faultCode = 0;
   /** Physical address of the last data access (the line a spin-wait then watches). */
   private lastPa = 0;
+  /**
+   * Translation cycles of the access being made (an L2 TLB hit, a page walk): they start when
+   * the address is known and add to the access's latency (core.ts), so a walk of a dependent
+   * load waits for the address as the hardware walker does.
+   */
+  private xlat = 0;
+  /** Set while a locked read-modify-write makes its access. */
+  private locked = false;
   private readonly l2TlbLatency: number;
   private readonly l1HitLatency: number;
   private readonly walkLatency: number;
   private readonly invlpgLatency: number;
   private readonly lockedOpLatency: number;
   private readonly pauseLatency: number;
+  private readonly mispredictPenalty: number;
+  private readonly machineClearPenalty: number;
   private readonly mfenceLatency: number;
   private readonly spinIteration: number;
   // Fast strings (storeFill, copyBytes): when each miss buffer frees (absolute cycles), the
@@ -134,6 +144,8 @@ export class Cpu implements AccessContext {
     this.invlpgLatency = cfg.tlb.invlpgLatency;
     this.lockedOpLatency = cfg.cpu.lockedOpLatency;
     this.pauseLatency = cfg.cpu.pauseLatency;
+    this.mispredictPenalty = cfg.cpu.mispredictPenalty;
+    this.machineClearPenalty = cfg.cpu.machineClearPenalty;
     this.mfenceLatency = cfg.cpu.mfenceLatency;
     // One turn of a test-and-test-and-set wait loop: pause, then a load that hits L1D.
     this.spinIteration = cfg.cpu.pauseLatency + cfg.l1d.hitLatency;
@@ -160,6 +172,25 @@ export class Cpu implements AccessContext {
     this.advance(t, false);
   }
 
+  /**
+   * A branch on the value the latest access returned, mispredicted: the loop that waited for a
+   * value exits when the load that saw it completes, and the pipeline refills
+   * (cpu.mispredictPenalty) before anything after the loop dispatches.
+   */
+  mispredict(): void {
+    this.advance(this.core.resolve(this.clock, this.mispredictPenalty), true);
+  }
+
+  /**
+   * The exit of a spin loop without pause: the loads it ran ahead of the one that saw another
+   * CPU's write were speculated on the old value and are squashed (a memory-ordering machine
+   * clear), costing cpu.machineClearPenalty after that load's value is back. pause exists to
+   * avoid this (Intel SDM, PAUSE); a kernel's spin loops pause (spinWhile32).
+   */
+  machineClear(): void {
+    this.advance(this.core.resolve(this.clock, this.machineClearPenalty), true);
+  }
+
   /** A taken branch (call, return, taken jump): nothing more dispatches in this cycle. */
   branch(): void {
     this.core.branch();
@@ -171,6 +202,16 @@ export class Cpu implements AccessContext {
    */
   drain(): void {
     this.advance(this.core.drain(this.clock), true);
+  }
+
+  /**
+   * When everything this CPU has issued so far completes (its clock, or later while misses are
+   * in flight): the time the latest instruction retires. Operations are timed from one to the
+   * next (traces/replay.ts), so a miss still in flight at an operation's end counts in its
+   * operation, less what later work overlapped with it.
+   */
+  get retired(): number {
+    return this.core.retired(this.clock);
   }
 
   /** Moves the clock to t (not backwards), charging the cycles to the current label. */
@@ -342,11 +383,14 @@ export class Cpu implements AccessContext {
    */
   private access(va: number, size: number, write: boolean): number {
     if (this.tracer !== undefined) this.tracer(write, va, size);
-    const pa = this.translate(va, write);
+    const pa = this.translateData(va, write);
+    const xlat = this.xlat;
+    this.xlat = 0;
     const line = Math.floor(pa / LINE_SIZE);
     let lat = this.memsys.access(this, line, write);
     if ((pa & (LINE_SIZE - 1)) + size > LINE_SIZE) lat += this.memsys.access(this, line + 1, write);
-    this.advance(this.core.access(this.clock, lat, write, va), true);
+    // A locked op's access is its load µop to the core: it waits for the value (load-to-use).
+    this.advance(this.core.access(this.clock, lat, write && !this.locked, va, xlat), true);
     this.lastPa = pa;
     return pa;
   }
@@ -377,8 +421,9 @@ export class Cpu implements AccessContext {
   //   costs the invalidation round); a partly covered first or last line is an ordinary store.
   //   A copy reads each source line as an ordinary load.
   // - A line that is not an L1D hit holds one of cpu.fillBuffers miss buffers for its latency;
-  //   they overlap, and the stores wait when all are busy. The operation ends when its last
-  //   line is owned (and its last source line read): the core blocks on it, as on every access.
+  //   they overlap, and the stores wait when all are busy. The front end moves on when the last
+  //   store has issued; the lines in flight then complete as other stores do (a drain, a locked
+  //   op or a fence waits for them; an in-order core, robSize 1, blocks on the last one).
   // - The caches see the lines in program order and at once (the machine is eager); the clock
   //   is the pipeline's. Writes to memory are real: the bytes are zero, filled or copied.
 
@@ -462,7 +507,9 @@ export class Cpu implements AccessContext {
   /** The physical base of a 4K page for a fast string, translated at the pipeline's time. */
   private bulkTranslate(pageVa: number, write: boolean): number {
     this.clock = this.bulkIssue;
-    const pa = this.translate(pageVa, write);
+    const pa = this.translateData(pageVa, write);
+    this.clock += this.xlat;
+    this.xlat = 0;
     this.bulkIssue = this.clock;
     if (this.bulkDone < this.clock) this.bulkDone = this.clock;
     return pa;
@@ -487,7 +534,11 @@ export class Cpu implements AccessContext {
   }
 
   private bulkEnd(start: number, charged0: number, len: number): void {
-    const end = Math.max(this.bulkDone, this.bulkIssue);
+    // The front end goes on once the last store has issued; the lines still in flight complete
+    // as any store does (a drain waits for them), but for an in-order core, which blocks.
+    const blocks = this.core.inFlightUntil(this.bulkDone);
+    const end = blocks ? Math.max(this.bulkDone, this.bulkIssue) : this.bulkIssue;
+    this.core.endCycle();
     const ctr = this.ctr;
     const b = this.cbase;
     const rest = end - start - (ctr[b + kCycles]! - charged0);
@@ -499,8 +550,22 @@ export class Cpu implements AccessContext {
 
   // --- Translation ------------------------------------------------------------------------
 
-  /** Translates va for a data access, charging TLB and page-walk cycles. */
+  /**
+   * Translates va as an access would, outside one: the TLB and page-walk cycles are spent now
+   * (the front end waits for them). Returns the physical address.
+   */
   translate(va: number, write: boolean): number {
+    const pa = this.translateData(va, write);
+    if (this.xlat > 0) {
+      this.drain();
+      this.tick(this.xlat);
+      this.xlat = 0;
+    }
+    return pa;
+  }
+
+  /** Translates va for a data access, leaving its TLB and page-walk cycles in xlat. */
+  private translateData(va: number, write: boolean): number {
     const vpn = Math.floor(va / 4096);
     if (vpn === this.memoVpn && (!write || (this.memoFlags & RW_D) === RW_D)) {
       this.ctr[this.cbase + kTlbL1Hit]!++;
@@ -521,9 +586,7 @@ export class Cpu implements AccessContext {
         ctr[b + K['tlb.l1Miss']]!++;
         if (tlb.lookupL2(va)) {
           ctr[b + K['tlb.l2Hit']]!++;
-          this.clock += this.l2TlbLatency;
-          ctr[b + kCycles]! += this.l2TlbLatency;
-          ctr[b + kMemCycles]! += this.l2TlbLatency;
+          this.xlat += this.l2TlbLatency;
         } else {
           ctr[b + K['tlb.l2Miss']]!++;
           ok = this.walk(va, write);
@@ -542,6 +605,10 @@ export class Cpu implements AccessContext {
         return this.memoBase + (va % 4096);
       }
       ctr[this.cbase + K['fault.page']]!++;
+      // The fault is taken when the translation has failed: its cycles so far first.
+      this.drain();
+      this.tick(this.xlat);
+      this.xlat = 0;
       const handler = this.onPageFault;
       if (handler === undefined || attempt >= MAX_FAULT_RETRIES || !handler(this, va, this.faultCode)) {
         throw new PageFault(this.id, va, this.faultCode);
@@ -560,10 +627,9 @@ export class Cpu implements AccessContext {
    * TLBs and tlb.hit* on success; on a fault leaves the error code in faultCode.
    */
   private walk(va: number, write: boolean): boolean {
-    const start = this.clock;
     const ctr = this.ctr;
     const b = this.cbase;
-    this.tick(this.walkLatency);
+    let spent = this.walkLatency;
     let table = this.cr3;
     let rw = true;
     let us = true;
@@ -573,7 +639,7 @@ export class Cpu implements AccessContext {
       const at = table + tableIndex(va, level) * 8;
       const line = Math.floor(at / LINE_SIZE);
       if (this.tracer !== undefined) this.tracer(false, DMAP_BASE + at, 8);
-      this.tick(this.memsys.access(this, line, false));
+      spent += this.memsys.access(this, line, false);
       ctr[b + K['tlb.walkLoads']]!++;
       let lo = this.mem.read32(at);
       const hi = this.mem.read32(at + 4);
@@ -593,7 +659,7 @@ export class Cpu implements AccessContext {
       if ((lo & want) !== want) {
         lo = (lo | want) >>> 0;
         if (this.tracer !== undefined) this.tracer(true, DMAP_BASE + at, 8);
-        this.tick(this.memsys.access(this, line, true) + this.lockedOpLatency);
+        spent += this.memsys.access(this, line, true) + this.lockedOpLatency;
         this.mem.write32(at, lo);
         ctr[b + K['tlb.adUpdate']]!++;
       }
@@ -610,9 +676,8 @@ export class Cpu implements AccessContext {
       }
       table = entryFrame(lo, hi);
     }
-    const spent = this.clock - start;
     ctr[b + K['tlb.walkCycles']]! += spent;
-    ctr[b + kMemCycles]! += spent;
+    this.xlat += spent;
     return ok;
   }
 
@@ -755,7 +820,9 @@ export class Cpu implements AccessContext {
     this.count(K['mem.atomics']);
     this.drain();
     const start = this.clock;
+    this.locked = true;
     const pa = this.access(va, bytes, true);
+    this.locked = false;
     this.drain();
     this.tick(this.lockedOpLatency);
     // The locked line stays here until the operation completes; requests for it queue.
@@ -789,15 +856,19 @@ export class Cpu implements AccessContext {
    *
    * The loop is not run turn by turn: once the word is seen busy, the line sits in this CPU's
    * L1D and every turn hits there, so the CPU blocks until another CPU's write invalidates the
-   * line, then resumes at the end of the turn in which it would have noticed. Those turns are
+   * line, then resumes half a turn (on average) after the write reached it. Those turns are
    * counted as lock.spinCycles and lock.spins, not as L1D hits.
    */
   *spinWhile32(va: number, busy: number): Task<number> {
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       yield* this.syncAccess(va, false);
       const v = this.load32(va);
       this.settle();
-      if (v !== busy >>> 0) return v;
+      if (v !== busy >>> 0) {
+        // After turns of the loop the exit is mispredicted: it waits for this load's value.
+        if (waited) this.mispredict();
+        return v;
+      }
       yield* this.waitForLineWrite(`spinning on ${hex64(va)}`);
     }
   }
@@ -808,8 +879,12 @@ export class Cpu implements AccessContext {
     this.block(reason);
     yield YIELD_BLOCK;
     const waited = Math.max(0, this.wakeTime - this.blockedSince) + this.stolenWhileBlocked;
-    const turns = Math.max(1, Math.ceil(waited / this.spinIteration));
-    const spin = turns * this.spinIteration - this.stolenWhileBlocked;
+    // The write lands somewhere in a turn of the loop; the CPU notices at that turn's end,
+    // on average half a turn later (the loop's phase against another CPU's write is as good
+    // as random on real hardware; a fixed phase would make every figure jump by whole turns).
+    const noticed = waited + Math.ceil(this.spinIteration / 2);
+    const turns = Math.max(1, Math.round(noticed / this.spinIteration));
+    const spin = noticed - this.stolenWhileBlocked;
     this.stolenWhileBlocked = 0;
     this.tick(spin);
     this.count(K['lock.spinCycles'], spin);

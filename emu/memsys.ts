@@ -95,6 +95,7 @@ export class MemorySystem {
   private readonly l2Lat: number;
   private readonly llcLat: number;
   private readonly dramLat: number;
+  private readonly ownLat: number;
   private readonly xferNear: number;
   private readonly xferFar: number;
   private readonly invNear: number;
@@ -112,6 +113,8 @@ export class MemorySystem {
   // once the line is installed (pendTo 0: none).
   private pendFrom = 0;
   private pendTo = 0;
+  /** When the request served last reached the line's holders (its probe, after any queueing). */
+  private pendReach = 0;
   /** The CPUs, for counting events on the CPU they happen to. */
   contexts: AccessContext[] = [];
   /** Per CPU, the line it spins on (-1 for none); an invalidation of it wakes the CPU. */
@@ -155,6 +158,7 @@ export class MemorySystem {
     this.l2Lat = cfg.l2.hitLatency;
     this.llcLat = cfg.llc.hitLatency;
     this.dramLat = cfg.memory.dramLatency;
+    this.ownLat = cfg.memory.ownershipLatency ?? cfg.memory.dramLatency;
     this.xferNear = cfg.coherence.transferLatency;
     this.xferFar = cfg.coherence.farTransferLatency;
     this.invNear = cfg.coherence.invalidateLatency;
@@ -295,8 +299,9 @@ export class MemorySystem {
     if (lat < this.l2Lat) lat = this.l2Lat;
     const done = this.serve(r, line, probe, lat, 0);
     if (write) {
+      // Each copy goes when the probe reaches its holder; the acks come back by `done`.
       for (let i = 0; i < holders.length; i++) {
-        this.invalidatePrivate(holders[i]!, line, hi, lo, done);
+        this.invalidatePrivate(holders[i]!, line, hi, lo, this.pendReach);
         ctr[b + K['coherence.invalidationSent']]!++;
       }
       this.fetchedState = ST_M;
@@ -335,9 +340,11 @@ export class MemorySystem {
     const reach = t + probe;
     const leave = this.directory.freeAt(line, reach);
     let done = reach + (lat - probe);
+    this.pendReach = reach;
     if (leave > reach) {
       r.ctr[r.cbase + K['coherence.queueCycles']]! += leave - reach;
       done = leave + (lat - probe);
+      this.pendReach = leave;
     }
     this.pendFrom = t;
     this.pendTo = done;
@@ -443,7 +450,7 @@ export class MemorySystem {
       for (let i = 0; i < holders.length; i++) {
         const p = holders[i]!;
         if (p === c) continue;
-        this.invalidatePrivate(p, line, hi, lo, done);
+        this.invalidatePrivate(p, line, hi, lo, this.pendReach);
         ctr[b + K['coherence.invalidationSent']]!++;
       }
     } else {
@@ -726,8 +733,8 @@ export class MemorySystem {
    * (an S or O copy still pays its upgrade). Otherwise it is taken in M without fetching the
    * data: other copies are invalidated (one invalidation round, no transfer: their data is
    * overwritten), else the point of coherence answers — the LLC when it holds the line, else
-   * the memory controller, the line's home, after the DRAM round trip but without a DRAM
-   * read. Returns the latency; the caller overlaps such writes (cpu.ts).
+   * the memory controller, the line's home (memory.ownershipLatency), without a DRAM read.
+   * Returns the latency; the caller overlaps such writes (cpu.ts).
    */
   writeFullLine(r: AccessContext, line: number): number {
     const c = r.id;
@@ -751,8 +758,11 @@ export class MemorySystem {
         ctr[b + K['coherence.invalidationSent']]!++;
       }
     } else {
-      // Ownership from the line's home: the DRAM round trip, but no data read (writeFullLine).
+      // Ownership from the point of coherence: the LLC when it holds the line, else the
+      // memory controller's grant (memory.ownershipLatency), without a DRAM read.
+      const inLlc = this.llc.find(hi, lo) >= 0;
       lat = this.memoryRead(r, hi, lo, false);
+      if (!inLlc) lat = this.ownLat;
     }
     this.fillL2(r, line, hi, lo, ST_M);
     this.fillL1(r, hi, lo, ST_M, true);

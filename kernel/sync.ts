@@ -5,9 +5,11 @@
 // Models DragonFly BSD sys/kern/kern_spinlock.c + sys/sys/spinlock2.h, kern_synch.c
 // (tsleep, tsleep_interlock, wakeup, wakeup_one), lwkt_token.c, kern_lock.c (lockmgr) and
 // kern_condvar.c. Deviations:
-// - spin_lock is test-and-test-and-set on the spinlock's first word (upstream counts shared
-//   and exclusive holders in counta/countb); it enters a critical section and counts
-//   gd_spinlocks as upstream does.
+// - spin_lock is an atomic attempt first, then test-and-test-and-set (emu/spinlock.ts: xchg;
+//   while held, spin reading with pause, and try again) on the spinlock's first word, as
+//   upstream's _spin_lock tries atomic_fetchadd_int on counta before spinning in
+//   _spin_lock_contested (upstream counts shared and exclusive holders in counta/countb); it
+//   enters a critical section and counts gd_spinlocks as upstream does.
 // - One thread per CPU: a thread that sleeps leaves its CPU idle. The sleep queues are one
 //   global hash of buckets, each a spinlock and a mask of CPUs sleeping on idents that hash
 //   there (upstream keeps per-CPU hashes and a global cpumask per bucket).

@@ -14,7 +14,9 @@
 // - After an allocation the consumer writes the object's first `touch` cache lines, and reads
 //   its first line before freeing it (path label `consumer.touch`), so that the cache warmth of
 //   LIFO per-CPU caching shows. Think time advances the CPU's clock (`think`).
-// - Every operation is timed on its CPU's clock and filed under the path it completed on
+// - Every operation is timed on its CPU's clock, from when what was issued before it retires to
+//   when its own last access does (cpu.retired: misses still in flight at its end count in it),
+//   and filed under the path it completed on
 //   (cpu.completeOp) and its zone; every counter it causes goes to its zone's counter context.
 // - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
 //   the machine pauses, more of the trace is read, and the run resumes.
@@ -329,9 +331,9 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   function* timed(cpu: Cpu, context: number, fallbackLabel: number, op: Task<unknown>): Task<unknown> {
     cpu.setContext(context);
     cpu.lastOpLabel = fallbackLabel;
-    const t0 = cpu.clock;
+    const t0 = cpu.retired;
     const r = yield* op;
-    ops.add(context, cpu.lastOpLabel, cpu.clock - t0);
+    ops.add(context, cpu.lastOpLabel, cpu.retired - t0);
     return r;
   }
 

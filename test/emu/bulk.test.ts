@@ -1,9 +1,22 @@
 // Exact-cycle tests of the fast-string stores (cpu.storeFill as rep stosb, cpu.copyBytes as
-// rep movsb; memsys.writeFullLine) on amd64-host (L1D 4, L2 14, LLC 45, DRAM 500; 64 B a
-// cycle into owned lines; 24 miss buffers) and coursework (DRAM 100; 8 B a cycle; 1 buffer).
+// rep movsb; memsys.writeFullLine) on amd64-host with round latencies of its own (ZEN below:
+// L1D 4, L2 14, LLC 45, DRAM 500 and ownership from the memory controller 500; 64 B a cycle
+// into owned lines; 24 miss buffers), so that the preset's fit does not move them, and on
+// coursework (DRAM 100; 8 B a cycle; 1 buffer). Every measure() ends with a drain: a fast
+// string's lines complete after the front end moves on.
 import { describe, expect, it } from 'vitest';
 import { Machine, type Cpu, type CounterName } from '../../emu/index.js';
 import { DATA_PA, VA_4K, testMachine } from './helpers.js';
+
+const ZEN = {
+  memory: { dramLatency: 500, ownershipLatency: 500 },
+  l2: { hitLatency: 14 },
+  llc: { hitLatency: 45 },
+  coherence: { transferLatency: 90, invalidateLatency: 90, probeLatency: 60 },
+  tlb: { walkLatency: 5, l2: { hitLatency: 7 } },
+  cpu: { fillBuffers: 24 },
+  prefetch: { l2: { degree: 4, distance: 16 } },
+};
 
 /** Runs body on cpu `id` and returns its cycles and the counter deltas asked for. */
 function measure(m: Machine, body: (cpu: Cpu) => void, names: readonly CounterName[], id = 0, setup?: (cpu: Cpu) => void): Record<string, number> {
@@ -13,6 +26,7 @@ function measure(m: Machine, body: (cpu: Cpu) => void, names: readonly CounterNa
     const before = m.snapshot();
     const t0 = cpu.clock;
     body(cpu);
+    cpu.drain();
     out['cycles'] = cpu.clock - t0;
     const d = m.snapshot().minus(before);
     for (const n of names) out[n] = d.get(id, n);
@@ -33,7 +47,7 @@ function bytesAt(m: Machine, pa: number, len: number): number[] {
 
 describe('fast strings', () => {
   it('storeFill() zeroes a cold 4 KiB page on amd64-host in 1,515 cycles, and the bytes are zero', () => {
-    const { m } = testMachine({}, 'amd64-host');
+    const { m } = testMachine(ZEN, 'amd64-host');
     scribble(m, DATA_PA, 4096);
     const r = measure(m, (cpu) => cpu.storeFill(VA_4K, 4096, 0), FILL, 0, (cpu) => cpu.translate(VA_4K, true));
     // 64 whole lines, none cached: each is owned from the memory controller after 500 cycles
@@ -45,11 +59,16 @@ describe('fast strings', () => {
   });
 
   it('storeFill() of a page already in L1D costs the store port: 64 lines at 64 B a cycle, then the last hit', () => {
-    const { m } = testMachine({}, 'amd64-host');
+    const { m } = testMachine(ZEN, 'amd64-host');
     const r = measure(m, (cpu) => {
       cpu.storeFill(VA_4K, 4096, 0);
+      cpu.drain();
       const t0 = cpu.clock;
       cpu.storeFill(VA_4K, 4096, 0xa5);
+      // The front end moves on after the 64th store issues (64 cycles); the last hit is in
+      // by 67.
+      expect(cpu.clock - t0).toBe(64);
+      cpu.drain();
       expect(cpu.clock - t0).toBe(67);
     }, ['bulk.bytes']);
     expect(r['bulk.bytes']).toBe(8192);
@@ -57,7 +76,7 @@ describe('fast strings', () => {
   });
 
   it('storeFill() across two pages pays the page walk of the second page\'s TLB miss', () => {
-    const { m } = testMachine({}, 'amd64-host');
+    const { m } = testMachine(ZEN, 'amd64-host');
     const r = measure(m, (cpu) => cpu.storeFill(VA_4K, 8192, 0), FILL, 0, (cpu) => cpu.translate(VA_4K, true));
     // Page 0 as above issues its last line at 1015. Then page 1's walk stalls the stream for
     // 41 cycles (walk start 5, four loads hitting L1D at 4, the locked D-bit update 4 + 16),
@@ -68,7 +87,7 @@ describe('fast strings', () => {
   });
 
   it('copyBytes() copies a cold 4 KiB page on amd64-host, reading the source with the prefetchers\' help', () => {
-    const { m } = testMachine({}, 'amd64-host');
+    const { m } = testMachine(ZEN, 'amd64-host');
     scribble(m, DATA_PA, 4096);
     const r = measure(m, (cpu) => cpu.copyBytes(VA_4K + 4096, VA_4K, 4096), [...FILL, 'l1d.readMiss', 'prefetch.issued'], 0, (cpu) => {
       cpu.translate(VA_4K, false);
@@ -85,21 +104,27 @@ describe('fast strings', () => {
   });
 
   it('copyBytes() between differently aligned buffers copies every byte', () => {
-    const { m } = testMachine({}, 'amd64-host');
+    const { m } = testMachine(ZEN, 'amd64-host');
     scribble(m, DATA_PA, 8192);
     measure(m, (cpu) => cpu.copyBytes(VA_4K + 2 * 4096 + 5, VA_4K + 3000, 5000), []);
     expect(bytesAt(m, DATA_PA + 2 * 4096 + 5, 5000)).toEqual(bytesAt(m, DATA_PA + 3000, 5000));
   });
 
   it('a partial first and last line are ordinary stores: read for ownership', () => {
-    const { m } = testMachine({}, 'amd64-host');
+    const { m } = testMachine(ZEN, 'amd64-host');
     const r = measure(m, (cpu) => cpu.storeFill(VA_4K + 8, 112, 0), FILL, 0, (cpu) => cpu.translate(VA_4K, true));
     // Two DRAM reads for ownership overlapping in two buffers, the second issued a cycle later.
     expect(r).toEqual({ cycles: 501, 'bulk.fullLines': 0, 'l1d.writeMiss': 2, 'llc.miss': 2, 'dram.read': 2, 'tlb.l2Miss': 0, 'tlb.walkCycles': 0 });
   });
 
+  it('a whole line no cache holds is owned after the memory controller\'s grant (memory.ownershipLatency), without a DRAM read', () => {
+    const { m } = testMachine({ ...ZEN, memory: { dramLatency: 500, ownershipLatency: 200 } }, 'amd64-host');
+    const r = measure(m, (cpu) => cpu.storeFill(VA_4K, 64, 0), FILL, 0, (cpu) => cpu.translate(VA_4K, true));
+    expect(r).toEqual({ cycles: 200, 'bulk.fullLines': 1, 'l1d.writeMiss': 1, 'llc.miss': 1, 'dram.read': 0, 'tlb.l2Miss': 0, 'tlb.walkCycles': 0 });
+  });
+
   it('a whole line another CPU holds Modified is invalidated without a transfer', () => {
-    const { m } = testMachine({}, 'amd64-host');
+    const { m } = testMachine(ZEN, 'amd64-host');
     measure(m, (cpu) => cpu.store64(VA_4K, 1), [], 1);
     const r = measure(m, (cpu) => cpu.storeFill(VA_4K, 64, 0), ['coherence.invalidationSent', 'coherence.c2cTransfer', 'dram.read'], 0, (cpu) => cpu.translate(VA_4K, true));
     // One invalidation round (amd64-host's invalidateLatency, 90), no data: the line's 64

@@ -30,8 +30,8 @@ function timed(m: Machine, body: (cpu: Cpu) => Task | void): { cycles: number; d
  * A machine whose first page's first `lines` lines are in CPU 0's L1D and whose TLB maps it,
  * dirty (a first store through a clean entry would walk again to set D).
  */
-function warm(lines: number): Machine {
-  const { m } = testMachine(OOO);
+function warm(lines: number, cpu: object = {}): Machine {
+  const { m } = testMachine({ cpu: { ...OOO.cpu, ...cpu } });
   m.run([
     function* (cpu: Cpu): Task {
       cpu.store64(VA_4K + 56, 0);
@@ -75,7 +75,9 @@ describe('core', () => {
     const r = timed(m, (cpu) => {
       for (let i = 0; i < 6; i++) cpu.store64(VA_4K + 64 * i, i);
     });
-    expect(r.cycles).toBe(6 - 1 + 2);
+    // One store port: six dispatch cycles; the last store commits a cycle after it executes (a
+    // store has no load-to-use latency).
+    expect(r.cycles).toBe(6 - 1 + 1);
     expect(r.delta('l1d.writeHit')).toBe(6);
   });
 
@@ -117,6 +119,51 @@ describe('core', () => {
     expect(r.cycles).toBe(4);
     expect(r.delta('cpu.work')).toBe(13);
     expect(r.delta('mem.cycles')).toBe(0);
+  });
+
+  it('the page walk of a dependent load starts when its address is ready, and adds to its latency', () => {
+    const m = warm(1);
+    m.run([function* (cpu: Cpu): Task { cpu.storePtr(VA_4K, VA_4K + 5 * 4096); }]);
+    const r = timed(m, (cpu) => {
+      const p = cpu.loadPtr(VA_4K); // an L1D hit: the pointer is ready at 2
+      cpu.load64(p); // page 5 is in no TLB: the walk waits for p
+    });
+    // 2 for the pointer; then the walk: walkLatency 2, its four loads (the PML4 and PDPT lines
+    // hit L1D, 2 each; the PD and PT lines, which page 0's walk brought in, hit L2, 10 each)
+    // and the locked update of the PTE's A bit (2 + 10); then the line from DRAM, 100.
+    expect(r.cycles).toBe(2 + (2 + 2 + 2 + 10 + 10 + 2 + 10) + 100);
+    expect(r.delta('tlb.walkCycles')).toBe(38);
+    expect(r.delta('tlb.adUpdate')).toBe(1);
+  });
+
+  it('a mispredicted branch on a loaded value waits for the load, then the penalty', () => {
+    const m = warm(1, { mispredictPenalty: 7, machineClearPenalty: 20 });
+    const r = timed(m, (cpu) => {
+      const t0 = cpu.clock;
+      cpu.load64(VA_4K + 64); // a DRAM miss, dispatched in t0's cycle: back at t0 + 100
+      expect(cpu.clock - t0).toBe(1);
+      cpu.mispredict();
+      expect(cpu.clock - t0).toBe(100 + 7);
+      cpu.load64(VA_4K + 128);
+      cpu.machineClear();
+      expect(cpu.clock - t0).toBe(107 + 100 + 20);
+    });
+    expect(r.cycles).toBe(227);
+  });
+
+  it('retired is when everything issued completes: a store miss is in flight after the front end moves on', () => {
+    const m = warm(1);
+    m.run([function* (cpu: Cpu): Task {
+      cpu.load64(VA_4K);
+      cpu.drain();
+      const t0 = cpu.clock;
+      cpu.store64(VA_4K + 64 * 3, 1); // a write miss: ownership from DRAM, 100
+      expect([cpu.clock - t0, cpu.retired - t0]).toEqual([1, 100]);
+      cpu.store64(VA_4K, 1); // a hit, in the next cycle (one store port): it commits at 2
+      expect([cpu.clock - t0, cpu.retired - t0]).toEqual([2, 100]);
+      cpu.drain();
+      expect(cpu.clock - t0).toBe(100);
+    }]);
   });
 
   it('a taken branch ends the dispatch cycle', () => {

@@ -377,16 +377,17 @@ describe('locks, IPIs and scheduling', () => {
       },
     ]);
     // CPU1 at t0+300: xchg takes the line from CPU0 (40) + locked 10 → sees it held at t0+350;
-    // its next load hits (2) and it spins from t0+352. The release becomes visible at t0+1052:
-    // 700 cycles = 59 turns of pause+load (12 each, 708). At t0+1060 it loads the line back
-    // (40), sees it free, and its xchg upgrades the shared copy (2 + 30) + locked 10.
-    expect(acquiredAt - t0).toBe(1060 + 40 + 42);
+    // its next load hits (2) and it spins from t0+352. The release's invalidation reaches it
+    // with its probe at t0+1032 (1012 + 20): 680 cycles of spinning, and it notices half a
+    // turn of pause+load (12) later, 686 (57 turns). At t0+1038 it loads the line back (40),
+    // sees it free, and its xchg upgrades the shared copy (2 + 30) + locked 10.
+    expect(acquiredAt - t0).toBe(1038 + 40 + 42);
     const wait = acquiredAt - (t0 + 300);
     const remainingHold = 1012 - 300;
-    expect(wait).toBe(remainingHold + 40 /* release's transfer */ + 8 /* spin-turn rounding */ + 40 + 42);
+    expect(wait).toBe(remainingHold + 20 /* the release's probe */ + 6 /* half a spin turn */ + 40 + 42);
     const s = m.snapshot();
-    expect(s.get(1, 'lock.spinCycles')).toBe(708);
-    expect(s.get(1, 'lock.spins')).toBe(59);
+    expect(s.get(1, 'lock.spinCycles')).toBe(686);
+    expect(s.get(1, 'lock.spins')).toBe(57);
   });
 
   it('a TLB shootdown removes the other CPU\'s entry and the sender pays for the acknowledgement', () => {
