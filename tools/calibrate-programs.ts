@@ -3,13 +3,13 @@
 // every figure is a cycle delta divided by the operations it covers, after a warm-up.
 
 import {
-  DMAP_BASE, KERNBASE, Machine, PAGE_1G, PAGE_4K, PageTableEditor, UserError, pointerHi, spinAcquire, spinRelease,
-  type Cpu, type MachineConfig, type Task,
+  DMAP_BASE, KERNBASE, Machine, PAGE_1G, PAGE_4K, PageTableEditor, UserError, mergeConfig, pointerHi, spinAcquire, spinRelease,
+  validateMachineConfig, type Cpu, type MachineConfig, type Task,
 } from '../emu/index.js';
 
 /** The figures, in the order they are printed; the names are kmemu.calibrate/1's. */
 export const CALIBRATE_FIGURES = [
-  'load.l1', 'load.l2', 'load.llc', 'load.dram', 'tlb.l2hit', 'tlb.walk', 'atomic.uncontended',
+  'load.l1', 'load.l2', 'load.llc', 'load.dram', 'tlb.l2hit', 'tlb.walk', 'atomic.uncontended', 'pause', 'mfence',
   'handoff.oneway', 'handoff.oneway.pause', 'atomic.contended2', 'ttas.1cpu', 'ttas.2cpu', 'page.zero', 'page.copy',
 ] as const;
 export type CalibrateFigure = (typeof CALIBRATE_FIGURES)[number];
@@ -20,9 +20,11 @@ export const FIGURE_DESCRIPTIONS: Readonly<Record<CalibrateFigure, string>> = {
   'load.l2': 'dependent pointer chase over half the L2: cycles per load',
   'load.llc': 'dependent pointer chase over a working set that misses the L2 and hits the LLC: cycles per load',
   'load.dram': 'dependent pointer chase through lines in no cache: cycles per load',
-  'tlb.l2hit': 'extra cycles per load of an L1 DTLB miss that hits the L2 TLB (4 KiB pages less the same lines on large pages)',
-  'tlb.walk': 'extra cycles per load of an L2 TLB miss whose page walk hits the caches',
+  'tlb.l2hit': 'extra cycles per load of an L1 DTLB miss that hits the L2 TLB (one line per 4 KiB page less the same lines packed)',
+  'tlb.walk': 'extra cycles per load of an L2 TLB miss whose page walk hits the caches (likewise)',
   'atomic.uncontended': 'lock xadd on a line the CPU owns: cycles per op',
+  'pause': 'a run of pause instructions: cycles per pause',
+  'mfence': 'a run of mfence instructions (nothing in flight): cycles per mfence',
   'handoff.oneway': 'a line handed between 2 CPUs, busy spin: cycles per one-way handoff',
   'handoff.oneway.pause': 'the same with pause in the spin loop',
   'atomic.contended2': 'lock xadd by 2 CPUs on one line: aggregate cycles per op',
@@ -168,9 +170,13 @@ function chaseCold(config: MachineConfig): number {
 }
 
 /**
- * One line in each of `npages` pages read in the LCG's full-period order, each address
- * depending on the value the last load returned (0): once through 4 KiB pages, once through
- * the same lines on the 1G direct map. Returns the extra cycles per load of the 4 KiB pages.
+ * `npages` lines read in the LCG's full-period order, each address depending on the value the
+ * last load returned (0), as tools/calib/calib.c does: sparse, one line in each of `npages`
+ * 4 KiB pages (at line (idx + 17 (idx >> 4)) mod 64 of its page, so that the lines of any 1024
+ * consecutive pages fall in distinct sets of a 1024-set cache), then dense, the same number of
+ * lines packed in consecutive lines. Both are spread evenly over the cache sets and hit the
+ * same level: the difference is what
+ * translating a new page per load costs. Returns the extra cycles per load of the sparse run.
  */
 function tlbExtra(config: MachineConfig, npages: number): number {
   needMemory(config, npages * PAGE, 'the TLB figures');
@@ -180,25 +186,42 @@ function tlbExtra(config: MachineConfig, npages: number): number {
   const mask = npages - 1;
   const perLoad: number[] = [];
   b.one(function* (cpu) {
-    for (const base of [SMALL_VA, DMAP_BASE + DATA_PA]) {
-      // The lines in the LCG's order, each holding the pointer to the next in this window.
-      const line = (idx: number) => base + idx * PAGE + (idx & 63) * LINE;
+    for (const sparse of [true, false]) {
+      // The lines in the LCG's order, each holding the pointer to the next.
+      const offset = (idx: number) => (sparse ? idx * PAGE + ((idx + 17 * (idx >> 4)) & 63) * LINE : idx * LINE);
       for (let i = 0, idx = 0; i < npages; i++) {
         const next = (idx * 5 + 1) & mask;
-        writePtr(b.m.mem, line(idx) - base + DATA_PA, line(next));
+        writePtr(b.m.mem, DATA_PA + offset(idx), SMALL_VA + offset(next));
         idx = next;
       }
-      let va = line(0);
+      let va = SMALL_VA + offset(0);
       for (let i = 0; i < 2 * npages; i++) va = cpu.loadPtr(va);
       cpu.drain();
-      cpu.drain();
-    const t0 = cpu.clock;
+      const t0 = cpu.clock;
       for (let i = 0; i < npages; i++) va = cpu.loadPtr(va);
       cpu.drain();
       perLoad.push((cpu.clock - t0) / npages);
     }
   });
   return perLoad[0]! - perLoad[1]!;
+}
+
+/** A run of pause (fence: mfence) instructions on CPU 0: cycles per instruction. */
+function perInstruction(config: MachineConfig, fence: boolean): number {
+  const b = new Bench(config);
+  const n = 1000;
+  let cycles = 0;
+  b.one(function* (cpu) {
+    cpu.drain();
+    const t0 = cpu.clock;
+    for (let i = 0; i < n; i++) {
+      if (fence) cpu.mfence();
+      else cpu.pause();
+    }
+    cpu.drain();
+    cycles = cpu.clock - t0;
+  });
+  return cycles / n;
 }
 
 function atomicUncontended(config: MachineConfig): number {
@@ -233,9 +256,12 @@ function handoff(config: MachineConfig, pause: boolean): number {
       while ((yield* cpu.spinWhile32(va, old)) !== want);
       return;
     }
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       yield* cpu.sync();
-      if (cpu.load32(va) === want) return;
+      if (cpu.load32(va) === want) {
+        if (waited) cpu.machineClear(); // no pause: the loads run ahead are squashed at the exit
+        return;
+      }
     }
   }
   b.two(function* (cpu) {
@@ -324,26 +350,38 @@ function pages(config: MachineConfig, copy: boolean): number {
   return cycles / measured;
 }
 
-/** Every figure of `config` (at least 2 CPUs), in CALIBRATE_FIGURES order, or only `only`. */
-export function emulatedFigures(config: MachineConfig, only?: readonly CalibrateFigure[]): CalibrateResult[] {
+/** Where the two CPUs of the two-CPU figures sit: one core complex (near) or two (far). */
+export type Placement = 'near' | 'far';
+
+/**
+ * Every figure of `config` (at least 2 CPUs), in CALIBRATE_FIGURES order, or only `only`. The
+ * two-CPU figures run on CPUs 0 and 1, in one core complex (`near`) or, for `far`, on the same
+ * machine with every CPU its own complex (coherence.coresPerComplex 1: the far* latencies).
+ */
+export function emulatedFigures(config: MachineConfig, only?: readonly CalibrateFigure[], placement: Placement = 'near'): CalibrateResult[] {
   if (config.cpus < 2) throw new UserError(`calibrate: expected a machine of at least 2 CPUs (the handoff and contention figures use two), got ${config.cpus}`);
   const c = config;
+  const two = placement === 'far' ? validateMachineConfig(mergeConfig(config, { coherence: { coresPerComplex: 1 } })) : config;
   const lockVa = DMAP_BASE + DATA_PA;
   const run: Record<CalibrateFigure, () => number> = {
     'load.l1': () => chaseResident(c, c.l1d.size / 2, 1),
     'load.l2': () => chaseResident(c, c.l2.size / 2, 1),
     'load.llc': () => chaseResident(c, Math.max(2 * c.l2.size, Math.min(c.llc.size / 2, 4 * c.l2.size)), 2),
     'load.dram': () => chaseCold(c),
-    'tlb.l2hit': () => tlbExtra(c, pow2ceil(2 * c.tlb.l1Small.entries)),
-    'tlb.walk': () => tlbExtra(c, pow2ceil(4 * c.tlb.l2.entries)),
+    // Beyond the L1 DTLB, within half the L2 TLB; then twice the L2 TLB (2048 and 8192 pages
+    // on amd64-host, as calib.c reads).
+    'tlb.l2hit': () => tlbExtra(c, Math.max(pow2ceil(2 * c.tlb.l1Small.entries), pow2ceil(c.tlb.l2.entries) / 2)),
+    'tlb.walk': () => tlbExtra(c, pow2ceil(2 * c.tlb.l2.entries)),
     'atomic.uncontended': () => atomicUncontended(c),
-    'handoff.oneway': () => handoff(c, false),
-    'handoff.oneway.pause': () => handoff(c, true),
-    'atomic.contended2': () => twoCpuAggregate(c, function* (cpu) {
+    pause: () => perInstruction(c, false),
+    mfence: () => perInstruction(c, true),
+    'handoff.oneway': () => handoff(two, false),
+    'handoff.oneway.pause': () => handoff(two, true),
+    'atomic.contended2': () => twoCpuAggregate(two, function* (cpu) {
       yield* cpu.xadd64(lockVa, 1);
     }),
     'ttas.1cpu': () => ttas1(c),
-    'ttas.2cpu': () => twoCpuAggregate(c, function* (cpu) {
+    'ttas.2cpu': () => twoCpuAggregate(two, function* (cpu) {
       yield* spinAcquire(cpu, lockVa);
       yield* spinRelease(cpu, lockVa);
     }),

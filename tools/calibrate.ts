@@ -12,7 +12,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError, UserError, loadMachineConfig, machinePresets, mergeConfig, validateMachineConfig, type MachineConfig } from '../emu/index.js';
 import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema, writeFileAtomic } from '../traces/index.js';
-import { CALIBRATE_FIGURES, FIGURE_DESCRIPTIONS, emulatedFigures, type CalibrateFigure } from './calibrate-programs.js';
+import { CALIBRATE_FIGURES, FIGURE_DESCRIPTIONS, emulatedFigures, type CalibrateFigure, type Placement } from './calibrate-programs.js';
 import { addMachineOptions, machineConfigFrom, machineLabel, type MachineOptions } from './machine-options.js';
 
 export const CALIBRATE_SCHEMA = 'kmemu.calibrate/1';
@@ -38,6 +38,7 @@ export const calibrateDocSchema = z
   .object({
     schema: z.literal(CALIBRATE_SCHEMA).describe('this document\'s schema and version'),
     machine: z.string().describe('the machine as given: a preset name, or a machine file\'s base name'),
+    placement: z.enum(['near', 'far']).describe('where the two CPUs of the two-CPU figures sat on the emulated machine: one core complex, or two (the far* latencies); with --host, the host\'s regime unless --placement says'),
     run: z.object({ kmemu: kmemuVersionSchema, machine: machineRunSchema }).describe('what ran: kmemu and the machine'),
     results: z
       .array(
@@ -68,30 +69,56 @@ export interface HostMeasurement {
  * How --fit derives each field from a host figure, applied in this order. `direct`: the field is
  * the figure (the preset's latencies are load-to-use, as the chase measures them). `solve`: the
  * field is searched so that the emulated figure, with every field fitted before it, equals the
- * host's — for composite figures the model computes from several fields. Adjust here when the
+ * host's — for composite figures the model computes from several fields. `scale`: the fields
+ * keep their ratios (the preset's fit) and one factor is searched. A `coherence` entry names
+ * the near fields; in the far placement its far* twins are fitted instead. Adjust here when the
  * model's fields change.
  */
-export const FIT_TABLE: readonly { figure: CalibrateFigure; field: readonly string[]; derive: 'direct' | 'solve' }[] = [
-  { figure: 'load.l1', field: ['l1d', 'hitLatency'], derive: 'direct' },
-  { figure: 'load.l2', field: ['l2', 'hitLatency'], derive: 'direct' },
-  { figure: 'load.llc', field: ['llc', 'hitLatency'], derive: 'direct' },
-  { figure: 'load.dram', field: ['memory', 'dramLatency'], derive: 'direct' },
-  { figure: 'tlb.l2hit', field: ['tlb', 'l2', 'hitLatency'], derive: 'direct' },
-  { figure: 'tlb.walk', field: ['tlb', 'walkLatency'], derive: 'solve' },
-  { figure: 'atomic.uncontended', field: ['cpu', 'lockedOpLatency'], derive: 'solve' },
-  { figure: 'atomic.contended2', field: ['coherence', 'transferLatency'], derive: 'solve' },
-  { figure: 'handoff.oneway', field: ['coherence', 'invalidateLatency'], derive: 'solve' },
-  { figure: 'handoff.oneway.pause', field: ['cpu', 'pauseLatency'], derive: 'solve' },
+export const FIT_TABLE: readonly {
+  figure: CalibrateFigure;
+  fields: readonly (readonly string[])[];
+  derive: 'direct' | 'solve' | 'scale';
+  /** Where a solve starts when the base leaves the field out (an optional field's default). */
+  startFrom?: readonly string[];
+}[] = [
+  { figure: 'load.l1', fields: [['l1d', 'hitLatency']], derive: 'direct' },
+  { figure: 'load.l2', fields: [['l2', 'hitLatency']], derive: 'direct' },
+  { figure: 'load.llc', fields: [['llc', 'hitLatency']], derive: 'direct' },
+  { figure: 'load.dram', fields: [['memory', 'dramLatency']], derive: 'direct' },
+  { figure: 'tlb.l2hit', fields: [['tlb', 'l2', 'hitLatency']], derive: 'direct' },
+  { figure: 'tlb.walk', fields: [['tlb', 'walkLatency']], derive: 'solve' },
+  { figure: 'atomic.uncontended', fields: [['cpu', 'lockedOpLatency']], derive: 'solve' },
+  { figure: 'pause', fields: [['cpu', 'pauseLatency']], derive: 'direct' },
+  { figure: 'mfence', fields: [['cpu', 'mfenceLatency']], derive: 'direct' },
+  { figure: 'page.zero', fields: [['memory', 'ownershipLatency']], derive: 'solve', startFrom: ['memory', 'dramLatency'] },
+  {
+    figure: 'handoff.oneway',
+    fields: [['coherence', 'transferLatency'], ['coherence', 'invalidateLatency'], ['coherence', 'probeLatency']],
+    derive: 'scale',
+  },
 ];
+
+const FAR_FIELD: Readonly<Record<string, string>> = {
+  transferLatency: 'farTransferLatency',
+  invalidateLatency: 'farInvalidateLatency',
+  probeLatency: 'farProbeLatency',
+};
+
+/** A FIT_TABLE field as fitted in `placement`: a coherence latency's far* twin when far. */
+function placed(field: readonly string[], placement: Placement): readonly string[] {
+  return placement === 'far' && field[0] === 'coherence' && FAR_FIELD[field[1]!] !== undefined ? ['coherence', FAR_FIELD[field[1]!]!] : field;
+}
 
 /**
  * A fitted transfer or invalidation shorter than the preset's probe leg takes the probe down
  * with it: the probe is a part of both (emu/config.ts refuses a probe longer than either).
  */
 function keepProbeWithin(base: MachineConfig, overrides: Record<string, unknown>): void {
-  const c = mergeConfig(base, overrides) as unknown as { coherence: { probeLatency: number; transferLatency: number; invalidateLatency: number } };
-  const most = Math.min(c.coherence.transferLatency, c.coherence.invalidateLatency);
-  if (c.coherence.probeLatency > most) setField(overrides, ['coherence', 'probeLatency'], most);
+  const c = mergeConfig(base, overrides) as unknown as { coherence: Record<string, number> };
+  for (const [probe, a, b] of [['probeLatency', 'transferLatency', 'invalidateLatency'], ['farProbeLatency', 'farTransferLatency', 'farInvalidateLatency']] as const) {
+    const most = Math.min(c.coherence[a]!, c.coherence[b]!);
+    if (c.coherence[probe]! > most) setField(overrides, ['coherence', probe], most);
+  }
 }
 
 function getField(obj: unknown, field: readonly string[]): number {
@@ -110,18 +137,20 @@ function setField(obj: Record<string, unknown>, field: readonly string[], value:
 }
 
 /**
- * The integer field value whose emulated figure is nearest `target`: secant steps from the
- * current value (the figures are monotone in their field but may move in steps, as a spin loop's
- * turns do), keeping the best value seen.
+ * The integer x whose emulated figure, with `apply(overrides, x)`, is nearest `target`: secant
+ * steps from x0 (the figures are monotone in x but may move in steps, as a spin loop's turns
+ * do), keeping the best value seen.
  */
-function solveField(base: MachineConfig, overrides: Record<string, unknown>, figure: CalibrateFigure, field: readonly string[], target: number): number {
+function solve(
+  base: MachineConfig, overrides: Record<string, unknown>, figure: CalibrateFigure, placement: Placement,
+  apply: (o: Record<string, unknown>, x: number) => void, x0: number, target: number,
+): number {
   const at = (x: number) => {
     const o = structuredClone(overrides);
-    setField(o, field, x);
+    apply(o, x);
     keepProbeWithin(base, o);
-    return emulatedFigures(validateMachineConfig(mergeConfig(base, o)), [figure])[0]!.cycles;
+    return emulatedFigures(validateMachineConfig(mergeConfig(base, o)), [figure], placement)[0]!.cycles;
   };
-  let x0 = getField(mergeConfig(base, overrides), field);
   let f0 = at(x0);
   let best = { x: x0, err: Math.abs(f0 - target) };
   let x1 = Math.max(0, x0 + (target > f0 ? 8 : -8));
@@ -138,15 +167,27 @@ function solveField(base: MachineConfig, overrides: Record<string, unknown>, fig
 
 /**
  * The machine file --fit writes: `base` and the fitted fields only (FIT_TABLE order), from a
- * host table. Pure: the same base and table give the same file.
+ * host table measured in `placement`. Pure: the same base, table and placement give the same
+ * file.
  */
-export function fitMachine(baseName: string, host: HostTable): Record<string, unknown> {
+export function fitMachine(baseName: string, host: HostTable, placement: Placement = 'near'): Record<string, unknown> {
   const base = loadMachineConfig(baseName);
   const overrides: Record<string, unknown> = {};
-  for (const { figure, field, derive } of FIT_TABLE) {
+  for (const { figure, fields, derive, startFrom } of FIT_TABLE) {
     const target = host[figure];
     if (target === undefined) continue;
-    setField(overrides, field, derive === 'direct' ? Math.max(0, Math.round(target)) : solveField(base, overrides, figure, field, target));
+    const own = fields.map((f) => placed(f, placement));
+    if (derive === 'direct') setField(overrides, own[0]!, Math.max(0, Math.round(target)));
+    else if (derive === 'solve') {
+      const merged = mergeConfig(base, overrides);
+      const x0 = (getField(merged, own[0]!) as number | undefined) ?? getField(merged, startFrom!);
+      setField(overrides, own[0]!, solve(base, overrides, figure, placement, (o, x) => setField(o, own[0]!, x), x0, target));
+    } else {
+      // One factor, in percent of the preset's values, over all the fields.
+      const start = own.map((f) => getField(mergeConfig(base, overrides), f));
+      const apply = (o: Record<string, unknown>, pct: number) => own.forEach((f, i) => setField(o, f, Math.round((start[i]! * pct) / 100)));
+      apply(overrides, solve(base, overrides, figure, placement, apply, 100, target));
+    }
     keepProbeWithin(base, overrides);
   }
   return { base: baseName, name: `${baseName}-fitted`, ...overrides };
@@ -196,6 +237,13 @@ export function placementRegime(probes: readonly number[]): HostRun['placement']
   return near === probes.length ? 'near' : near === 0 ? 'far' : 'mixed';
 }
 
+/** The placement to emulate against a host run: its regime; when mixed, that of most probes (ties: far). */
+export function emulatedPlacement(run: HostRun): Placement {
+  if (run.placement.regime !== 'mixed') return run.placement.regime;
+  const near = run.placement.probes.filter((p) => p < NEAR_BELOW).length;
+  return 2 * near > run.placement.probes.length ? 'near' : 'far';
+}
+
 /** Runs the host benchmarks (quick: fewer runs) and returns their figures. */
 export function measureHost(quick = false): HostMeasurement {
   const bin = buildHostBenchmarks();
@@ -224,6 +272,7 @@ interface CalibrateOptions extends MachineOptions {
   fit?: boolean;
   output?: string;
   quick?: boolean;
+  placement?: string;
 }
 
 export interface CalibrateIo {
@@ -246,7 +295,12 @@ export function formatCalibrate(doc: CalibrateDoc): string {
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  const out = [`kmemu calibrate: ${doc.machine}, core cycles${withHost ? ' (host: this machine, median of many runs; diff: emulated vs host)' : ''}`, line(header), ...rows.map(line)];
+  const out = [
+    `kmemu calibrate: ${doc.machine}, core cycles, two-CPU figures ${doc.placement === 'far' ? 'far (two core complexes)' : 'near (one core complex)'}` +
+      `${withHost ? '; host: this machine, median of many runs; diff: emulated vs host' : ''}`,
+    line(header),
+    ...rows.map(line),
+  ];
   if (doc.host !== undefined) {
     const h = doc.host;
     out.push(`host placement: ${h.placement.regime} (one-way handoff probes ${h.placement.probes.map((p) => p.toFixed(0)).join(', ')} cycles); ` +
@@ -261,8 +315,10 @@ Figures (core cycles): ${CALIBRATE_FIGURES.map((n) => `\n  ${n.padEnd(21)} ${FIG
 The emulated figures are exact and deterministic. --host builds tools/calib/calib.c with the
 system cc (or $CC) and runs it pinned to CPUs 0 and 1 (rdtsc, medians; TSC ticks converted to
 core cycles with a measured dependent-add loop); the placement line says where the hypervisor
-put the two vCPUs, which moves the handoff figures. --fit -o FILE writes a machine file
-({"base": PRESET, ...fields}) whose latencies are fitted to the host figures.
+put the two vCPUs, which moves the handoff figures: the emulated two-CPU figures are then
+taken in the same placement (near: one core complex; far: two, the far* latencies), unless
+--placement says. --fit -o FILE writes a machine file ({"base": PRESET, ...fields}) whose
+latencies are fitted to the host figures (in that placement, the near or far* coherence fields).
 JSON output (--json) follows schema ${CALIBRATE_SCHEMA}.`;
 
 function calibrate(opts: CalibrateOptions, io: CalibrateIo): CalibrateDoc {
@@ -271,18 +327,24 @@ function calibrate(opts: CalibrateOptions, io: CalibrateIo): CalibrateDoc {
   if (opts.output !== undefined && opts.fit !== true) throw new UsageError('option -o: expected --fit (it names the fitted machine file)');
   const given = machineLabel(opts);
   if (opts.fit === true && !Object.hasOwn(machinePresets, given)) throw new UsageError(`option --fit: expected --machine to be a preset (the fitted file's base), got ${JSON.stringify(given)}`);
+  if (opts.placement !== undefined && opts.placement !== 'near' && opts.placement !== 'far') {
+    throw new UsageError(`option --placement: expected near or far, got ${JSON.stringify(opts.placement)}`);
+  }
   const config = machineConfigFrom(opts);
-  const results: CalibrateDoc['results'] = emulatedFigures(config).map((r) => ({ name: r.name, cycles: r.cycles }));
-  const doc: CalibrateDoc = { schema: CALIBRATE_SCHEMA, machine: machineRun(given, config).given, run: { kmemu: KMEMU_VERSION, machine: machineRun(given, config) }, results };
-  if (opts.host === true) {
-    const host = (io.measureHost ?? measureHost)(opts.quick === true);
+  const host = opts.host === true ? (io.measureHost ?? measureHost)(opts.quick === true) : undefined;
+  const placement: Placement = (opts.placement as Placement | undefined) ?? (host === undefined ? 'near' : emulatedPlacement(host.run));
+  const results: CalibrateDoc['results'] = emulatedFigures(config, undefined, placement).map((r) => ({ name: r.name, cycles: r.cycles }));
+  const doc: CalibrateDoc = {
+    schema: CALIBRATE_SCHEMA, machine: machineRun(given, config).given, placement, run: { kmemu: KMEMU_VERSION, machine: machineRun(given, config) }, results,
+  };
+  if (host !== undefined) {
     for (const r of results) {
       const h = host.figures[r.name];
       if (h !== undefined) r.host = h;
     }
     doc.host = host.run;
     if (opts.fit === true) {
-      const file = fitMachine(given, host.figures);
+      const file = fitMachine(given, host.figures, placement);
       writeFileAtomic(opts.output!, `${JSON.stringify(file, null, 2)}\n`);
       loadMachineConfig(opts.output!);
     }
@@ -298,6 +360,7 @@ function buildCommand(io: CalibrateIo, done: (doc: CalibrateDoc) => void): Comma
     .option('--fit', 'with --host: write a machine file fitted to the host (-o FILE)')
     .option('-o, --output <file>', 'the machine file --fit writes')
     .option('--quick', 'with --host: fewer runs (for a smoke test; the figures are noisier)')
+    .option('--placement <near|far>', 'the two-CPU figures on CPUs in one core complex or two (default near; with --host, where the host\'s vCPUs were)')
     .option('--json', `print a ${CALIBRATE_SCHEMA} JSON document instead of a table`)
     .addHelpText('after', HELP_AFTER);
   return addMachineOptions(command).action((opts: CalibrateOptions) => {

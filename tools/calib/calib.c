@@ -132,51 +132,64 @@ static double chase(size_t bytes, long loads, int nruns) {
 }
 
 /*
- * One line in each of npages consecutive pages, read in a fixed full-period order, each load's
- * address depending on the value the last one loaded (always 0). Mapped with 4 KiB pages and
- * then with 2 MiB pages, the same lines: the difference is what the 4 KiB translations cost.
- * Returns the extra cycles per load.
+ * npages lines read in a fixed full-period order, each load's address depending on the value
+ * the last one loaded (always 0): sparse, one line in each of npages pages, or dense, the same
+ * number of lines packed in consecutive lines (npages / 64 pages). Both on 4 KiB pages, both
+ * spread evenly over the cache sets so that they hit the same cache level: the difference is
+ * what translating a new page per load costs. (Not 4 KiB against 2 MiB pages: in a VM whose
+ * host backs guest memory with 4 KiB pages, a guest 2 MiB page takes 4 KiB TLB entries.)
  */
-static double tlb_run(char *base, size_t npages, long loads, int nruns) {
+static inline size_t tlb_offset(size_t idx, int sparse) {
+  return sparse ? idx * PAGE + ((idx + 17 * (idx >> 4)) & 63) * LINE : idx * LINE;
+}
+
+static double tlb_run(char *base, size_t npages, int sparse, long loads) {
   size_t mask = npages - 1, idx = 0;
   uint64_t v = 0;
   for (size_t i = 0; i < 2 * npages; i++) {
     idx = (idx * 5 + 1) & mask;
-    v = *(volatile uint64_t *)(base + idx * PAGE + (idx & 63) * LINE + v);
+    v = *(volatile uint64_t *)(base + tlb_offset(idx, sparse) + v);
   }
-  double r[64];
-  for (int k = 0; k < nruns; k++) {
-    uint64_t t0 = tsc_begin();
-    for (long i = 0; i < loads; i++) {
-      idx = (idx * 5 + 1) & mask;
-      v = *(volatile uint64_t *)(base + idx * PAGE + (idx & 63) * LINE + v);
-    }
-    uint64_t t1 = tsc_end();
-    r[k] = (double)(t1 - t0) * ratio / (double)loads;
+  uint64_t t0 = tsc_begin();
+  for (long i = 0; i < loads; i++) {
+    idx = (idx * 5 + 1) & mask;
+    v = *(volatile uint64_t *)(base + tlb_offset(idx, sparse) + v);
   }
+  uint64_t t1 = tsc_end();
   sink = v;
-  return median(r, nruns);
-}
-
-static char *map_pages(size_t bytes, int huge) {
-  size_t align = 2 << 20;
-  char *raw = mmap(NULL, bytes + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) die("mmap");
-  char *base = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-  madvise(base, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-  memset(base, 0, bytes);
-  return base;
+  return (double)(t1 - t0) * ratio / (double)loads;
 }
 
 static double tlb_extra(size_t npages, long loads, int nruns) {
-  size_t bytes = npages * PAGE < (4u << 20) ? 4u << 20 : npages * PAGE;
-  char *small = map_pages(bytes, 0), *large = map_pages(bytes, 1);
+  size_t bytes = npages * PAGE;
+  char *raw = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) die("mmap");
+  madvise(raw, bytes, MADV_NOHUGEPAGE);
+  memset(raw, 0, bytes);
   double d[64];
-  tlb_run(small, npages, loads, 1);
-  tlb_run(large, npages, loads, 1);
+  tlb_run(raw, npages, 1, loads);
+  tlb_run(raw, npages, 0, loads);
   /* Paired runs, the median of their differences: a noisy neighbour hits both sides alike. */
-  for (int k = 0; k < nruns; k++) d[k] = tlb_run(small, npages, loads, 1) - tlb_run(large, npages, loads, 1);
+  for (int k = 0; k < nruns; k++) d[k] = tlb_run(raw, npages, 1, loads) - tlb_run(raw, npages, 0, loads);
+  munmap(raw, bytes);
   return median(d, nruns);
+}
+
+/* A run of pause (or mfence) instructions: cycles per instruction. */
+static double per_instruction(int fence) {
+  enum { ITER = 2000 };
+  double r[64];
+  int n = runs(31);
+  for (int k = 0; k < n + 1; k++) {
+    uint64_t t0 = tsc_begin();
+    if (fence)
+      for (int i = 0; i < ITER; i++) __asm__ volatile("mfence" ::: "memory");
+    else
+      for (int i = 0; i < ITER; i++) __asm__ volatile("pause" ::: "memory");
+    uint64_t t1 = tsc_end();
+    if (k > 0) r[k - 1] = (double)(t1 - t0) * ratio / ITER;
+  }
+  return median(r, n);
 }
 
 static double atomic_uncontended(void) {
@@ -421,8 +434,11 @@ int main(int argc, char **argv) {
   ratio = remeasure();
   double f_dram = chase(dram_ws, quick ? 5000 : 20000, n);
   ratio = cycles_per_tick();
-  double f_tlb_l2 = tlb_extra(1024, 100000, n);
-  double f_tlb_walk = tlb_extra(16384, 100000, n);
+  double f_tlb_l2 = tlb_extra(2048, 100000, n);
+  double f_tlb_walk = tlb_extra(8192, 100000, n);
+  ratio = remeasure();
+  double f_pause = per_instruction(0);
+  double f_mfence = per_instruction(1);
   ratio = remeasure();
   double f_atomic = atomic_uncontended();
   ratio = remeasure();
@@ -448,7 +464,7 @@ int main(int argc, char **argv) {
   printf("\"results\":{");
   printf("\"load.l1\":%.2f,\"load.l2\":%.2f,\"load.llc\":%.2f,\"load.dram\":%.2f,", f_l1, f_l2, f_llc, f_dram);
   printf("\"tlb.l2hit\":%.2f,\"tlb.walk\":%.2f,", f_tlb_l2, f_tlb_walk);
-  printf("\"atomic.uncontended\":%.2f,", f_atomic);
+  printf("\"atomic.uncontended\":%.2f,\"pause\":%.2f,\"mfence\":%.2f,", f_atomic, f_pause, f_mfence);
   if (two) {
     printf("\"handoff.oneway\":%.2f,\"handoff.oneway.pause\":%.2f,", f_hand, f_hand_pause);
     printf("\"atomic.contended2\":%.2f,\"ttas.2cpu\":%.2f,", f_cont, f_ttas2);
