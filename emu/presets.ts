@@ -45,10 +45,12 @@ const coursework: MachineConfigInput = {
 };
 
 /**
- * This kind of machine: a 2-core AMD Zen 5 class part at about 3.6 GHz, as measured on it with
- * pinned rdtsc pointer-chasing microbenchmarks (L1D ~4, L2 ~14, LLC ~40–50, DRAM ~500 cycles;
- * an L1 DTLB miss that hits the L2 TLB ~7 more; an uncontended locked RMW ~20; a line handed
- * from one core to the other 141–167 cycles one way, see coherence below).
+ * This kind of machine: a 2-vCPU VM on an AMD Zen 5 EPYC (family 1Ah), its core at 2.7–3.6
+ * GHz (boost), fitted to `kmemu calibrate --host` on it (tools/calib/calib.c: pinned rdtsc loops,
+ * medians of four runs on 2026-12-01; the README's "Calibration" table). The latencies are
+ * components: each figure calibrate measures comes out of the model, within 15 % of the host's
+ * median, as test/tools/calibrate.test.ts pins. The host moves between runs (DRAM 800–990,
+ * LLC 55–61, walks 164–188 cycles) and with the hypervisor's placement of the two vCPUs.
  */
 const amd64Host: MachineConfigInput = {
   name: 'amd64-host',
@@ -56,29 +58,32 @@ const amd64Host: MachineConfigInput = {
   clockGHz: 3.6,
   seed: 1,
   syncQuantum: 0, // strict order: the README's "Sync quantum" gives run-ahead's measured error
-  memory: { size: '4g', dramLatency: 500 },
-  l1d: { size: '48k', ways: 12, line: 64, hitLatency: 4, replacement: 'lru' },
-  l2: { size: '1m', ways: 16, line: 64, hitLatency: 14, replacement: 'lru' },
-  // Zen's L3 is filled by L2 victims and does not back-invalidate: non-inclusive.
-  llc: { size: '32m', ways: 16, line: 64, hitLatency: 45, replacement: 'lru', inclusive: false },
-  // Components fitted so that the composites measured on this machine come out of the model
-  // (test/emu/coherence.test.ts runs the same microbenchmarks as emulated programs):
-  //   one-way handoff, busy spin    141 min, ~167 median   model 152.5 (≈ probe + transfer)
-  //   contended lock xadd, 2 CPUs   ~33 aggregate per op   model 33.0 (the holder keeps hitting
-  //                                                         until the other's probe lands)
-  //   TTAS acquire+release, 2 CPUs  ~54 aggregate          model 50.2
-  // transfer 90 and probe 60 are the fit's two free parameters (a grid of 5-cycle steps);
-  // an invalidation round has the same two legs as a transfer (probe out, ack back), so
-  // invalidate = transfer. Far pairs (another CCX: the ~650–830-cycle one-way handoff measured
-  // when the hypervisor placed the vCPUs on different CCDs) scale the near components by 4.83
-  // (≈ 740 / 152.5): far handoff 730 in the model.
+  // DRAM: a random chase over 256 MiB, 587–991 measured, median 840. A whole-line write of a line no cache
+  // holds waits for the memory controller's grant, not for DRAM: fitted to page.zero (rep
+  // stosb over pages in no cache, 546–600 per 4 KiB page measured, with 64 fill buffers).
+  memory: { size: '4g', dramLatency: 840, ownershipLatency: 575 },
+  l1d: { size: '48k', ways: 12, line: 64, hitLatency: 4, replacement: 'lru' }, // 3.8 measured
+  l2: { size: '1m', ways: 16, line: 64, hitLatency: 16, replacement: 'lru' }, // 15.2–16.7
+  // Zen's L3 is filled by L2 victims and does not back-invalidate: non-inclusive. 50–61.
+  llc: { size: '32m', ways: 16, line: 64, hitLatency: 55, replacement: 'lru', inclusive: false },
+  // Components fitted by a grid search (then finer steps) so that the composites come out of
+  // the model:
+  //   far (the two vCPUs on different CCDs, as the host was on 2026-12-01, one-way handoff
+  //   probes 700–860): handoff 706–796 measured, model 767; with pause 685–773, model 785;
+  //   contended lock xadd 38.5–39.7 aggregate, model 37.4; TTAS spinlock, 2 CPUs, 41–69
+  //   (median ~58), model 55.8.
+  //   near (one CCX; measured in an earlier placement: handoff 141 min, ~167 median,
+  //   contended xadd ~33, TTAS ~54): model 182.5, 33.5 and 51.0. The near handoff with pause
+  //   was measured at ~93; the model gives 199 (a waiter notices half a 66-cycle pause turn
+  //   late, then fetches the line): not fitted, and not measurable while the host is far.
+  // An invalidation round is a probe out and acks back, longer than a transfer's probe leg.
   coherence: {
     transferLatency: 90,
-    invalidateLatency: 90,
-    probeLatency: 60,
-    farTransferLatency: 435,
-    farInvalidateLatency: 435,
-    farProbeLatency: 290,
+    invalidateLatency: 117,
+    probeLatency: 59,
+    farTransferLatency: 440,
+    farInvalidateLatency: 484,
+    farProbeLatency: 295,
     coresPerComplex: 8, // a Zen 5 CCX: 8 cores sharing one L3
   },
 
@@ -87,9 +92,12 @@ const amd64Host: MachineConfigInput = {
     // it as two such arrays, one for 4K and one for 2M/1G translations.
     l1Small: { entries: 96, ways: 96 },
     l1Large: { entries: 96, ways: 96 },
-    // AMD Zen 5 L2 DTLB: 4096 entries; 16-way is our choice (not published).
-    l2: { entries: 4096, ways: 16, hitLatency: 7 },
-    walkLatency: 5,
+    // AMD Zen 5 L2 DTLB: 4096 entries; 16-way is our choice (not published). 6.6–9.7 measured, median 9.7.
+    l2: { entries: 4096, ways: 16, hitLatency: 9 },
+    // An L2 TLB miss costs 164–188 cycles here: in a VM every guest walk is a two-dimensional
+    // walk through the hypervisor's tables too. Fitted to tlb.walk (the guest's four loads are
+    // modeled, the host's are in this figure).
+    walkLatency: 150,
     invlpgLatency: 120, // not measured here; recent x86 cores take ~100–250
   },
   cpu: {
@@ -98,26 +106,31 @@ const amd64Host: MachineConfigInput = {
     storePorts: 2, // Zen 5: 2 stores per cycle
     mlp: 24, // Zen 5 L1D miss buffers (not measured here)
     robSize: 448, // Zen 5 retire queue
-    lockedOpLatency: 16, // 20 measured for an uncontended lock cmpxchg, less the 4-cycle L1D hit
-    pauseLatency: 64, // Zen 2 and later: PAUSE ~64 cycles (AMD SOG, Family 17h/19h)
-    mfenceLatency: 33, // Agner Fog, instruction tables, Zen 4 MFENCE
-    ipiLatency: 2000, // x2APIC IPI delivery ~0.5 µs at 3.6 GHz
+    lockedOpLatency: 16, // 19.7–20.9 measured for an uncontended lock xadd, less the 4-cycle L1D hit
+    pauseLatency: 62, // 61.3–63.6 measured
+    // Not measured: the range published for recent AMD cores (AMD SOG, Family 19h/1Ah, "about
+    // 11–18 cycles"); a spin loop's exit pays it after the load that saw the new value.
+    mispredictPenalty: 13,
+    // Not measured on its own: a spin loop without pause squashes the loads it ran ahead; fitted
+    // with the handoff figures (it separates the busy handoff from the one with pause).
+    machineClearPenalty: 30,
+    mfenceLatency: 74, // 73.5–76.1 measured
+    ipiLatency: 2000, // not measured: x2APIC IPI delivery ~0.5 µs
     // rep stosb with fast strings writes a 64-byte line a cycle into lines it owns in L1D
-    // (Zen 5: two 512-bit store paths). 24 L1D miss buffers, the figure AMD's optimization
-    // guides give for the Zen 3/4 L1D (pub. 56665, 57647); we did not find Zen 5's. With a
-    // cold page each line's ownership comes from the memory controller (dramLatency, no data
-    // read), 24 at a time: three rounds, 1,516 cycles per 4 KiB page zeroed, against
-    // ~1,300–1,500 measured here.
+    // (Zen 5: two 512-bit store paths). Lines it does not own hold a miss buffer each until
+    // owned; 64 is fitted to page.zero and page.copy (AMD gives 24 L1D miss buffers for Zen
+    // 3/4, pub. 56665, 57647; fast strings also use the L2's).
     storeBytesPerCycle: 64,
-    fillBuffers: 24,
+    fillBuffers: 64,
   },
   // Software Optimization Guide for the AMD Zen5 Microarchitecture (pub. 58455): an L1 stream
   // prefetcher (sequential lines), an L1 stride prefetcher, an L1 region prefetcher, an L2
   // stream prefetcher and an L2 up/down prefetcher, none of them with published depths or
-  // table sizes: the trigger, degree, distance and table sizes are our choices.
+  // table sizes: the trigger, degree, distance and table sizes are our choices, the L2's
+  // distance and degree fitted to page.copy (a page copied from DRAM: 744–911 measured).
   prefetch: {
     l1d: { enabled: true, nextLine: true, stride: true, trigger: 2, degree: 2, distance: 4, tableSize: 16 },
-    l2: { enabled: true, nextLine: true, stride: true, trigger: 2, degree: 4, distance: 16, tableSize: 32 },
+    l2: { enabled: true, nextLine: true, stride: true, trigger: 2, degree: 16, distance: 63, tableSize: 32 },
   },
 };
 

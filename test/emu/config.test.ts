@@ -37,9 +37,10 @@ describe('machine config', () => {
   it('amd64-host is the measured 2-core Zen 5 class machine', () => {
     const c = presetConfig('amd64-host');
     expect([c.cpus, c.clockGHz, c.l1d.size, c.l1d.ways, c.l1d.hitLatency, c.l2.size, c.l2.hitLatency, c.llc.size, c.memory.dramLatency]).toEqual([
-      2, 3.6, 48 * 1024, 12, 4, 1 << 20, 14, 32 << 20, 500,
+      2, 3.6, 48 * 1024, 12, 4, 1 << 20, 16, 32 << 20, 840,
     ]);
-    expect([c.tlb.l1Small.entries, c.tlb.l2.hitLatency, c.cpu.lockedOpLatency + c.l1d.hitLatency]).toEqual([96, 7, 20]);
+    expect([c.tlb.l1Small.entries, c.tlb.l2.hitLatency, c.cpu.lockedOpLatency + c.l1d.hitLatency, c.cpu.pauseLatency, c.cpu.mfenceLatency]).toEqual([96, 9, 20, 62, 74]);
+    expect([c.memory.ownershipLatency, c.cpu.mispredictPenalty, c.cpu.machineClearPenalty]).toEqual([575, 13, 30]);
   });
 
   it('a bad field gets one error naming it and what was expected', () => {
