@@ -89,6 +89,8 @@ export class Core {
   private done = 0;
   /** Completion time of the latest access. */
   private lastDone = 0;
+  /** Completion time of every load so far: what retirement waits for (stores drain later). */
+  private loadsDone = 0;
   // Miss slots: the completion time of each one's miss.
   private readonly miss: Float64Array;
   // The ROB window: accesses in flight, oldest first, as (seq, completion) in a ring.
@@ -176,6 +178,7 @@ export class Core {
     const c = e + (write && latency <= this.l1Lat && !this.blocking ? 1 : latency);
     this.lastDone = c;
     if (c > this.done) this.done = c;
+    if (!write && c > this.loadsDone) this.loadsDone = c;
     if (this.blocking) {
       this.room = 0;
       return c;
@@ -247,12 +250,17 @@ export class Core {
   inFlightUntil(t: number): boolean {
     if (t > this.done) this.done = t;
     if (t > this.lastDone) this.lastDone = t;
+    if (t > this.loadsDone) this.loadsDone = t;
     return this.blocking;
   }
 
-  /** When everything dispatched by `clock` has completed, without waiting for it (no drain). */
+  /**
+   * When everything dispatched by `clock` has retired, without waiting for it (no drain): the
+   * loads' data is back. Stores retire into the store buffer and complete later; a drain (a
+   * locked op, a fence) waits for them.
+   */
   retired(clock: number): number {
-    return this.done > clock ? this.done : clock;
+    return this.loadsDone > clock ? this.loadsDone : clock;
   }
 
   /** The clock at which every access so far has completed (at least `clock`); a new cycle follows. */

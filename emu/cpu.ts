@@ -205,10 +205,10 @@ export class Cpu implements AccessContext {
   }
 
   /**
-   * When everything this CPU has issued so far completes (its clock, or later while misses are
-   * in flight): the time the latest instruction retires. Operations are timed from one to the
-   * next (traces/replay.ts), so a miss still in flight at an operation's end counts in its
-   * operation, less what later work overlapped with it.
+   * When everything this CPU has issued so far retires (its clock, or later while loads are in
+   * flight; stores retire into the store buffer and complete later, a drain waits for them).
+   * Operations are timed from retirement to retirement (traces/replay.ts), so a load miss still
+   * in flight at an operation's end counts in its operation.
    */
   get retired(): number {
     return this.core.retired(this.clock);

@@ -15,7 +15,7 @@
 //   its first line before freeing it (path label `consumer.touch`), so that the cache warmth of
 //   LIFO per-CPU caching shows. Think time advances the CPU's clock (`think`).
 // - Every operation is timed on its CPU's clock, from when what was issued before it retires to
-//   when its own last access does (cpu.retired: misses still in flight at its end count in it),
+//   when its own last access does (cpu.retired: load misses still in flight at its end count in it; stores drain later),
 //   and filed under the path it completed on
 //   (cpu.completeOp) and its zone; every counter it causes goes to its zone's counter context.
 // - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
