@@ -180,6 +180,9 @@ const skx8180: MachineConfigInput = {
   cpu: {
     issueWidth: 4, loadPorts: 2, storePorts: 1, mlp: 10, robSize: 224,
     lockedOpLatency: 14, pauseLatency: 140, mfenceLatency: 33, ipiLatency: 1500, storeBytesPerCycle: 32, fillBuffers: 12,
+    // Agner Fog, The microarchitecture of Intel, AMD and VIA CPUs: a Skylake mispredict costs
+    // 15–20 cycles; a machine clear is not published separately: taken as a mispredict.
+    mispredictPenalty: 16, machineClearPenalty: 16,
   },
   // The optimization manual's data prefetchers: L1 DCU (next line) and IP-based stride
   // prefetchers; the L2 streamer, one stream per direction per 4K page, 32 streams, up to 20
@@ -233,6 +236,9 @@ const milan7763: MachineConfigInput = {
   cpu: {
     issueWidth: 6, loadPorts: 3, storePorts: 2, mlp: 24, robSize: 256,
     lockedOpLatency: 15, pauseLatency: 64, mfenceLatency: 33, ipiLatency: 1500, storeBytesPerCycle: 32, fillBuffers: 24,
+    // Pub. 56665 gives no figure; Agner Fog's microarchitecture guide: at least 12 cycles on
+    // Zen cores; a machine clear taken as a mispredict.
+    mispredictPenalty: 13, machineClearPenalty: 13,
   },
   // Pub. 56665: L1 stream and L1 stride prefetchers, L2 stream and L2 up/down prefetchers;
   // depths and table sizes are not published: our choices, as for amd64-host.
