@@ -128,6 +128,8 @@ export class Cpu implements AccessContext {
   private readonly storeBytesPerCycle: number;
   private bulkIssue = 0;
   private bulkDone = 0;
+  private bulkStart = 0;
+  private bulkCharged0 = 0;
 
   constructor(machine: Machine, id: number) {
     this.machine = machine;
@@ -430,11 +432,7 @@ export class Cpu implements AccessContext {
   /** rep stosb: writes `len` bytes of `byte` from va. */
   storeFill(va: number, len: number, byte: number): void {
     if (len <= 0) return;
-    const b = this.cbase;
-    const charged0 = this.ctr[b + kCycles]!;
-    const start = this.clock;
-    this.bulkIssue = start;
-    this.bulkDone = start;
+    this.bulkBegin();
     const value = byte & 0xff;
     let pageVa = -1;
     let pageBase = 0;
@@ -452,17 +450,13 @@ export class Cpu implements AccessContext {
       this.mem.fillInFrame(pa, inLine, value);
       off += inLine;
     }
-    this.bulkEnd(start, charged0, len);
+    this.bulkEnd(len);
   }
 
   /** rep movsb: copies `len` bytes from src to dst (non-overlapping, forward). */
   copyBytes(dst: number, src: number, len: number): void {
     if (len <= 0) return;
-    const b = this.cbase;
-    const charged0 = this.ctr[b + kCycles]!;
-    const start = this.clock;
-    this.bulkIssue = start;
-    this.bulkDone = start;
+    this.bulkBegin();
     let dPage = -1;
     let dBase = 0;
     let sPage = -1;
@@ -501,7 +495,7 @@ export class Cpu implements AccessContext {
       for (let i = 0; i < n; i++) this.mem.write8(dpa + i, this.mem.read8(spa + i));
       off += n;
     }
-    this.bulkEnd(start, charged0, len);
+    this.bulkEnd(len);
   }
 
   /** The physical base of a 4K page for a fast string, translated at the pipeline's time. */
@@ -533,7 +527,17 @@ export class Cpu implements AccessContext {
     if (write) this.bulkIssue += Math.ceil(bytes / this.storeBytesPerCycle);
   }
 
-  private bulkEnd(start: number, charged0: number, len: number): void {
+  /** Starts a fast string at the front end's clock, remembering what is charged so far. */
+  private bulkBegin(): void {
+    this.bulkStart = this.clock;
+    this.bulkCharged0 = this.ctr[this.cbase + kCycles]!;
+    this.bulkIssue = this.clock;
+    this.bulkDone = this.clock;
+  }
+
+  private bulkEnd(len: number): void {
+    const start = this.bulkStart;
+    const charged0 = this.bulkCharged0;
     // The front end goes on once the last store has issued; the lines still in flight complete
     // as any store does (a drain waits for them), but for an in-order core, which blocks.
     const blocks = this.core.inFlightUntil(this.bulkDone);
