@@ -24,6 +24,9 @@
 // - vmem_startup is not called by boot(): whoever needs vmem runs it after boot (as the
 //   SYSINIT would), so that existing boot figures stay as they were. vmem_periodic (a 10 s
 //   callout upstream) runs when called.
+// - qc_init creates the cache zones with flags 0, as later upstream does, not the seed's
+//   UMA_ZONE_VM: that makes them cache-only (M_NOVM bucket allocations), and kmemu's bucket
+//   zones then never give them a bucket, so nothing would ever be cached.
 // - Quantum-cache items are UMA item pointers: an arena with a quantum cache hands out
 //   canonical x86_64 addresses only (qc_import gives back, and stops at, any other address).
 // - Import and release functions and reclaim functions are small integers in memory naming a
@@ -587,7 +590,7 @@ function* qc_init(k: Kernel, cpu: Cpu, vm: number, qcache_max: bigint): Task {
       k, cpu, qcName, Number(size), undefined, undefined, undefined, undefined,
       (c, arg, store, count, fl) => qc_import(k, c, arg, store, count, fl),
       (c, arg, store, count) => qc_release(k, c, arg, store, count),
-      qc, UMA_ZONE_VM,
+      qc, 0,
     );
     cpu.storePtr(qc + qcache.qc_cache, z.z);
     st(k).qcZones.set(qc, z);
@@ -1129,7 +1132,7 @@ export function* vmem_xfree(k: Kernel, cpu: Cpu, vm: number, addr: bigint, size:
   MPASS(cpu, btStart(cpu, bt) === addr, 'bt->bt_start == addr', 1290);
   const rs = vmem_roundup_size(cpu, vm, size);
   const bsize = btSize(cpu, bt);
-  MPASS(cpu, bsize === rs || bsize - rs <= ld64(cpu, vm + vmem.vm_quantum_mask),
+  MPASS(cpu, bsize === rs || ((bsize - rs) & U64) <= ld64(cpu, vm + vmem.vm_quantum_mask),
     'bt->bt_size == vmem_roundup_size(vm, size) || bt->bt_size - vmem_roundup_size(vm, size) <= vm->vm_quantum_mask', 1291);
   MPASS(cpu, btType(cpu, bt) === BT_TYPE_BUSY, 'bt->bt_type == BT_TYPE_BUSY', 1293);
   bt_rembusy(cpu, vm, bt);
