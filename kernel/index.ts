@@ -21,3 +21,4 @@ export * from './vm_zone.js';
 export * from './uma_int.js';
 export * from './uma_core.js';
 export * from './malloc.js';
+export * from './subr_vmem.js';

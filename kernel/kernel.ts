@@ -77,6 +77,10 @@ export const kernelLabels = [
   'uma.free.backend',
   'uma.reclaim',
   'uma.startup',
+  'vmem.xalloc',
+  'vmem.xfree',
+  'vmem.qcache',
+  'vmem.import',
 ] as const;
 export type KernelLabel = (typeof kernelLabels)[number];
 

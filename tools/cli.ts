@@ -18,6 +18,7 @@ import { EXIT_INPUT, EXIT_USAGE, formatCliError } from './errors.js';
 import { compareCommand, replayCommand } from './replay.js';
 import { sysctlCommand } from './sysctl.js';
 import { traceCommand } from './trace.js';
+import { vmemCommand } from './vmem.js';
 
 const EXIT_SOFTWARE = 70;
 const EXIT_EPIPE = 128 + 13;
@@ -52,6 +53,7 @@ function program(): Command {
   p.addCommand(replayCommand());
   p.addCommand(compareCommand());
   p.addCommand(calibrateCommand());
+  p.addCommand(vmemCommand());
   configure(p, '');
   return p;
 }
