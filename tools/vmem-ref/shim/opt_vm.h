@@ -1,0 +1,1 @@
+/* kmemu vmem reference: no options. */
