@@ -137,6 +137,32 @@ ref_release(void *arg, vmem_addr_t addr, vmem_size_t size)
 	vmem_xfree(arg, addr, size);
 }
 
+struct seg {
+	vmem_addr_t start;
+	vmem_size_t size;
+	int type;
+	int index;
+};
+
+static int
+is_span(int type)
+{
+	return (type == BT_TYPE_SPAN || type == BT_TYPE_SPAN_STATIC);
+}
+
+/* By address; at one address a span tag first; otherwise the list's order. */
+static int
+seg_cmp(const void *x, const void *y)
+{
+	const struct seg *a = x, *b = y;
+
+	if (a->start != b->start)
+		return (a->start < b->start ? -1 : 1);
+	if (is_span(a->type) != is_span(b->type))
+		return (is_span(a->type) ? -1 : 1);
+	return (a->index - b->index);
+}
+
 static const char *
 seg_type(int type)
 {
@@ -284,13 +310,28 @@ run_line(char *line)
 		need(argc, 2, 2, "segs NAME");
 		a = arena(argv[1]);
 		const bt_t *bt;
-		int n = 0;
+		int n = 0, k;
 		TAILQ_FOREACH(bt, &a->vm->vm_seglist, bt_seglist)
 			n++;
+		/*
+		 * Address order, a span tag before the segments it starts with (the format's
+		 * order; imported spans are appended to the list, not sorted into it).
+		 */
+		struct seg *segs = (calloc)(n ? n : 1, sizeof *segs);
+		k = 0;
+		TAILQ_FOREACH(bt, &a->vm->vm_seglist, bt_seglist) {
+			segs[k].start = bt->bt_start;
+			segs[k].size = bt->bt_size;
+			segs[k].type = bt->bt_type;
+			segs[k].index = k;
+			k++;
+		}
+		qsort(segs, n, sizeof *segs, seg_cmp);
 		printf("segs %s %d\n", a->name, n);
-		TAILQ_FOREACH(bt, &a->vm->vm_seglist, bt_seglist)
-			printf("seg 0x%jx 0x%jx %s\n", (uintmax_t)bt->bt_start,
-			    (uintmax_t)bt->bt_size, seg_type(bt->bt_type));
+		for (k = 0; k < n; k++)
+			printf("seg 0x%jx 0x%jx %s\n", (uintmax_t)segs[k].start,
+			    (uintmax_t)segs[k].size, seg_type(segs[k].type));
+		(free)(segs);
 	} else if (strcmp(op, "destroy") == 0) {
 		need(argc, 2, 2, "destroy NAME");
 		a = arena(argv[1]);
