@@ -5,6 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const layers = ['emu', 'kernel', 'traces', 'tools'];
+const kernelFolders = ['amd64', 'kern', 'vm'];
 
 /** The import patterns a file in `layer` may not use. */
 function forbiddenFor(layer) {
@@ -19,7 +20,7 @@ function forbiddenFor(layer) {
       });
     } else {
       patterns.push({
-        group: [`**/${other}/*`, `!**/${other}/index.js`],
+        group: [`**/${other}/**`, `!**/${other}/index.js`],
         message: `import ${other}/ through ${other}/index.js, its one public surface.`,
       });
     }
@@ -46,6 +47,23 @@ export default tseslint.config(
   ...layers.map((layer) => ({
     files: [`${layer}/**/*.ts`],
     rules: { 'no-restricted-imports': ['error', { patterns: forbiddenFor(layer) }] },
+  })),
+  // kernel/ is laid out as the source tree (amd64/, kern/, vm/). Like FreeBSD's, its folders use
+  // each other, so they are not ranked; but a folder is entered only through its index.ts.
+  ...kernelFolders.map((folder) => ({
+    files: [`kernel/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          ...forbiddenFor('kernel'),
+          ...kernelFolders.filter((f) => f !== folder).map((other) => ({
+            group: [`../${other}/**`, `!../${other}/index.js`],
+            message: `import kernel/${other}/ through ../${other}/index.js, its one public surface.`,
+          })),
+          { group: ['../index.js'], message: 'kernel/index.js is for the layers above; inside kernel/ import the folder you need.' },
+        ],
+      }],
+    },
   })),
   {
     files: ['tools/bench/**/*.ts', 'tools/progress.ts'],

@@ -1,24 +1,7 @@
-// The modeled kernel: the one public surface of kernel/.
-export { Kernel, kernelLabels, SMP_MAXCPU, MAX_MAPENT, VMEPERCPU } from './kernel.js';
-export type { KernelLabel, PhysSegment } from './kernel.js';
-export { boot } from './boot.js';
-export { KernelPanic, panic } from './panic.js';
-export * from './param.js';
-export { struct, array, embed } from './struct.js';
-export type { Layout, FieldType } from './struct.js';
-export { globaldata, thread, GD_THREAD_OFFSET } from './globaldata.js';
-export * from './structs.js';
-export * from './sync.js';
-export * from './vm_page.js';
-export * from './vm_object.js';
-export * from './pmap.js';
-export * from './vm_map.js';
-export * from './vm_fault.js';
-export * from './vm_kern.js';
-export { sysctls, sysctl, sysctlSet, sysctlCheck } from './sysctl.js';
-export type { SysctlEntry } from './sysctl.js';
-export * from './vm_zone.js';
-export * from './uma_int.js';
-export * from './uma_core.js';
-export * from './malloc.js';
-export * from './subr_vmem.js';
+// The modeled kernel, laid out as the source tree its reader knows: kernel/amd64/ (machine-
+// dependent: param, support, pmap), kernel/kern/ (kernel state and boot, locks and sleep,
+// sysctl, malloc(9), vmem) and kernel/vm/ (pages, objects, maps, faults, vm_kern, vm_zone, UMA).
+// The one public surface of kernel/: each folder is entered through its own index.ts.
+export * from './amd64/index.js';
+export * from './kern/index.js';
+export * from './vm/index.js';

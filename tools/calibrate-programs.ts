@@ -57,7 +57,7 @@ function writePtr(mem: Machine['mem'], pa: number, va: number): void {
   mem.write32(pa + 4, pointerHi(va));
 }
 
-/** Zeroes one 4 KiB page as the kernel's pagezero does (rep stosb: kernel/support.ts). */
+/** Zeroes one 4 KiB page as the kernel's pagezero does (rep stosb: kernel/amd64/support.ts). */
 function zeroPage(cpu: Cpu, va: number): void {
   cpu.storeFill(va, PAGE, 0);
 }

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { KERNBASE, PAGE_4K, type Cpu, type Machine, type Task } from '../../emu/index.js';
-import { GD_THREAD_OFFSET, globaldata, thread } from '../../kernel/globaldata.js';
-import { KernelPanic } from '../../kernel/panic.js';
+import { GD_THREAD_OFFSET, globaldata, thread } from '../../kernel/index.js';
+import { KernelPanic } from '../../kernel/index.js';
 import {
   crit_enter, crit_exit, cv_signal, cv_wait, lockmgr_exclusive, lockmgr_release, lwkt_gettoken, lwkt_reltoken,
   PINTERLOCKED, spin_lock, spin_unlock, tsleep, tsleep_interlock, wakeup, type SyncHost,
-} from '../../kernel/sync.js';
+} from '../../kernel/index.js';
 import { testMachine } from '../emu/helpers.js';
 
 const BASE = KERNBASE + 0x100_0000;

@@ -1,5 +1,5 @@
 // Builds and runs vmem-ref, FreeBSD's subr_vmem.c on kmemu's userland shim (tools/vmem-ref/):
-// the oracle that kmemu's vmem model (kernel/subr_vmem.ts, `kmemu vmem run`) is compared with,
+// the oracle that kmemu's vmem model (kernel/kern/subr_vmem.ts, `kmemu vmem run`) is compared with,
 // byte for byte, on the same script. The binary is built once per version of its sources with
 // the system cc and cached under the OS temp directory (as calibrate --host does for calib.c).
 

@@ -11,9 +11,8 @@
 //   estimate (uz_wssize, uz_imin, uz_imax) next to 2005's uz_full_bucket / uz_free_bucket.
 // - struct mtx is a spinlock word plus upstream's lock_object fields, 32 bytes as on amd64.
 
-import { PAGE_SIZE } from './param.js';
-import { array, embed, struct } from './struct.js';
-import { spinlock } from './sync.js';
+import { PAGE_SIZE } from '../amd64/index.js';
+import { array, embed, spinlock, struct } from '../kern/index.js';
 
 export const UMA_SLAB_SIZE = PAGE_SIZE;
 export const UMA_SLAB_MASK = PAGE_SIZE - 1;

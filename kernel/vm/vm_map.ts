@@ -11,17 +11,16 @@
 // - vm_map_wire keeps the map locked while it wires (upstream marks the entries
 //   IN_TRANSITION and may unlock); vm_map_simplify_entry is not done.
 
-import { type Cpu, type Task } from '../emu/index.js';
-import { globaldata } from './globaldata.js';
-import { type Kernel, VMEPERCPU } from './kernel.js';
-import { panic } from './panic.js';
+import { type Cpu, type Task } from '../../emu/index.js';
 import {
-  KERN_INVALID_ADDRESS, KERN_INVALID_ARGUMENT, KERN_NO_SPACE, KERN_SUCCESS, KM_KRESERVE, KM_PAGEABLE, MAP_ENTRY_NOFAULT,
-  MAP_NOFAULT, MAP_RESERVE_COUNT, MAP_RESERVE_SLOP, VM_MAPTYPE_NORMAL, VM_MAPTYPE_SUBMAP, atop, round_page,
-} from './param.js';
-import { pmap_growkernel } from './pmap.js';
-import { vm_map, vm_map_entry } from './structs.js';
-import { crit_enter, crit_exit, lockmgr_exclusive, lockmgr_release, lwkt_gettoken, lwkt_reltoken } from './sync.js';
+  crit_enter, crit_exit, globaldata, type Kernel, lockmgr_exclusive, lockmgr_release, lwkt_gettoken,
+  lwkt_reltoken, panic, vm_map, vm_map_entry,
+} from '../kern/index.js';
+import {
+  atop, KERN_INVALID_ADDRESS, KERN_INVALID_ARGUMENT, KERN_NO_SPACE, KERN_SUCCESS, KM_KRESERVE, KM_PAGEABLE,
+  MAP_ENTRY_NOFAULT, MAP_NOFAULT, MAP_RESERVE_COUNT, MAP_RESERVE_SLOP, pmap_growkernel, round_page, SMP_MAXCPU,
+  VM_MAPTYPE_NORMAL, VM_MAPTYPE_SUBMAP,
+} from '../amd64/index.js';
 import { mapentzone, zalloc, zfree } from './vm_zone.js';
 import { vm_object_deallocate, vm_object_page_remove, vm_object_reference } from './vm_object.js';
 import { vm_fault_unwire, vm_fault_wire } from './vm_fault.js';
@@ -30,6 +29,11 @@ import { vm_fault_unwire, vm_fault_wire } from './vm_fault.js';
 export interface EntryCount {
   n: number;
 }
+
+/** Static map entries each CPU starts its reserve with (upstream VMEPERCPU: MAXCPU + 1). */
+export const VMEPERCPU = SMP_MAXCPU + 1;
+/** Static map entries for the boot map-entry zone (upstream MAX_MAPENT). */
+export const MAX_MAPENT = SMP_MAXCPU * 32 + 1024;
 
 const E = vm_map_entry;
 const header = (map: number) => map + vm_map.header;

@@ -12,18 +12,15 @@
 //   the free-page thresholds are set once boot is over, as when the pagedaemon starts.
 // - vm_wait sleeps until enough pages are freed (no one-second timeout).
 
-import { type Cpu, type Task } from '../emu/index.js';
-import { type Kernel } from './kernel.js';
-import { vm_page_lazy } from './kernel.js';
-import { GD_THREAD_OFFSET, thread } from './globaldata.js';
-import { panic } from './panic.js';
-import { pmap_zero_page } from './pmap.js';
+import { type Cpu, type Task } from '../../emu/index.js';
 import {
-  PAGE_SIZE, PG_BUSY, PG_WANTED, PG_ZERO, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_NONE,
+  GD_THREAD_OFFSET, type Kernel, lwkt_gettoken, lwkt_reltoken, panic, thread, tsleep, vm_object, vm_page,
+  vm_page_lazy, vmstats, vpgqueue, wakeup,
+} from '../kern/index.js';
+import {
+  PAGE_SIZE, PG_BUSY, PG_WANTED, PG_ZERO, pmap_zero_page, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_NONE,
   VM_ALLOC_INTERRUPT, VM_ALLOC_NORMAL, VM_ALLOC_QUICK, VM_ALLOC_RETRY, VM_ALLOC_SYSTEM, VM_ALLOC_ZERO,
-} from './param.js';
-import { vm_object, vm_page, vmstats, vpgqueue } from './structs.js';
-import { lwkt_gettoken, lwkt_reltoken, tsleep, wakeup } from './sync.js';
+} from '../amd64/index.js';
 
 const TWO_32 = 4294967296;
 

@@ -3,19 +3,16 @@
 // pages, kernel_object, kernel_pmap, the boot map-entry pool, kmem_init, and the free-page
 // thresholds the pagedaemon would set (kernel/UPSTREAM.md §10).
 
-import { type Cpu, type Machine, type Task } from '../emu/index.js';
-import { Kernel, MAX_MAPENT } from './kernel.js';
-import { KvaEnd, VM_MIN_KERNEL_ADDRESS, atop } from './param.js';
+import { type Cpu, type Machine, type Task } from '../../emu/index.js';
+import { Kernel } from './kernel.js';
+import { atop, KERNBASE, KvaEnd, VM_MIN_KERNEL_ADDRESS } from '../amd64/index.js';
 import { pmap, vm_map_entry, vmstats } from './structs.js';
-import { kmem_init } from './vm_kern.js';
-import { vm_map_entry_reserve_cpu_init } from './vm_map.js';
-import { ZONE_SPECIAL, ZONE_USE_RESERVE, mapentzone, vm_zone, zbootinit, zinitna } from './vm_zone.js';
-import { OBJT_DEFAULT, _vm_object_allocate } from './vm_object.js';
-import { installFaultHandler } from './vm_fault.js';
-import { vm_pageout_free_page_calc } from './vm_page.js';
-import { uma_startup, uma_startup2 } from './uma_core.js';
-import { kmeminit } from './malloc.js';
-import { KERNBASE } from './param.js';
+import {
+  _vm_object_allocate, installFaultHandler, kmem_init, mapentzone, MAX_MAPENT, OBJT_DEFAULT, uma_startup,
+  uma_startup2, vm_map_entry_reserve_cpu_init, vm_pageout_free_page_calc, vm_zone, zbootinit, zinitna,
+  ZONE_SPECIAL, ZONE_USE_RESERVE,
+} from '../vm/index.js';
+import { kmeminit } from './kern_malloc.js';
 
 function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
   // vm_page_startup: the pages of phys_avail, all free.

@@ -11,12 +11,12 @@
 // - A fault is handled to completion at the faulting access: its lock operations do not wait
 //   for CPUs behind in time, and it may not sleep (no free page is a panic).
 
-import { type Cpu, PF_WRITE, type Task, YIELD_BLOCK, hex64 } from '../emu/index.js';
-import { type Kernel } from './kernel.js';
-import { panic } from './panic.js';
-import { MAP_ENTRY_NOFAULT, PAGE_SIZE, PG_ZERO, VM_ALLOC_NORMAL, VM_ALLOC_RETRY, VM_ALLOC_ZERO, VM_MAPTYPE_SUBMAP, VM_PAGE_BITS_ALL, atop, trunc_page } from './param.js';
-import { pmap_enter } from './pmap.js';
-import { vm_map_entry, vm_page } from './structs.js';
+import { type Cpu, PF_WRITE, type Task, YIELD_BLOCK, hex64 } from '../../emu/index.js';
+import { type Kernel, panic, vm_map_entry, vm_page } from '../kern/index.js';
+import {
+  atop, MAP_ENTRY_NOFAULT, PAGE_SIZE, PG_ZERO, pmap_enter, trunc_page, VM_ALLOC_NORMAL, VM_ALLOC_RETRY,
+  VM_ALLOC_ZERO, VM_MAPTYPE_SUBMAP, VM_PAGE_BITS_ALL,
+} from '../amd64/index.js';
 import { vm_map_lock, vm_map_lookup_entry, vm_map_unlock } from './vm_map.js';
 import { vm_object_reference } from './vm_object.js';
 import {

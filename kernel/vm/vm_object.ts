@@ -4,11 +4,9 @@
 // Models DragonFly BSD sys/vm/vm_object.c (kernel/UPSTREAM.md §3): kernel_object's page index
 // is the kernel virtual address >> PAGE_SHIFT, its size OFF_TO_IDX(KvaEnd).
 
-import { type Cpu, type Task } from '../emu/index.js';
-import { type Kernel } from './kernel.js';
-import { PAGE_SIZE } from './param.js';
-import { pmap_remove } from './pmap.js';
-import { vm_object, vm_page } from './structs.js';
+import { type Cpu, type Task } from '../../emu/index.js';
+import { type Kernel, vm_object, vm_page } from '../kern/index.js';
+import { PAGE_SIZE, pmap_remove } from '../amd64/index.js';
 import { vm_page_busy, vm_page_free, vm_page_lookup, vm_page_unwire } from './vm_page.js';
 
 export const OBJT_DEFAULT = 0;

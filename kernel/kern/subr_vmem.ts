@@ -35,14 +35,16 @@
 // - Each outermost vmem_alloc/xalloc/free/xfree ends with cpu.completeOp on vmem.qcache,
 //   vmem.import (an xalloc that imported), vmem.xalloc or vmem.xfree.
 
-import { type Cpu, type Task } from '../emu/index.js';
+import { type Cpu, type Task } from '../../emu/index.js';
 import { type Kernel } from './kernel.js';
-import { type MallocType, free, malloc, malloc_init } from './malloc.js';
+import { type MallocType, free, malloc, malloc_init } from './kern_malloc.js';
 import { panic } from './panic.js';
 import { array, embed, struct } from './struct.js';
 import { cv, cv_signal, cv_wait, spin_lock, spin_unlock, spinlock } from './sync.js';
-import { M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, UMA_ALIGN_PTR, UMA_ZONE_NOFREE, UMA_ZONE_VM } from './uma_int.js';
-import { type UmaZone, uma_zalloc, uma_zcache_create, uma_zcreate, uma_zdestroy, uma_zfree, zone_drain } from './uma_core.js';
+import {
+  M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, UMA_ALIGN_PTR, uma_zalloc, uma_zcache_create, uma_zcreate,
+  uma_zdestroy, uma_zfree, UMA_ZONE_NOFREE, UMA_ZONE_VM, type UmaZone, zone_drain,
+} from '../vm/index.js';
 
 export const ENOMEM = 12;
 export const EINVAL = 22;

@@ -1,12 +1,11 @@
 // sysctl(3) names the kernel publishes, read functionally (a view charges no cycles and
 // disturbs no cache).
 
-import { UserError } from '../emu/index.js';
+import { UserError } from '../../emu/index.js';
 import { type Kernel } from './kernel.js';
-import { KvaSize, PAGE_SIZE, ptoa } from './param.js';
+import { KvaSize, PAGE_SIZE, ptoa } from '../amd64/index.js';
 import { vmstats } from './structs.js';
-import { umaPages, umaZoneStats } from './uma_core.js';
-import { sysctl_vm_zone } from './vm_zone.js';
+import { sysctl_vm_zone, umaPages, umaZoneStats } from '../vm/index.js';
 
 export interface SysctlEntry {
   name: string;

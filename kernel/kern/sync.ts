@@ -20,7 +20,7 @@
 //   tokref per acquisition), and released while their owner sleeps and taken again, at the
 //   same depth, when it wakes, as upstream does (lwkt_relalltokens / lwkt_getalltokens).
 
-import { type Cpu, K, type Machine, type Task, spinAcquire, spinRelease } from '../emu/index.js';
+import { type Cpu, K, type Machine, type Task, spinAcquire, spinRelease } from '../../emu/index.js';
 import { GD_THREAD_OFFSET, globaldata, thread } from './globaldata.js';
 import { panic } from './panic.js';
 import { array, struct } from './struct.js';

@@ -11,15 +11,13 @@
 // PTE changes (upstream holds them in a cpusync across the change), and there are no pv
 // entries: the kernel pmap finds its PTEs through the recursive map alone.
 
-import { type Cpu, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, type Task, entryFrame } from '../emu/index.js';
-import { globaldata } from './globaldata.js';
-import { type Kernel } from './kernel.js';
-import { panic } from './panic.js';
+import { type Cpu, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, type Task, entryFrame } from '../../emu/index.js';
+import {
+  crit_enter, crit_exit, globaldata, type Kernel, panic, vm_map, vm_map_entry, vm_page,
+} from '../kern/index.js';
 import { DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, KERNBASE, KVADDR, NBPDR, PAGE_SIZE, PG_ZERO, PHYS_TO_DMAP, PML4PML4I, VM_ALLOC_INTERRUPT, VM_ALLOC_NORMAL, VM_ALLOC_SYSTEM } from './param.js';
-import { vm_map, vm_map_entry, vm_page } from './structs.js';
 import { pagezero } from './support.js';
-import { crit_enter, crit_exit } from './sync.js';
-import { vm_page_alloc, vm_page_wire, vm_page_zero_fill } from './vm_page.js';
+import { vm_page_alloc, vm_page_wire, vm_page_zero_fill } from '../vm/index.js';
 
 export const PTmap = KVADDR(PML4PML4I, 0, 0, 0);
 export const PDmap = KVADDR(PML4PML4I, PML4PML4I, 0, 0);

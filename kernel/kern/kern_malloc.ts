@@ -9,20 +9,18 @@
 // Deviations: mti_stats[] has one line per CPU of the machine (not MAXCPU); a malloc type and
 // its statistics are one item of "mt_zone"; the INVARIANTS mtrash_* hooks are UMA's trash_*.
 
-import { type Cpu, type Task } from '../emu/index.js';
+import { type Cpu, type Task } from '../../emu/index.js';
 import { type Kernel } from './kernel.js';
 import { panic } from './panic.js';
-import { PAGE_SIZE, round_page } from './param.js';
-import { bzero } from './support.js';
+import { bzero, PAGE_SIZE, round_page } from '../amd64/index.js';
 import { crit_enter, crit_exit, spin_lock, spin_unlock } from './sync.js';
 import {
-  KMEM_ZBASE, KMEM_ZMASK, KMEM_ZMAX, KMEM_ZSHIFT, M_MAGIC, M_WAITOK, M_ZERO, UMA_ALIGN_CACHE, UMA_ALIGN_PTR, UMA_NAME_MAX, UMA_SLAB_KMEM, UMA_SLAB_MALLOC,
-  UMA_ZONE_MALLOC, kmemzoneSizes, malloc_type, malloc_type_stats, uma_globals, uma_keg, uma_slab, uma_zone, us_size,
-} from './uma_int.js';
-import {
-  type UmaZone, p, uma_zalloc_arg, uma_zalloc_internal, uma_zcreate, uma_zfree_arg, uma_zfree_internal, umaHandle, umaReader, vsetslab, vtoslab,
-} from './uma_core.js';
-import { kmem_alloc3, kmem_free } from './vm_kern.js';
+  kmem_alloc3, kmem_free, KMEM_ZBASE, KMEM_ZMASK, KMEM_ZMAX, KMEM_ZSHIFT, kmemzoneSizes, M_MAGIC, M_WAITOK,
+  M_ZERO, malloc_type, malloc_type_stats, p, UMA_ALIGN_CACHE, UMA_ALIGN_PTR, uma_globals, uma_keg,
+  UMA_NAME_MAX, uma_slab, UMA_SLAB_KMEM, UMA_SLAB_MALLOC, uma_zalloc_arg, uma_zalloc_internal, uma_zcreate,
+  uma_zfree_arg, uma_zfree_internal, uma_zone, UMA_ZONE_MALLOC, umaHandle, umaReader, type UmaZone, us_size,
+  vsetslab, vtoslab,
+} from '../vm/index.js';
 
 function g(k: Kernel, field: keyof typeof uma_globals & string): number {
   return k.uma_globals + (uma_globals as unknown as Record<string, number>)[field]!;

@@ -24,17 +24,18 @@
 // Deviations: zinit's zone header comes from kmem_alloc3 (there is no malloc(9) under the
 // zone allocator here); zkmvec grows the same way; the zone's name is kept in its header.
 
-import { type Cpu, type Task } from '../emu/index.js';
-import { type Kernel, SMP_MAXCPU, VM_ZONE_SIZEOF } from './kernel.js';
-import { panic } from './panic.js';
+import { type Cpu, type Task } from '../../emu/index.js';
 import {
-  PAGE_SIZE, VM_ALLOC_INTERRUPT, VM_ALLOC_NORMAL, VM_ALLOC_RETRY, VM_ALLOC_SYSTEM, VM_PAGE_BITS_ALL, KM_KRESERVE, round_page,
-} from './param.js';
-import { pmap_kenter, pmap_qremove } from './pmap.js';
-import { array, embed, struct } from './struct.js';
-import { vm_page } from './structs.js';
-import { bzero } from './support.js';
-import { crit_enter, crit_exit, lwkt_gettoken, lwkt_reltoken, spin_lock, spin_unlock, spinlock } from './sync.js';
+  array, crit_enter, crit_exit, embed, type Kernel, lwkt_gettoken, lwkt_reltoken, panic, spin_lock,
+  spin_unlock, spinlock, struct, vm_page,
+} from '../kern/index.js';
+import {
+  bzero, KM_KRESERVE, PAGE_SIZE, pmap_kenter, pmap_qremove, round_page, SMP_MAXCPU, VM_ALLOC_INTERRUPT,
+  VM_ALLOC_NORMAL, VM_ALLOC_RETRY, VM_ALLOC_SYSTEM, VM_PAGE_BITS_ALL,
+} from '../amd64/index.js';
+
+/** sizeof(struct vm_zone) in its upstream layout (checked below). */
+const VM_ZONE_SIZEOF = 920;
 import { kmem_alloc3, kmem_alloc_pageable, kmem_free } from './vm_kern.js';
 import { vm_map_entry_reserve } from './vm_map.js';
 import { OBJT_DEFAULT, _vm_object_allocate, vm_object_deallocate } from './vm_object.js';

@@ -6,7 +6,7 @@
 // MAXBUCKET, the contention-driven bucket sizing of 2013, the 2019 depot limit and working-set
 // estimate, the 2019 cache-line-aligned uma_cache, and FreeBSD 12's large internal kegs: the
 // slab header on the slab, with runs of boot pages, for "UMA Zones" on 60-64 CPUs).
-// Structures are in kernel/uma_int.ts.
+// Structures are in kernel/vm/uma_int.ts.
 //
 // - Kegs own slabs (part/free/full lists; on-page headers with a byte index free list, or
 //   off-page headers from "UMA Slabs" found through the keg's hash, or through the page's back
@@ -43,15 +43,15 @@
 // - A zone header from "UMA Zones" has room for either uz_cpu[] layout.
 // - A UMA "stack" scratch word for import/release of one item sits in the CPU's globaldata page.
 
-import { type Cpu, type Task, hex64, spinTryAcquire } from '../emu/index.js';
-import { globaldata } from './globaldata.js';
-import { type Kernel } from './kernel.js';
-import { panic } from './panic.js';
-import { KERNBASE, KERNLOAD, PAGE_SIZE, VM_ALLOC_INTERRUPT, VM_ALLOC_SYSTEM, VM_PAGE_BITS_ALL, atop } from './param.js';
-import { pmap_kenter, pmap_kextract } from './pmap.js';
-import { vm_object, vm_page } from './structs.js';
-import { bzero } from './support.js';
-import { crit_enter, crit_exit, spin_lock, spin_unlock, spinlock, tsleep, tsleep_interlock, wakeup_one, PINTERLOCKED } from './sync.js';
+import { type Cpu, type Task, hex64, spinTryAcquire } from '../../emu/index.js';
+import {
+  crit_enter, crit_exit, globaldata, type Kernel, panic, PINTERLOCKED, spin_lock, spin_unlock, spinlock,
+  tsleep, tsleep_interlock, vm_object, vm_page, wakeup_one,
+} from '../kern/index.js';
+import {
+  atop, bzero, KERNBASE, KERNLOAD, PAGE_SIZE, pmap_kenter, pmap_kextract, VM_ALLOC_INTERRUPT, VM_ALLOC_SYSTEM,
+  VM_PAGE_BITS_ALL,
+} from '../amd64/index.js';
 import {
   BUCKET_MAX, M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, M_ZERO, UMA_ALIGN_CACHE, UMA_ALIGN_PTR, UMA_BOOT_PAGES, UMA_DBG_ALLOCATED,
   UMA_FRITM_SZ, UMA_HASH_SIZE_INIT, UMA_MAX_IPERS, UMA_MAX_WASTE, UMA_NAME_MAX, UMA_SLAB_BOOT, UMA_SLAB_KERNEL, UMA_SLAB_KMEM,

@@ -3,7 +3,10 @@
 // NDMPML4E 1, MPPTDI 504; see kernel/UPSTREAM.md §1). Addresses are 48-bit numbers (emu/paging.ts);
 // hex64() prints them sign-extended.
 
-import { KERNBASE as EMU_KERNBASE } from '../emu/index.js';
+import { KERNBASE as EMU_KERNBASE } from '../../emu/index.js';
+
+/** The most CPUs the kernel is built for (machine/param.h MAXCPU; DragonFly's SMP_MAXCPU). */
+export const SMP_MAXCPU = 64;
 
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;

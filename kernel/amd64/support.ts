@@ -9,7 +9,7 @@
 // Deviations: the qword and byte parts of a `rep stos` are one fast string here, and bcopy
 // copies forward only (none of our callers' ranges overlap).
 
-import { type Cpu } from '../emu/index.js';
+import { type Cpu } from '../../emu/index.js';
 import { PAGE_SIZE } from './param.js';
 
 /** bzero(9): zeroes `len` bytes at va. */

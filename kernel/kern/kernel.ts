@@ -16,26 +16,18 @@
 // - There is no message buffer, dump bitmap, pv zone or buffer cache; cpu_startup's submaps
 //   are not created (kmem_suballoc is there for whoever wants them).
 
-import { type Cpu, type Machine, type Task, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PS, PTE_RW, UserError, hex64, pointerFrom, probeTranslation } from '../emu/index.js';
+import { type Cpu, type Machine, type Task, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PS, PTE_RW, UserError, hex64, pointerFrom, probeTranslation } from '../../emu/index.js';
 import { GD_THREAD_OFFSET, globaldata, thread } from './globaldata.js';
 import {
   DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, DMPML4I, KERNBASE, KERNEL_TEXT_SIZE, KERNLOAD, KPDPI, KPML4I, KvaStart,
   NBPDP, NBPDR, NKPDPE, NPDPEPG, NPTEPG, PAGE_SIZE, PHYSMAP_ALIGN, PML4PML4I, PTOV_OFFSET, VM_MAX_KERNEL_ADDRESS,
-  atop, round_page, roundup, trunc_page,
-} from './param.js';
+  SMP_MAXCPU, atop, round_page, roundup, trunc_page,
+} from '../amd64/index.js';
 import { SLPQUE_BUCKETS, lwkt_token, slpque, type SyncHost } from './sync.js';
 import { pmap, vm_map, vm_map_entry, vm_object, vm_page, vmstats, vpgqueue } from './structs.js';
 import { struct } from './struct.js';
-import { UMA_BOOT_PAGES, uma_globals } from './uma_int.js';
-import type { VmZone } from './vm_zone.js';
+import { MAX_MAPENT, UMA_BOOT_PAGES, uma_globals, vm_zone, VMEPERCPU, type VmZone } from '../vm/index.js';
 
-export const SMP_MAXCPU = 64;
-/** sizeof(struct vm_zone) in its upstream layout (vm_zone.ts checks it). */
-export const VM_ZONE_SIZEOF = 920;
-/** Static map entries each CPU starts its reserve with (upstream: MAXCPU + 1). */
-export const VMEPERCPU = SMP_MAXCPU + 1;
-/** Static map entries for the boot map-entry zone (upstream MAX_MAPENT). */
-export const MAX_MAPENT = SMP_MAXCPU * 32 + 1024;
 
 /** The never-used pages still off the free queue: phys_avail segment and next address. */
 export const vm_page_lazy = struct('vm_page_lazy', [
@@ -159,7 +151,7 @@ export class Kernel implements SyncHost {
   readonly zone_kmem_kvaspace: number; // u64
   readonly mapentzone_store: number; // static struct vm_zone of the map-entry zone
   readonly mapentobj: number; // its static vm_object
-  // UMA and malloc(9) globals (kernel/uma_int.ts uma_globals), and the boot pages
+  // UMA and malloc(9) globals (kernel/vm/uma_int.ts uma_globals), and the boot pages
   readonly uma_globals: number;
   readonly uma_boot_pages: number;
   /**
@@ -196,7 +188,7 @@ export class Kernel implements SyncHost {
     this.zone_kmem_pages = bss.alloc(4);
     this.zone_kern_pages = bss.alloc(4);
     this.zone_kmem_kvaspace = bss.alloc(8);
-    this.mapentzone_store = bss.alloc(VM_ZONE_SIZEOF, 64);
+    this.mapentzone_store = bss.alloc(vm_zone.sizeof, 64);
     this.mapentobj = bss.alloc(vm_object.sizeof);
     this.map_entry_init = bss.alloc(MAX_MAPENT * vm_map_entry.sizeof);
     this.cpu_map_entry_init = bss.alloc(SMP_MAXCPU * VMEPERCPU * vm_map_entry.sizeof);
@@ -291,7 +283,7 @@ export class Kernel implements SyncHost {
     biggest.end = new_end;
   }
 
-  /** The loader-level boot (functional); kernel/boot.ts runs the measured rest. */
+  /** The loader-level boot (functional); kernel/kern/boot.ts runs the measured rest. */
   static create(machine: Machine): Kernel {
     return new Kernel(machine);
   }

@@ -7,16 +7,13 @@
 // panics are upstream's: 0 when no space is found, panic("kmem_suballoc") when a submap cannot
 // be carved. Deviation: vm_map_wire is given KM_KRESERVE through kmflags, as R1 does.
 
-import { type Cpu, type Task } from '../emu/index.js';
-import { type Kernel } from './kernel.js';
-import { panic } from './panic.js';
+import { type Cpu, type Task } from '../../emu/index.js';
+import { type Kernel, lwkt_gettoken, lwkt_reltoken, panic, tsleep, vm_map, vm_page, wakeup } from '../kern/index.js';
 import {
   KERN_SUCCESS, KM_KRESERVE, KvaEnd, KvaSize, KvaStart, MAP_NOFAULT, MAP_RESERVE_COUNT, PAGE_SIZE, PG_ZERO,
   VM_ALLOC_NORMAL, VM_ALLOC_RETRY, VM_ALLOC_ZERO, VM_MAPTYPE_NORMAL, VM_MAPTYPE_UNSPECIFIED, VM_PAGE_BITS_ALL, VM_PROT_ALL,
   atop, round_page, trunc_page,
-} from './param.js';
-import { vm_map, vm_page } from './structs.js';
-import { lwkt_gettoken, lwkt_reltoken, tsleep, wakeup } from './sync.js';
+} from '../amd64/index.js';
 import {
   vm_map_delete, vm_map_entry_krelease, vm_map_entry_kreserve, vm_map_entry_release, vm_map_entry_reserve, vm_map_find,
   vm_map_findspace, vm_map_init, vm_map_insert, vm_map_lock, vm_map_max, vm_map_min, vm_map_remove, vm_map_submap,
