@@ -9,6 +9,12 @@
 // child's, so imported spans stay quantum-aligned. An allocation is freed at most once, with
 // its own size, by @L (so an ENOMEM is a `skip`); arenas are destroyed, children first, only
 // after everything was freed (vmem_destroy asserts that nothing is busy).
+//
+// One assertion can still fire, in FreeBSD's code as in kmemu's: when a child imports a span
+// and the allocation then does not fit in it (an align or nocross the import's padding does not
+// cover), the span stays wholly free in the child and nothing gives it back (upstream releases
+// a span only from vmem_xfree), so destroying the parent finds it busy and panics with
+// "Assertion vm->vm_nbusytag == 0 failed". The equivalence test expects the same panic of both.
 
 export type VmemStrategy = 'bestfit' | 'firstfit';
 
