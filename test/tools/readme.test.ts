@@ -1,6 +1,6 @@
 // The README's examples are what the commands beside them print. Every indented block of the
 // README whose lines start with `$ npx kmemu ...` is run (with `npx kmemu` the built CLI, in a
-// scratch directory where the repository's traces/ and test/ are visible), and the lines under
+// scratch directory where the repository's traces/, test/ and examples/ are visible), and the lines under
 // each command must be its output: a line `...` stands for any number of lines, a line ending in
 // ` ...` for any ending of that line; otherwise lines match exactly, first to last.
 import { execFileSync } from 'node:child_process';
@@ -51,7 +51,7 @@ export function mismatch(expected: readonly string[], actual: readonly string[])
 const repo = resolve('.');
 const cli = join(repo, 'dist/tools/cli.js');
 const scratch = mkdtempSync(join(tmpdir(), 'kmemu-readme-'));
-for (const d of ['traces', 'test']) symlinkSync(join(repo, d), join(scratch, d));
+for (const d of ['traces', 'test', 'examples']) symlinkSync(join(repo, d), join(scratch, d));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function run(command: string): string[] {

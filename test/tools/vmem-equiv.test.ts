@@ -8,7 +8,7 @@
 // small segments and vmem_check, quadratic in them as upstream's is, would take minutes on the
 // emulated machine. Some of them end in the one assertion both implementations reach (see
 // tools/vmem-ref/gen.ts): the test wants the same output and the same assertion.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +56,13 @@ function compare(seeds: number[], imports: boolean, check: boolean): { mismatche
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 describe('vmem: kmemu against FreeBSD subr_vmem.c', () => {
+  it('the README\'s tour (examples/vmem/tour.vmem) prints the same', () => {
+    const file = 'examples/vmem/tour.vmem';
+    const ref = runReferenceRaw(readFileSync(file, 'utf8'));
+    expect(ref.status, ref.stderr).toBe(0);
+    expect(kmemu(['vmem', 'run', '--check', file]).stdout).toBe(ref.stdout);
+  }, 60_000);
+
   it(`${SEEDS} generated scripts (best fit, first fit, align, phase, nocross, bounds, frees) print the same`, () => {
     const { mismatches, panics } = compare(range(SEEDS), false, true);
     expect(mismatches).toEqual([]);

@@ -211,6 +211,10 @@ run_line(char *line)
 	vmem_addr_t addr;
 	int error, i;
 
+	/* A comment line is skipped whole, however many words it has. */
+	line += strspn(line, " \t\r");
+	if (line[0] == '#')
+		return;
 	for (tok = strtok_r(line, " \t\r", &save); tok != NULL; tok = strtok_r(NULL, " \t\r", &save)) {
 		if (argc == MAX_ARGS)
 			script_error("too many words");
