@@ -90,6 +90,15 @@ export function formatReport(r: ReplayReport, zones = 8, showLegend = true): str
       r.regions.map((x) => [x.label, x.cycles, `${fix((100 * x.cycles) / Math.max(1, total))}%`, x.l1dMisses, x.llcMisses, x.tlbMisses, x.c2cTransfers, x.spinCycles, x.idleCycles]),
     ),
   );
+  if (r.vmem !== undefined) {
+    const v = r.vmem;
+    const rows = (op: string, ps: typeof v.allocs) => ps.map((p) => [op, p.path, p.ops, p.cycles.total, fix(p.cycles.mean), p.cycles.p50, p.cycles.p99, p.cycles.max]);
+    lines.push(
+      '',
+      `vmem (${v.arenas} arena${v.arenas === 1 ? '' : 's'}): allocations and frees by the path they completed on; ${int(v.failures)} failed (ENOMEM), ${int(v.skippedFrees)} free${v.skippedFrees === 1 ? '' : 's'} of them skipped`,
+      table(['op', 'path', 'ops', 'cycles', 'mean', 'p50', 'p99', 'max'], [...rows('v', v.allocs), ...rows('V', v.frees)], 2),
+    );
+  }
   lines.push('', 'per CPU:', table(['cpu', 'busy cyc', 'spin cyc', 'idle cyc'], r.cpus.map((c) => [`cpu${c.cpu}`, c.busyCycles, c.spinCycles, c.idleCycles])));
   const shown = r.zones.slice(0, zones);
   if (shown.length > 0) {

@@ -2,8 +2,11 @@
 
 import { Command, Option } from 'commander';
 import { UsageError, UserError } from '../emu/index.js';
-import { OP_THINK, OP_ZONE, TraceWriter, generate, generatedHeader, optionFlag, resolveGenOptions, workloadAliases, workloads } from '../traces/index.js';
-import type { GenApi, GenOptions } from '../traces/index.js';
+import {
+  OP_ARENA, OP_THINK, OP_ZONE, TraceWriter, generate, generatedHeader, generatedVersion, optionFlag, resolveGenOptions, vmemStrategies, workloadAliases,
+  workloads,
+} from '../traces/index.js';
+import type { GenApi, GenOptions, VmemStrategy } from '../traces/index.js';
 import { startProgress } from './progress.js';
 
 export interface TraceGenIo {
@@ -29,6 +32,9 @@ interface TraceGenFlags {
   maxSize?: string;
   batch?: string;
   think?: string;
+  fragments?: string;
+  strategy?: VmemStrategy;
+  qcacheMax?: string;
 }
 
 const HELP_AFTER = `
@@ -59,12 +65,13 @@ function listText(): string {
 /** The generator options the flags give; workload options only when given, so misuse is refused. */
 function genOptions(f: TraceGenFlags): GenOptions {
   const o: GenOptions = { cpus: integer('--cpus', f.cpus)!, events: integer('--events', f.events)!, seed: f.seed };
-  const numeric = ['size', 'count', 'writes', 'chunks', 'rounds', 'minSize', 'maxSize', 'batch', 'think'] as const;
+  const numeric = ['size', 'count', 'writes', 'chunks', 'rounds', 'minSize', 'maxSize', 'batch', 'think', 'fragments', 'qcacheMax'] as const;
   for (const key of numeric) {
     const v = integer(optionFlag(key), f[key]);
     if (v !== undefined) o[key] = v;
   }
   if (f.api !== undefined) o.api = f.api;
+  if (f.strategy !== undefined) o.strategy = f.strategy;
   return o;
 }
 
@@ -83,13 +90,13 @@ async function run(workload: string | undefined, f: TraceGenFlags, io: TraceGenI
   }
   const header = generatedHeader(workload, options);
   const events = generate(workload, options);
-  const writer = TraceWriter.create(f.out, header, f.gzip === true ? { gzip: true } : {});
+  const writer = TraceWriter.create(f.out, header, { ...(f.gzip === true ? { gzip: true } : {}), version: generatedVersion(workload) });
   const progress = startProgress({ label: 'generating', total: options.events, unit: 'items', stream: io.stderr });
   let counted = 0;
   try {
     for (const ev of events) {
       writer.write(ev);
-      if (ev.op !== OP_ZONE && ev.op !== OP_THINK && (++counted & 0xfff) === 0) {
+      if (ev.op !== OP_ZONE && ev.op !== OP_THINK && ev.op !== OP_ARENA && (++counted & 0xfff) === 0) {
         progress.update(counted);
         if ((counted & 0x3ffff) === 0) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -123,6 +130,9 @@ function buildCommand(io: TraceGenIo): Command {
     .option('--max-size <bytes>', 'larson: sizes are below this (1000)')
     .option('--batch <n>', 'xmalloc: objects per batch (4096)')
     .option('--think <cycles>', 'mean think time after each allocation and free, exponential (0: none)')
+    .option('--fragments <n>', 'vmem-frag: free segments the fragmentation phase leaves in the arena (1024)')
+    .addOption(new Option('--strategy <fit>', 'vmem-*: the fit strategy of the measured allocations (firstfit: instant fit)').choices([...vmemStrategies]))
+    .option('--qcache-max <quanta>', 'vmem-*: quantum caches for sizes up to this many quanta (0: none; at most 16)')
     .addHelpText('after', HELP_AFTER)
     .action(async (workload: string | undefined, flags: TraceGenFlags) => {
       await run(workload, flags, io);

@@ -90,11 +90,15 @@ function percent(part: number, whole: number): string {
 export function formatTraceSummary(s: TraceStatsSummary): string {
   let out = `events: ${s.events}: ${Object.entries(s.byOp).filter(([, n]) => n > 0).map(([op, n]) => `${op} ${n}`).join(', ') || 'none'}\n\n`;
   out += table(['cpu', 'events', 'allocs', 'frees'], s.cpus.map((c) => [c.cpu, c.events, c.allocs, c.frees]), 'rrrr');
-  const frees = s.byOp.f! + s.byOp.x! + s.byOp.Q!;
+  const frees = s.byOp.f! + s.byOp.x! + s.byOp.Q! + (s.byOp.V ?? 0);
   out += `frees on another CPU than the allocation: ${s.crossCpuFrees} of ${frees} (${percent(s.crossCpuFrees, frees)})\n`;
   out += `live objects at the end: ${s.live} (at most ${s.maxLive})\n\n`;
   if (s.zones.length > 0) {
     out += table(['zone', 'name', 'size', 'allocs', 'frees'], s.zones.map((z) => [z.id, z.name, z.size, z.allocs, z.frees]), 'rlrrr');
+    out += '\n';
+  }
+  if (s.arenas !== undefined && s.arenas.length > 0) {
+    out += table(['arena', 'name', 'quantum', 'allocs', 'frees'], s.arenas.map((a) => [a.id, a.name, a.quantum, a.allocs, a.frees]), 'rlrrr');
     out += '\n';
   }
   const allocs = s.sizes.reduce((a, b) => a + b.count, 0);
@@ -175,7 +179,7 @@ export async function runTraceImport(file: string, flags: ImportFlags, io: Trace
 export async function runTraceStats(file: string, flags: StatsFlags, io: TraceIo): Promise<TraceStatsDoc> {
   const reader = await TraceReader.open(file, { lenient: flags.lenient ?? false, stdin: io.stdin });
   const bar = startProgress({ label: 'reading', total: fileSize(file), unit: 'bytes', stream: io.stderr });
-  const stats = new TraceStats();
+  const stats = new TraceStats(reader.formatVersion);
   try {
     for (let batch = await reader.next(); batch !== null; batch = await reader.next()) {
       for (const ev of batch) stats.add(ev);

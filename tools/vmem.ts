@@ -5,11 +5,12 @@
 
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { type Cpu, Machine, type Task, UsageError, UserError, loadMachineConfig } from '../emu/index.js';
+import { type Cpu, Machine, type MachineConfig, type Task, UsageError, UserError, loadMachineConfig } from '../emu/index.js';
+import { type ReplayReport, type VmemStrategy, generatedSource, replay } from '../traces/index.js';
 import {
   BT_TYPE_BUSY, BT_TYPE_FREE, BT_TYPE_SPAN, BT_TYPE_SPAN_STATIC, ENOMEM, type Kernel, M_BESTFIT, M_FIRSTFIT, M_NEXTFIT, M_NOWAIT, M_WAITOK,
   VMEM_ADDR_MAX, VMEM_ADDR_MIN, VMEM_ALLOC, VMEM_FREE, boot, vmem_add, vmem_alloc, vmem_check, vmem_create, vmem_destroy, vmem_free,
-  vmem_set_import, vmem_size, vmem_startup, vmem_xalloc, vmem_xfree, vmemCount, vmemImportXalloc, vmemSegments,
+  vmem_size, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, vmemSegments,
 } from '../kernel/index.js';
 
 const U64 = (1n << 64n) - 1n;
@@ -149,7 +150,7 @@ function onCpu0<T>(m: Machine, body: (cpu: Cpu) => Task<T>): T {
 export function vmemMachine(): { m: Machine; k: Kernel } {
   const m = new Machine(loadMachineConfig('amd64-host', { cpus: 1 }));
   const k = boot(m);
-  onCpu0(m, (cpu) => vmem_startup(k, cpu));
+  if (!vmem_started(k)) onCpu0(m, (cpu) => vmem_startup(k, cpu));
   return { m, k };
 }
 
@@ -177,11 +178,7 @@ export function runVmemScript(script: readonly Line[], opts: VmemRunOptions, wri
       case 'import': {
         const child = vmOf(op.child, line);
         const parent = vmOf(op.parent, line);
-        const { importfn, releasefn } = vmemImportXalloc(k);
-        onCpu0(m, function* (cpu) {
-          const q = op.quantum ?? 1n << BigInt(vmemCount(cpu, child, 'vm_quantum_shift'));
-          yield* vmem_set_import(k, cpu, child, importfn, releasefn, parent, q);
-        });
+        onCpu0(m, (cpu) => vmemImportFrom(k, cpu, child, parent, op.quantum));
         lines = ['ok'];
         break;
       }
@@ -260,6 +257,132 @@ export function runVmemScript(script: readonly Line[], opts: VmemRunOptions, wri
 
 const span = (type: number): number => (type === BT_TYPE_SPAN || type === BT_TYPE_SPAN_STATIC ? 1 : 0);
 
+// ---------------------------------------------------------------------------------------------
+// `kmemu vmem frag`: Bonwick & Adams 2001 §4.5, allocation latency as fragmentation grows. Each
+// cell replays the vmem-frag workload twice on a 1-CPU machine, its fragmentation phase alone
+// (--events 0) and with the measured phase after it; the model is deterministic and one CPU
+// runs the events in order, so the second run's figures minus the first's are exactly the
+// measured phase's.
+
+export interface FragConfig {
+  name: string;
+  strategy: VmemStrategy;
+  qcacheMax: number;
+}
+
+/** The three configurations of the table: instant fit, best fit, instant fit with quantum caches of 8 quanta. */
+export const FRAG_CONFIGS: readonly FragConfig[] = [
+  { name: 'instant fit', strategy: 'firstfit', qcacheMax: 0 },
+  { name: 'best fit', strategy: 'bestfit', qcacheMax: 0 },
+  { name: 'instant fit + qcache', strategy: 'firstfit', qcacheMax: 8 },
+];
+
+export interface FragPath {
+  path: string;
+  ops: number;
+  cycles: number;
+  mean: number;
+}
+
+export interface FragCell {
+  fragments: number;
+  config: string;
+  /** The measured phase's vmem allocations: all of them, and by the path they completed on. */
+  allocs: FragPath;
+  paths: FragPath[];
+}
+
+export interface FragOptions {
+  fragments: readonly number[];
+  events: number;
+  seed: string;
+  machine: MachineConfig;
+  configs?: readonly FragConfig[];
+}
+
+function allocRows(r: ReplayReport): Map<string, { ops: number; cycles: number }> {
+  return new Map((r.vmem?.allocs ?? []).map((p) => [p.path, { ops: p.ops, cycles: p.cycles.total }]));
+}
+
+const fragPath = (path: string, ops: number, cycles: number): FragPath => ({ path, ops, cycles, mean: ops === 0 ? 0 : Math.round((100 * cycles) / ops) / 100 });
+
+/** Runs the experiment: one cell per fragment count and configuration, in that order. */
+export async function runFragExperiment(o: FragOptions, onCell?: (c: FragCell) => void): Promise<FragCell[]> {
+  const cells: FragCell[] = [];
+  for (const fragments of o.fragments) {
+    for (const c of o.configs ?? FRAG_CONFIGS) {
+      const gen = (events: number) => generatedSource('vmem-frag', { cpus: 1, events, seed: o.seed, fragments, strategy: c.strategy, qcacheMax: c.qcacheMax });
+      const before = allocRows(await replay(gen(0), { machine: o.machine, touch: 0 }));
+      const after = allocRows(await replay(gen(o.events), { machine: o.machine, touch: 0 }));
+      const paths: FragPath[] = [];
+      for (const [path, a] of after) {
+        const b = before.get(path) ?? { ops: 0, cycles: 0 };
+        if (a.ops > b.ops) paths.push(fragPath(path, a.ops - b.ops, a.cycles - b.cycles));
+      }
+      paths.sort((x, y) => y.ops - x.ops || x.path.localeCompare(y.path));
+      const ops = paths.reduce((n, p) => n + p.ops, 0);
+      const cell = { fragments, config: c.name, allocs: fragPath('all', ops, paths.reduce((n, p) => n + p.cycles, 0)), paths };
+      cells.push(cell);
+      onCell?.(cell);
+    }
+  }
+  return cells;
+}
+
+export function formatFragTable(cells: readonly FragCell[], o: FragOptions): string {
+  const configs = o.configs ?? FRAG_CONFIGS;
+  const head = ['free segments', ...configs.map((c) => c.name)];
+  const rows: string[][] = [];
+  const detail: string[][] = [];
+  for (const f of o.fragments) {
+    const mine = cells.filter((c) => c.fragments === f);
+    rows.push([String(f), ...configs.map((c) => mine.find((x) => x.config === c.name)?.allocs.mean.toFixed(1) ?? '-')]);
+    for (const cell of mine) {
+      detail.push([String(f), cell.config, ...cell.paths.map((p) => `${p.path} ${p.ops} × ${p.mean.toFixed(1)}`)]);
+    }
+  }
+  const width = (t: string[][], i: number) => Math.max(...t.map((r) => (r[i] ?? '').length));
+  const fmt = (t: string[][], left: number) =>
+    t.map((r) => r.map((cell, i) => (i < left ? cell.padEnd(width(t, i)) : cell.padStart(width(t, i)))).join('  ').trimEnd()).join('\n');
+  const pairs = Math.floor(o.events / 2);
+  return [
+    `vmem-frag on ${o.machine.name} (1 CPU), seed ${o.seed}: mean cycles per vmem_alloc of the measured phase (${pairs} alloc/free pairs of 1, 2, 4, 8, 56 quanta)`,
+    fmt([head, ...rows], 1),
+    '',
+    'by the path each allocation completed on (ops × mean cycles):',
+    fmt(detail.map((r) => [r[0]!, r[1]!, r.slice(2).join(', ')]), 3),
+    '',
+  ].join('\n');
+}
+
+interface FragFlags {
+  fragments: string;
+  events: string;
+  seed: string;
+  machine: string;
+  json?: boolean;
+}
+
+function fragCommand(write: (text: string) => void): Command {
+  return new Command('frag')
+    .description('Bonwick & Adams 2001 §4.5: cycles per vmem_alloc as fragmentation grows, instant fit vs best fit vs quantum caches')
+    .option('--fragments <list>', 'free segments to leave in the arena, comma-separated', '0,64,256,1024,4096')
+    .option('--events <m>', 'measured allocations and frees (pairs: m/2)', '2000')
+    .option('--seed <s>', 'seed of the workload', '1')
+    .option('--machine <preset|file>', 'the machine (1 CPU of it)', 'amd64-host')
+    .option('--json', 'print the cells as JSON')
+    .action(async (f: FragFlags) => {
+      const fragments = f.fragments.split(',').map((x) => {
+        if (!/^\d+$/.test(x) || Number(x) > 1 << 20) throw new UsageError(`option --fragments: expected numbers from 0 to ${1 << 20}, comma-separated, got ${JSON.stringify(f.fragments)}`);
+        return Number(x);
+      });
+      if (!/^\d+$/.test(f.events) || Number(f.events) < 2 || Number(f.events) > 1 << 30) throw new UsageError(`option --events: expected an integer from 2 to ${1 << 30}, got ${JSON.stringify(f.events)}`);
+      const o: FragOptions = { fragments, events: Number(f.events), seed: f.seed, machine: loadMachineConfig(f.machine, { cpus: 1 }) };
+      const cells = await runFragExperiment(o);
+      write(f.json === true ? `${JSON.stringify({ machine: o.machine.name, seed: o.seed, events: o.events, cells }, null, 2)}\n` : formatFragTable(cells, o));
+    });
+}
+
 const HELP_AFTER = `
 Script: one operation a line; blank lines and lines starting with # are skipped.
   ${Object.values(USAGE).join('\n  ')}
@@ -286,6 +409,7 @@ function buildCommand(write: (text: string) => void): Command {
         runVmemScript(parseVmemScript(text, file), opts, write);
       }),
   );
+  vmemCmd.addCommand(fragCommand(write));
   return vmemCmd;
 }
 

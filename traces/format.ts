@@ -1,8 +1,12 @@
-// The kmemu trace format, version 1 (traces/FORMAT.md): the event codes and the one event
-// shape every reader, writer, importer, generator and the replayer share.
+// The kmemu trace format, versions 1 and 2 (traces/FORMAT.md): the event codes and the one
+// event shape every reader, writer, importer, generator and the replayer share. Version 2 adds
+// vmem(9) arenas and their allocations (`arena`, `v`, `V`) and reserves `b`/`B` for mbufs.
 
 export const TRACE_MAGIC = 'kmemu-trace';
-export const TRACE_VERSION = 1;
+/** The newest version this kmemu reads and writes. */
+export const TRACE_VERSION = 2;
+/** The version of a trace without version-2 ops: what writers emit for it, so that v1 traces stay byte for byte. */
+export const TRACE_VERSION_1 = 1;
 
 export const OP_ZONE = 1; // zone ZONE NAME SIZE [FLAG...]
 export const OP_ALLOC = 2; // a ZONE OBJ
@@ -12,6 +16,17 @@ export const OP_MFREE = 5; // x OBJ
 export const OP_PALLOC = 6; // P ORDER OBJ
 export const OP_PFREE = 7; // Q OBJ
 export const OP_THINK = 8; // t CYCLES
+export const OP_ARENA = 9; // arena ARENA NAME BASE SIZE QUANTUM QCACHE_MAX [import PARENT [IMPORT_QUANTUM]]   (version 2)
+export const OP_VALLOC = 10; // v ARENA OBJ SIZE [STRAT] [align=A] [phase=P] [nocross=N]                     (version 2)
+export const OP_VFREE = 11; // V OBJ                                                                       (version 2)
+
+/** The first op a version-1 trace cannot hold. */
+export const FIRST_V2_OP = OP_ARENA;
+
+/** The format version a trace with op `op` needs. */
+export function versionOfOp(op: number): number {
+  return op >= FIRST_V2_OP ? 2 : 1;
+}
 
 /**
  * Largest page order of a `P` event: 2^20 pages are 4 GiB, beyond any page allocation of the
@@ -26,8 +41,45 @@ export const MAX_ITEM_SIZE = 65535 * 4096;
 /** Largest malloc(9) size: 2^40 bytes (1 TiB), the most memory a machine may have (emu/config.ts). */
 export const MAX_MALLOC_SIZE = 2 ** 40;
 
+/**
+ * Largest `v` SIZE and ALIGN/PHASE/NOCROSS: 2^53-1, exact as a JS number. Arena BASE and SIZE
+ * are 64-bit (bigint): an arena may sit at 0xfffffe0000000000.
+ */
+export const MAX_VMEM_SIZE = Number.MAX_SAFE_INTEGER;
+/** Largest arena QUANTUM: 2^32 bytes (a power of two; upstream asserts only that). */
+export const MAX_VMEM_QUANTUM = 2 ** 32;
+/** Quantum caches: at most 16 sizes (VMEM_QCACHE_IDX_MAX), so QCACHE_MAX is at most 16 quanta. */
+export const MAX_VMEM_QCACHE_QUANTA = 16;
+/** Arena names: at most VMEM_NAME_MAX (16) characters. */
+export const MAX_VMEM_NAME = 16;
+
 /** The op's word in the text format, by op code. */
-export const opNames: readonly string[] = ['', 'zone', 'a', 'f', 'm', 'x', 'P', 'Q', 't'];
+export const opNames: readonly string[] = ['', 'zone', 'a', 'f', 'm', 'x', 'P', 'Q', 't', 'arena', 'v', 'V'];
+
+/** vmem(9) fit strategies of a `v` event; firstfit (M_FIRSTFIT, Bonwick's instant fit) when none is given. */
+export const vmemStrategies = ['firstfit', 'bestfit', 'nextfit'] as const;
+export type VmemStrategy = (typeof vmemStrategies)[number];
+
+/** The vmem arguments of an `arena` or `v` event (unused fields 0n / -1 / 'firstfit'). */
+export interface VmemArgs {
+  /** arena: the initial span [BASE, BASE + SIZE) (SIZE 0: none), QUANTUM and QCACHE_MAX in bytes. */
+  base: bigint;
+  span: bigint;
+  quantum: bigint;
+  qcacheMax: bigint;
+  /** arena: the arena it imports from (-1: none), and the import quantum (0n: its own QUANTUM). */
+  parent: number;
+  importQuantum: bigint;
+  /** v: the fit strategy and the restrictions of vmem_xalloc (0n: none). */
+  strat: VmemStrategy;
+  align: bigint;
+  phase: bigint;
+  nocross: bigint;
+}
+
+export function newVmemArgs(): VmemArgs {
+  return { base: 0n, span: 0n, quantum: 0n, qcacheMax: 0n, parent: -1, importQuantum: 0n, strat: 'firstfit', align: 0n, phase: 0n, nocross: 0n };
+}
 
 export const zoneFlags = ['reclaim', 'nofree', 'interrupt'] as const;
 export type ZoneFlag = (typeof zoneFlags)[number];
@@ -39,18 +91,20 @@ export type ZoneFlag = (typeof zoneFlags)[number];
 export interface TraceEvent {
   cpu: number;
   op: number;
-  /** Zone id (zone, a, f). */
+  /** Zone id (zone, a, f) or arena id (arena, v). */
   zone: number;
-  /** Object id (a, f, m, x, P, Q). */
+  /** Object id (a, f, m, x, P, Q, v, V). */
   obj: number;
-  /** Item size (zone), bytes (m), order (P) or cycles (t). */
+  /** Item size (zone), bytes (m, v), order (P) or cycles (t). */
   size: number;
-  /** Zone name (zone). */
+  /** Zone or arena name (zone, arena). */
   name: string;
   /** Zone flags (zone). */
   flags: ZoneFlag[];
   /** Line number in the file it was read from (0 when generated). */
   line: number;
+  /** arena, and v with a strategy or restrictions: their vmem arguments; null or absent otherwise. */
+  vmem?: VmemArgs | null;
 }
 
 export interface TraceHeader {
@@ -61,5 +115,5 @@ export interface TraceHeader {
 }
 
 export function newEvent(): TraceEvent {
-  return { cpu: 0, op: 0, zone: 0, obj: 0, size: 0, name: '', flags: [], line: 0 };
+  return { cpu: 0, op: 0, zone: 0, obj: 0, size: 0, name: '', flags: [], line: 0, vmem: null };
 }

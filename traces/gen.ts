@@ -15,8 +15,8 @@
 
 import seedrandom from 'seedrandom';
 import { UserError } from '../emu/index.js';
-import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE } from './format.js';
-import type { TraceEvent, TraceHeader, ZoneFlag } from './format.js';
+import { OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, newVmemArgs, vmemStrategies } from './format.js';
+import type { TraceEvent, TraceHeader, VmemArgs, VmemStrategy, ZoneFlag } from './format.js';
 import type { EventSource } from './replay.js';
 
 export type GenApi = 'zone' | 'malloc';
@@ -48,6 +48,12 @@ export interface GenOptions {
   batch?: number;
   /** Mean think time in cycles after each allocation or free (exponential); 0: none. */
   think?: number;
+  /** vmem-frag: free segments the fragmentation phase leaves in the arena. */
+  fragments?: number;
+  /** vmem-*: the fit strategy of the measured allocations. */
+  strategy?: VmemStrategy;
+  /** vmem-*: the arena's quantum caches, in quanta (0: none; at most 16). */
+  qcacheMax?: number;
 }
 
 type OptionName = Exclude<keyof GenOptions, 'cpus' | 'events' | 'seed'>;
@@ -61,6 +67,8 @@ export interface WorkloadInfo {
   /** The workload-specific options it takes, beyond cpus, events and seed. */
   options: readonly OptionName[];
   minCpus: number;
+  /** The trace format version it writes: 2 for the vmem workloads, 1 otherwise. */
+  version: number;
 }
 
 /** Nominal cycles of one allocation or free, used only to interleave CPUs. */
@@ -145,7 +153,7 @@ function thinkEvent(cycles: number): TraceEvent {
 }
 
 function isCounted(op: number): boolean {
-  return op >= OP_ALLOC && op <= OP_PFREE;
+  return (op >= OP_ALLOC && op <= OP_PFREE) || op === OP_VALLOC || op === OP_VFREE;
 }
 
 /**
@@ -260,11 +268,15 @@ class CpuHeap {
   }
 }
 
-function* schedule(g: GenState, zones: readonly ZoneDef[], programs: Program[], events: number, think: number): Generator<TraceEvent, void, undefined> {
+function* schedule(g: GenState, setup: Setup, events: number, think: number): Generator<TraceEvent, void, undefined> {
+  const { zones, programs } = setup;
   for (let i = 0; i < zones.length; i++) {
     const z = zones[i]!;
     yield { cpu: 0, op: OP_ZONE, zone: i + 1, obj: 0, size: z.size, name: z.name, flags: z.flags, line: 0 };
   }
+  // Arenas and the prelude (vmem-frag's fragmentation phase) come next, on CPU 0, not counted.
+  for (const a of setup.arenas ?? []) yield a;
+  if (setup.prelude !== undefined) for (const ev of setup.prelude) yield ev;
   const n = programs.length;
   const clock = new Float64Array(n);
   const heap = new CpuHeap(clock);
@@ -325,6 +337,10 @@ const SLAB_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
 interface Setup {
   zones: ZoneDef[];
   programs: Program[];
+  /** vmem workloads: `arena` events, written after the zones on CPU 0. */
+  arenas?: TraceEvent[];
+  /** Events written after them on CPU 0 and not counted in the budget (vmem-frag's fragmentation phase). */
+  prelude?: Iterable<TraceEvent>;
 }
 
 function slabSetup(g: GenState, o: Resolved, perCpu: (cpu: number, sizeOf: (round: number) => number, sm: SizeMap) => Program): Setup {
@@ -872,6 +888,153 @@ function kernelMix(g: GenState): Setup {
 // ---------------------------------------------------------------------------------------------
 // The workloads
 
+// ---------------------------------------------------------------------------------------------
+// vmem workloads (format version 2).
+
+/** A page: the quantum of both vmem workloads' arenas, as of FreeBSD's kernel arenas. */
+const VMEM_QUANTUM = 4096;
+/** Where the arenas sit: FreeBSD amd64's kernel address space begins at VM_MIN_KERNEL_ADDRESS 0xfffffe0000000000. */
+const VMEM_BASE = 0xfffffe0000000000n;
+
+function arenaEvent(id: number, name: string, fields: Partial<VmemArgs>): TraceEvent {
+  return { cpu: 0, op: OP_ARENA, zone: id, obj: 0, size: 0, name, flags: NO_FLAGS, line: 0, vmem: { ...newVmemArgs(), ...fields } };
+}
+
+function vallocEvent(arena: number, obj: number, bytes: number, vmem: VmemArgs | null): TraceEvent {
+  return { cpu: 0, op: OP_VALLOC, zone: arena, obj, size: bytes, name: '', flags: NO_FLAGS, line: 0, vmem };
+}
+
+function vfreeEvent(obj: number): TraceEvent {
+  return event(OP_VFREE, 0, obj, 0);
+}
+
+/** The measured allocations' vmem arguments: null for the default (firstfit, no restrictions). */
+function strategyArgs(strat: VmemStrategy): VmemArgs | null {
+  return strat === 'firstfit' ? null : { ...newVmemArgs(), strat };
+}
+
+/**
+ * vmem-frag: fragmentation-phase sizes are 1 … 47 quanta, uniform; the measured phase's common
+ * sizes 1, 2, 4, 8 quanta (what quantum caches of 8 quanta hold) and 56 quanta. Sizes of up to
+ * 31 quanta have free lists of one size each (VMEM_OPTVALUE), where every strategy takes the
+ * list's head; from 32 quanta the lists hold a power-of-two range, [32, 64) quanta here, where
+ * the fragments of 32 … 47 quanta are too small for 56: best fit walks them all, instant fit
+ * looks one list up ([64, 128)) and takes the head of the first list that is not empty.
+ */
+const FRAG_MAX_QUANTA = 48;
+const FRAG_COMMON_QUANTA = [1, 2, 4, 8, 56];
+
+/**
+ * Bonwick & Adams 2001 §4.5: allocation latency as fragmentation grows. One arena, on CPU 0.
+ * The fragmentation phase (the prelude, not counted) allocates 3F+1 segments of random sizes,
+ * back to back from the arena's start, then frees F of the first 3F, chosen at random, no two
+ * adjacent: the arena holds F free segments between busy ones, and the rest of its span. Its
+ * allocations carry align=QUANTUM (a no-op restriction) so that they are vmem_xalloc, which
+ * never goes through the quantum caches. The measured phase (`events`) is alloc/free pairs of
+ * the common sizes, drawn at random, with the strategy given.
+ */
+function vmemFrag(g: GenState, o: Resolved): Setup {
+  const q = VMEM_QUANTUM;
+  const arenas = [arenaEvent(1, 'frag', { base: VMEM_BASE, span: 1n << 40n, quantum: BigInt(q), qcacheMax: BigInt(o.qcacheMax * q) })];
+  const f = o.fragments;
+  const n = 3 * f + 1;
+  const prelude: TraceEvent[] = [];
+  const ids: number[] = [];
+  const xalloc: VmemArgs = { ...newVmemArgs(), strat: o.strategy, align: BigInt(q) };
+  for (let i = 0; i < n; i++) {
+    const obj = g.nextObj++;
+    ids.push(obj);
+    prelude.push(vallocEvent(1, obj, (1 + g.below(FRAG_MAX_QUANTA - 1)) * q, xalloc));
+  }
+  // F of the first 3F positions, no two adjacent: a sorted sample of F from 2F + 1 slots, the
+  // i-th shifted by i (the last segment stays busy, apart from the rest of the span).
+  const slots = 2 * f + 1;
+  const pick = new Uint8Array(slots);
+  for (let k = 0, need = f; k < slots && need > 0; k++) {
+    if (g.below(slots - k) < need) {
+      pick[k] = 1;
+      need--;
+    }
+  }
+  for (let k = 0, i = 0; k < slots; k++) {
+    if (pick[k] === 1) {
+      prelude.push(vfreeEvent(ids[k + i]!));
+      i++;
+    }
+  }
+  const measured = strategyArgs(o.strategy);
+  const program = (function* (): Program {
+    while (g.take()) {
+      const obj = g.nextObj++;
+      yield vallocEvent(1, obj, FRAG_COMMON_QUANTA[g.below(FRAG_COMMON_QUANTA.length)]! * q, measured);
+      yield vfreeEvent(obj);
+    }
+  })();
+  const programs: Program[] = [program];
+  for (let cpu = 1; cpu < g.cpus; cpu++) programs.push(done());
+  return { zones: [], programs, arenas, prelude };
+}
+
+/**
+ * vmem-kva: whole-page sizes and weights (invented weights; the sizes are those of kmem_malloc's
+ * and kva_alloc's callers on FreeBSD amd64): 1 page (single-page mappings, 40%); 2 pages (slabs
+ * of UMA kegs of two pages, 15%); 4 pages (KSTACK_PAGES, a thread's kernel stack, 20%); 16 pages
+ * (64 KiB: pipe buffers of BIG_PIPE_SIZE, malloc(9) just above its largest zone, 15%); 32 and 64
+ * pages (large malloc(9), 7% and 3%).
+ */
+export const KVA_MIX: readonly (readonly [pages: number, weight: number])[] = [[1, 40], [2, 15], [4, 20], [16, 15], [32, 7], [64, 3]];
+/** Objects a CPU keeps live on average: its frees pick among them at random. */
+const KVA_LIVE = 64;
+/** KVA_QUANTUM on amd64: the superpage size, 2 MiB (sys/vm/vm_kern.c), what kernel arenas import at a time. */
+const KVA_QUANTUM = 2n << 20n;
+
+/**
+ * A kernel arena importing from a parent, as FreeBSD's per-domain kernel arena imports from
+ * kernel_arena in KVA_QUANTUM units: `kernel_arena` holds 512 GiB at 0xfffffe0000000000;
+ * `kmem` starts empty and imports. Every CPU allocates KVA_MIX sizes and frees a random one of
+ * its own objects, keeping about KVA_LIVE live; at the end each frees what it holds.
+ */
+function vmemKva(g: GenState, o: Resolved): Setup {
+  const q = BigInt(VMEM_QUANTUM);
+  const arenas = [
+    arenaEvent(1, 'kernel_arena', { base: VMEM_BASE, span: 512n << 30n, quantum: q }),
+    arenaEvent(2, 'kmem', { quantum: q, qcacheMax: BigInt(o.qcacheMax) * q, parent: 1, importQuantum: KVA_QUANTUM }),
+  ];
+  const total = KVA_MIX.reduce((n, [, w]) => n + w, 0);
+  const pages = (): number => {
+    let r = g.below(total);
+    for (const [p, w] of KVA_MIX) {
+      if (r < w) return p;
+      r -= w;
+    }
+    return 1;
+  };
+  const args = strategyArgs(o.strategy);
+  function* cpuProgram(): Program {
+    const live: number[] = [];
+    for (;;) {
+      if (live.length > 0 && (g.exhausted || g.below(2 * KVA_LIVE) < live.length)) {
+        const i = g.below(live.length);
+        const obj = live[i]!;
+        live[i] = live[live.length - 1]!;
+        live.pop();
+        yield vfreeEvent(obj);
+        continue;
+      }
+      if (!g.take()) {
+        if (live.length === 0) return;
+        continue;
+      }
+      const obj = g.nextObj++;
+      yield vallocEvent(2, obj, pages() * VMEM_QUANTUM, args);
+      live.push(obj);
+    }
+  }
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) programs.push(cpuProgram());
+  return { zones: [], programs, arenas };
+}
+
 type Resolved = Required<GenOptions>;
 
 interface Workload extends WorkloadInfo {
@@ -891,6 +1054,7 @@ const workloadDefs: readonly Workload[] = [
     source: SLAB_SOURCE,
     options: SLAB_OPTIONS,
     minCpus: 1,
+    version: 1,
     defaults: SLAB_DEFAULTS,
     start: slabBulk,
   },
@@ -900,6 +1064,7 @@ const workloadDefs: readonly Workload[] = [
     source: SLAB_SOURCE,
     options: SLAB_OPTIONS,
     minCpus: 1,
+    version: 1,
     defaults: SLAB_DEFAULTS,
     start: slabPairs,
   },
@@ -909,6 +1074,7 @@ const workloadDefs: readonly Workload[] = [
     source: SLAB_SOURCE,
     options: SLAB_OPTIONS,
     minCpus: 1,
+    version: 1,
     defaults: SLAB_DEFAULTS,
     start: slabConcurrentBulk,
   },
@@ -918,6 +1084,7 @@ const workloadDefs: readonly Workload[] = [
     source: SLAB_SOURCE,
     options: SLAB_OPTIONS,
     minCpus: 1,
+    version: 1,
     defaults: SLAB_DEFAULTS,
     start: slabConcurrentPairs,
   },
@@ -927,6 +1094,7 @@ const workloadDefs: readonly Workload[] = [
     source: SLAB_SOURCE,
     options: SLAB_OPTIONS,
     minCpus: 2,
+    version: 1,
     defaults: SLAB_DEFAULTS,
     start: slabRemote,
   },
@@ -936,6 +1104,7 @@ const workloadDefs: readonly Workload[] = [
     source: SLAB_SOURCE,
     options: SLAB_OPTIONS,
     minCpus: 2,
+    version: 1,
     defaults: SLAB_DEFAULTS,
     start: slabProducer,
   },
@@ -945,6 +1114,7 @@ const workloadDefs: readonly Workload[] = [
     source: 'Larson & Krishnan, ISMM 1998 (larson in Hoard and mimalloc-bench)',
     options: ['minSize', 'maxSize', 'chunks', 'rounds', 'api', 'think'],
     minCpus: 1,
+    version: 1,
     defaults: { minSize: 8, maxSize: 1000, chunks: 1000, rounds: 1, api: 'malloc' },
     start: larson,
   },
@@ -954,6 +1124,7 @@ const workloadDefs: readonly Workload[] = [
     source: 'xmalloc-test, Lever & Boreham, USENIX 2000 (mimalloc-bench)',
     options: ['size', 'batch', 'api', 'think'],
     minCpus: 1,
+    version: 1,
     defaults: { size: 1024, batch: 4096, api: 'malloc' },
     start: xmalloc,
   },
@@ -963,6 +1134,7 @@ const workloadDefs: readonly Workload[] = [
     source: 'Hoard cache-scratch, Berger et al., ASPLOS 2000',
     options: ['size', 'writes', 'api', 'think'],
     minCpus: 1,
+    version: 1,
     defaults: { size: 8, writes: 1000, api: 'malloc' },
     start: cacheScratch,
   },
@@ -972,6 +1144,7 @@ const workloadDefs: readonly Workload[] = [
     source: 'Hoard cache-thrash, Berger et al., ASPLOS 2000',
     options: ['size', 'writes', 'api', 'think'],
     minCpus: 1,
+    version: 1,
     defaults: { size: 8, writes: 1000, api: 'malloc' },
     start: cacheThrash,
   },
@@ -981,20 +1154,42 @@ const workloadDefs: readonly Workload[] = [
     source: 'linux-6.18-kmem-ftrace-sample.txt (table KERNEL_MIX in traces/gen.ts)',
     options: ['think'],
     minCpus: 1,
+    version: 1,
     defaults: {},
     start: (g) => kernelMix(g),
+  },
+  {
+    name: 'vmem-frag',
+    description: 'CPU 0: one arena fragmented into --fragments free segments, then alloc/free pairs of common sizes (events counts the pairs only)',
+    source: 'Bonwick & Adams, Magazines and Vmem, USENIX 2001, §4.5 (allocation latency vs fragmentation)',
+    options: ['fragments', 'strategy', 'qcacheMax'],
+    minCpus: 1,
+    version: 2,
+    defaults: { fragments: 1024, strategy: 'firstfit', qcacheMax: 0 },
+    start: vmemFrag,
+  },
+  {
+    name: 'vmem-kva',
+    description: 'every CPU allocates and frees whole-page KVA from a kernel arena that imports 2 MiB spans from kernel_arena',
+    source: "FreeBSD's kernel arenas importing from kernel_arena (sys/vm/vm_kern.c); sizes and weights in KVA_MIX, traces/gen.ts",
+    options: ['strategy', 'qcacheMax', 'think'],
+    minCpus: 1,
+    version: 2,
+    defaults: { strategy: 'firstfit', qcacheMax: 0 },
+    start: vmemKva,
   },
 ];
 
 const aliases: Readonly<Record<string, string>> = { pairs: 'slab-concurrent-pairs' };
 
 /** The workloads, in the order `kmemu trace gen --list` prints them. */
-export const workloads: readonly WorkloadInfo[] = workloadDefs.map(({ name, description, source, options, minCpus }) => ({
+export const workloads: readonly WorkloadInfo[] = workloadDefs.map(({ name, description, source, options, minCpus, version }) => ({
   name,
   description,
   source,
   options,
   minCpus,
+  version,
 }));
 
 export const workloadAliases = aliases;
@@ -1018,6 +1213,9 @@ const BASE_DEFAULTS: Omit<Resolved, 'cpus' | 'events' | 'seed'> = {
   maxSize: 1000,
   batch: 4096,
   think: 0,
+  fragments: 1024,
+  strategy: 'firstfit',
+  qcacheMax: 0,
 };
 
 /** The command-line spelling of an option: minSize is --min-size. */
@@ -1041,7 +1239,7 @@ export function resolveGenOptions(workload: string, options: GenOptions): Resolv
   const o: Resolved = { ...BASE_DEFAULTS, ...w.defaults, ...dropUndefined(options) } as Resolved;
   checkInt('cpus', o.cpus, w.minCpus, MAX_CPUS);
   checkInt('events', o.events, 0, Number.MAX_SAFE_INTEGER);
-  const limits: Record<Exclude<OptionName, 'api'>, readonly [number, number]> = {
+  const limits: Record<Exclude<OptionName, 'api' | 'strategy'>, readonly [number, number]> = {
     size: [w.name.startsWith('slab-') || w.name === 'xmalloc' ? 0 : 1, 1 << 30],
     count: [1, 1 << 30],
     writes: [0, 1 << 30],
@@ -1051,9 +1249,14 @@ export function resolveGenOptions(workload: string, options: GenOptions): Resolv
     maxSize: [o.minSize + 1, 1 << 30],
     batch: [1, 1 << 24],
     think: [0, 1 << 30],
+    fragments: [0, 1 << 20],
+    qcacheMax: [0, 16],
   };
-  for (const key of w.options) if (key !== 'api') checkInt(key, o[key], ...limits[key]);
+  for (const key of w.options) if (key !== 'api' && key !== 'strategy') checkInt(key, o[key], ...limits[key]);
   if (o.api !== 'zone' && o.api !== 'malloc') throw new UserError(`option --api: expected zone or malloc, got ${JSON.stringify(o.api)}`);
+  if (!(vmemStrategies as readonly string[]).includes(o.strategy)) {
+    throw new UserError(`option --strategy: expected ${vmemStrategies.join(', ')}, got ${JSON.stringify(o.strategy)}`);
+  }
   return { ...o, seed: String(o.seed), workload: w.name };
 }
 
@@ -1073,8 +1276,7 @@ export function generate(workload: string, options: GenOptions): Generator<Trace
   const o = resolveGenOptions(workload, options);
   const w = findWorkload(o.workload);
   const g = new GenState(o.cpus, o.events, `${o.workload}:${o.seed}`);
-  const { zones, programs } = w.start(g, o);
-  return schedule(g, zones, programs, o.events, o.think);
+  return schedule(g, w.start(g, o), o.events, o.think);
 }
 
 /** The header a generated trace carries: its source command and CPU count. */
@@ -1084,6 +1286,11 @@ export function generatedHeader(workload: string, options: GenOptions): TraceHea
   const parts = [`kmemu trace gen ${o.workload}`, `--cpus ${o.cpus}`, `--events ${o.events}`, `--seed ${o.seed}`];
   for (const key of w.options) parts.push(`${optionFlag(key)} ${String(o[key])}`);
   return { meta: { source: parts.join(' '), cpus: String(o.cpus) }, cpus: o.cpus };
+}
+
+/** The trace format version `workload` writes (2 for the vmem workloads). */
+export function generatedVersion(workload: string): number {
+  return findWorkload(workload).version;
 }
 
 /** The generated events in batches, as the replayer reads them (EventSource). */

@@ -5,9 +5,9 @@ export { readDinPipelined } from './din-pipeline.js';
 export type { DinPipelineOptions } from './din-pipeline.js';
 export * from './format.js';
 export { replay, allocatorRun, OpTable } from './replay.js';
-export type { EventSource, ReplayOptions, AllocatorName, ReplayTotals } from './replay.js';
-export { REPORT_SCHEMA, replayReportSchema, pathStatsSchema, regionStatsSchema } from './report.js';
-export type { ReplayReport, PathStats, RegionStats } from './report.js';
+export type { EventSource, ReplayOptions, AllocatorName, ReplayTotals, VmemTotals } from './replay.js';
+export { REPORT_SCHEMA, replayReportSchema, pathStatsSchema, regionStatsSchema, vmemPathSchema } from './report.js';
+export type { ReplayReport, PathStats, RegionStats, VmemPathStats } from './report.js';
 export {
   KMEMU_VERSION, kmemuVersionSchema, inputRunSchema, machineRunSchema, allocatorOptionsSchema, allocatorRunSchema, replayRunSchema, compareRunSchema,
   importRunSchema, traceStatsRunSchema, machineGiven, machineRun, inputName,
@@ -22,10 +22,10 @@ export { TraceReader, TraceWriter, LineInput, SKIP_REASONS } from './trace-io.js
 export type { TraceReaderOptions, TraceWriterOptions, LineInputOptions } from './trace-io.js';
 export { openAtomic, writeFileAtomic, OutputError, CLEANUP_SIGNALS } from './atomic-output.js';
 export type { AtomicOutput } from './atomic-output.js';
-export { generate, generatedHeader, generatedSource, resolveGenOptions, optionFlag, workloads, workloadAliases, KERNEL_MIX, OP_CYCLES } from './gen.js';
+export { generate, generatedHeader, generatedSource, generatedVersion, resolveGenOptions, optionFlag, workloads, workloadAliases, KERNEL_MIX, KVA_MIX, OP_CYCLES } from './gen.js';
 export type { GenOptions, GenApi, WorkloadInfo } from './gen.js';
 export { TraceStats } from './trace-stats.js';
-export type { TraceStatsSummary, TraceStatsZone, TraceStatsCpu, TraceStatsSizeBucket } from './trace-stats.js';
+export type { TraceStatsSummary, TraceStatsZone, TraceStatsArena, TraceStatsCpu, TraceStatsSizeBucket } from './trace-stats.js';
 export { importLinuxKmem, LINUX_IMPORT_SCHEMA, MAX_THINK_NS, ZERO_SIZE_AS } from './import-linux.js';
 export type { LinuxImportOptions, LinuxImportSummary } from './import-linux.js';
 export { linuxImportSummarySchema, traceStatsDocSchema, traceStatsSummaryShape, LINUX_IMPORT_SCHEMA_ID, TRACE_STATS_SCHEMA_ID } from './trace-schemas.js';

@@ -18,13 +18,24 @@
 //   when its own last access does (cpu.retired: load misses still in flight at its end count in it; stores drain later),
 //   and filed under the path it completed on
 //   (cpu.completeOp) and its zone; every counter it causes goes to its zone's counter context.
+// - vmem (format version 2): the first `arena` runs vmem_startup unless the kernel has; `v` is
+//   vmem_alloc (vmem_xalloc with restrictions) M_NOWAIT, `V` the matching free, each timed and
+//   filed under its arena's context `arena:NAME`, and also apart by op (the report's `vmem`). A
+//   failed `v` (ENOMEM) is counted, and the `V` of its object skipped and counted. vmem hands out
+//   address ranges, not memory: they are never touched.
 // - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
 //   the machine pauses, more of the trace is read, and the run resumes.
 
 import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
-import { PAGE_SIZE, boot, sysctl, sysctlSet, vm_waiting, type Kernel } from '../kernel/index.js';
+import {
+  M_BESTFIT, M_FIRSTFIT, M_NEXTFIT, M_NOWAIT, M_WAITOK, PAGE_SIZE, VMEM_ADDR_MAX, VMEM_ADDR_MIN, boot, sysctl, sysctlSet, vm_waiting, vmem_alloc,
+  vmem_create, vmem_free, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, type Kernel,
+} from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
-import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent, type ZoneFlag, newEvent } from './format.js';
+import {
+  OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, type TraceEvent, type VmemArgs,
+  type VmemStrategy, type ZoneFlag, newEvent,
+} from './format.js';
 import { Histogram } from './histogram.js';
 import { buildReport, type ReplayReport } from './report.js';
 import { type AllocatorRun, KMEMU_VERSION, machineRun } from './run.js';
@@ -73,12 +84,18 @@ export interface ReplayOptions {
 
 interface LiveObject {
   va: number;
-  kind: number; // OP_ALLOC, OP_MALLOC or OP_PALLOC
-  zone: number;
+  kind: number; // OP_ALLOC, OP_MALLOC, OP_PALLOC or OP_VALLOC
+  zone: number; // the zone, or the arena (v)
   size: number;
   pages: number[] | undefined;
   time: number; // simulated time the allocation completed
+  /** v: the segment's address (64-bit), whether vmem_xalloc gave it (else vmem_alloc), and whether it failed. */
+  addr?: bigint;
+  xalloc?: boolean;
+  failed?: boolean;
 }
+
+const STRATEGY: Readonly<Record<VmemStrategy, number>> = { firstfit: M_FIRSTFIT, bestfit: M_BESTFIT, nextfit: M_NEXTFIT };
 
 /** Per (counter context, path label): the latencies of the operations that ended there. */
 export class OpTable {
@@ -109,6 +126,7 @@ class EventQueue {
   private line = new Float64Array(1024);
   private key = new Float64Array(1024);
   private readonly zoneEvents = new Map<number, { name: string; flags: ZoneFlag[] }>();
+  private readonly vmemArgs = new Map<number, { name: string; vmem: VmemArgs }>();
   private head = 0;
   private tail = 0;
   private serial = 0;
@@ -129,6 +147,7 @@ class EventQueue {
     this.line[i] = ev.line;
     this.key[i] = key;
     if (ev.op === OP_ZONE) this.zoneEvents.set(this.serial, { name: ev.name, flags: ev.flags.slice() });
+    else if (ev.vmem !== undefined && ev.vmem !== null) this.vmemArgs.set(this.serial, { name: ev.name, vmem: { ...ev.vmem } });
     this.serial++;
   }
 
@@ -146,6 +165,14 @@ class EventQueue {
       this.zoneEvents.delete(this.headSerial);
       ev.name = z.name;
       ev.flags = z.flags;
+    }
+    const v = this.vmemArgs.get(this.headSerial);
+    if (v !== undefined) {
+      this.vmemArgs.delete(this.headSerial);
+      ev.name = v.name;
+      ev.vmem = v.vmem;
+    } else {
+      ev.vmem = null;
     }
     this.headSerial++;
     if (this.head === this.tail) this.head = this.tail = 0;
@@ -177,6 +204,20 @@ export interface ReplayTotals {
   allocations: number;
   frees: number;
   thinkCycles: number;
+}
+
+/** vmem's own figures of a replay (format version 2): its allocations and frees apart, by path. */
+export interface VmemTotals {
+  /** `v` events by the path they completed on. */
+  allocs: OpTable;
+  /** `V` events by path. */
+  frees: OpTable;
+  /** `v` that failed (ENOMEM). */
+  failures: number;
+  /** `V` of objects whose `v` failed, skipped. */
+  skippedFrees: number;
+  /** Arenas created. */
+  arenas: number;
 }
 
 /** The allocator's effective options, defaults included, as the report's run states them. */
@@ -220,14 +261,24 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     zoneFree: m.label('free'),
     pageAlloc: k.label['vm_page.alloc'],
     pageFree: k.label['vm_page.free'],
+    arenaCreate: m.label('arena.create'),
+    vmemXalloc: k.label['vmem.xalloc'],
+    vmemXfree: k.label['vmem.xfree'],
   };
   const queues: EventQueue[] = Array.from({ length: ncpus }, () => new EventQueue());
   /** Live objects by incarnation: the event number of their allocation in the trace. */
   const objects = new Map<number, LiveObject>();
   const zones = new Map<number, { handle: unknown; name: string; size: number; context: number; time: number }>();
+  const arenas = new Map<number, { vm: number; name: string; context: number; time: number }>();
+  /** vmem_startup done (key 0) or under way on some CPU (vmemStarting). */
+  const vmemReady = new Map<number, { time: number }>();
+  let vmemStarting = false;
+  const vmemTotals: VmemTotals = { allocs: new OpTable(m), frees: new OpTable(m), failures: 0, skippedFrees: 0, arenas: 0 };
   /** Who sleeps waiting for an incarnation, or a zone id, to appear. */
   const objectWaiters = new Map<number, number[]>();
   const zoneWaiters = new Map<number, number[]>();
+  const arenaWaiters = new Map<number, number[]>();
+  const vmemWaiters = new Map<number, number[]>();
   /** The event each CPU runs (its scratch event), for messages. */
   const current: TraceEvent[] = Array.from({ length: ncpus }, newEvent);
   const ops = new OpTable(m);
@@ -292,6 +343,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         return `object ${ev.obj}: allocation from zone ${z?.name ?? ev.zone}${z === undefined ? '' : ` (${z.size}-byte items)`}`;
       }
       case OP_ZONE: return `creation of zone ${ev.name}`;
+      case OP_ARENA: return `creation of arena ${ev.name}`;
+      case OP_VALLOC: return `object ${ev.obj}: vmem allocation of ${ev.size} bytes from arena ${arenas.get(ev.zone)?.name ?? ev.zone}`;
       default: return `object ${ev.obj}: the free`;
     }
   }
@@ -307,9 +360,10 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   function outOfMemory(cpu: number): UserError {
     const ev = current[cpu]!;
     let held = 0;
-    for (const o of objects.values()) held += o.kind === OP_PALLOC ? PAGE_SIZE * 2 ** o.size : o.kind === OP_ALLOC ? zones.get(o.zone)!.size : o.size;
+    for (const o of objects.values()) if (o.kind !== OP_VALLOC) held += o.kind === OP_PALLOC ? PAGE_SIZE * 2 ** o.size : o.kind === OP_ALLOC ? zones.get(o.zone)!.size : o.size;
     const free = (sysctl(k, 'vm.stats.vm.v_free_count') ?? 0) * PAGE_SIZE;
-    const n = objects.size;
+    let n = 0;
+    for (const o of objects.values()) if (o.kind !== OP_VALLOC) n++;
     return new UserError(
       `${where(ev)}${what(ev)} cannot be satisfied: ${ram}, ${bytes(free)} free and ${bytes(held)} in ${n} live object${n === 1 ? '' : 's'} of the trace, and no CPU will free any`,
     );
@@ -323,18 +377,34 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     const waiting = asleep.find((c) => current[c]!.op !== OP_THINK && err.waiting.find((w) => w.cpu === c)!.reason.startsWith('waiting for '));
     if (waiting !== undefined) {
       const ev = current[waiting]!;
-      return new UserError(`${where(ev)}the trace ended with CPU ${waiting} still waiting for ${ev.op === OP_ALLOC ? `zone ${ev.zone}` : `object ${ev.obj}`}, which no CPU ${ev.op === OP_ALLOC ? 'creates' : 'allocates'}`);
+      const thing = ev.op === OP_ALLOC ? `zone ${ev.zone}` : ev.op === OP_VALLOC ? `arena ${ev.zone}` : ev.op === OP_ARENA ? `arena ${ev.vmem?.parent ?? ''}` : `object ${ev.obj}`;
+      const does = ev.op === OP_ALLOC || ev.op === OP_VALLOC || ev.op === OP_ARENA ? 'creates' : 'allocates';
+      return new UserError(`${where(ev)}the trace ended with CPU ${waiting} still waiting for ${thing}, which no CPU ${does}`);
     }
     return err;
   }
 
-  function* timed(cpu: Cpu, context: number, fallbackLabel: number, op: Task<unknown>): Task<unknown> {
+  function* timed(cpu: Cpu, context: number, fallbackLabel: number, op: Task<unknown>, also?: OpTable): Task<unknown> {
     cpu.setContext(context);
     cpu.lastOpLabel = fallbackLabel;
     const t0 = cpu.retired;
     const r = yield* op;
     ops.add(context, cpu.lastOpLabel, cpu.retired - t0);
+    also?.add(context, cpu.lastOpLabel, cpu.retired - t0);
     return r;
+  }
+
+  /** vmem_startup, once, by the first CPU that creates an arena; the others wait for it. */
+  function* vmemStart(cpu: Cpu): Task {
+    if (vmemReady.has(0)) return;
+    if (vmemStarting) {
+      yield* waitFor(cpu, vmemReady, vmemWaiters, 0, 'waiting for vmem_startup');
+      return;
+    }
+    vmemStarting = true;
+    if (!vmem_started(k)) yield* vmem_startup(k, cpu);
+    vmemReady.set(0, { time: cpu.clock });
+    wakeWaiters(vmemWaiters, 0, cpu.clock);
   }
 
   function touchWrite(cpu: Cpu, va: number, bytes: number): void {
@@ -433,6 +503,56 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         cpu.leave();
         totals.thinkCycles += ev.size;
         return;
+      case OP_ARENA: {
+        const a = ev.vmem!;
+        const parent = a.parent < 0 ? undefined : yield* waitFor(cpu, arenas, arenaWaiters, a.parent, `waiting for arena ${a.parent}`);
+        const context = m.context(`arena:${ev.name}`);
+        cpu.setContext(context);
+        cpu.enter(label.arenaCreate);
+        yield* vmemStart(cpu);
+        const vm = yield* vmem_create(k, cpu, ev.name, a.base, a.span, a.quantum, a.qcacheMax, M_WAITOK);
+        if (vm === 0) throw new UserError(`${where(ev)}${what(ev)} failed: vmem_create returned NULL (its span could not be added)`);
+        if (parent !== undefined) yield* vmemImportFrom(k, cpu, vm, parent.vm, a.importQuantum === 0n ? undefined : a.importQuantum);
+        cpu.leave();
+        cpu.setContext(0);
+        vmemTotals.arenas++;
+        arenas.set(ev.zone, { vm, name: ev.name, context, time: cpu.clock });
+        wakeWaiters(arenaWaiters, ev.zone, cpu.clock);
+        return;
+      }
+      case OP_VALLOC: {
+        const ar = yield* waitFor(cpu, arenas, arenaWaiters, ev.zone, `waiting for arena ${ev.zone}`);
+        const a = ev.vmem;
+        const flags = M_NOWAIT | STRATEGY[a?.strat ?? 'firstfit'];
+        const xalloc = a !== null && a !== undefined && (a.align !== 0n || a.phase !== 0n || a.nocross !== 0n);
+        const size = BigInt(ev.size);
+        const task = xalloc
+          ? vmem_xalloc(k, cpu, ar.vm, size, a.align, a.phase, a.nocross, VMEM_ADDR_MIN, VMEM_ADDR_MAX, flags)
+          : vmem_alloc(k, cpu, ar.vm, size, flags);
+        const r = (yield* timed(cpu, ar.context, label.vmemXalloc, task, vmemTotals.allocs)) as { error: number; addr: bigint };
+        cpu.setContext(0);
+        const failed = r.error !== 0;
+        if (failed) vmemTotals.failures++;
+        else totals.allocations++;
+        objects.set(key, { va: 0, kind: OP_VALLOC, zone: ev.zone, size: ev.size, pages: undefined, time: cpu.clock, addr: r.addr, xalloc, failed });
+        wakeWaiters(objectWaiters, key, cpu.clock);
+        return;
+      }
+      case OP_VFREE: {
+        const o = yield* waitFor(cpu, objects, objectWaiters, key, `waiting for object ${ev.obj}`);
+        objects.delete(key);
+        if (o.failed === true) {
+          vmemTotals.skippedFrees++;
+          return;
+        }
+        const ar = arenas.get(o.zone)!;
+        const size = BigInt(o.size);
+        const task = o.xalloc === true ? vmem_xfree(k, cpu, ar.vm, o.addr!, size) : vmem_free(k, cpu, ar.vm, o.addr!, size);
+        yield* timed(cpu, ar.context, label.vmemXfree, task, vmemTotals.frees);
+        cpu.setContext(0);
+        totals.frees++;
+        return;
+      }
     }
   }
 
@@ -463,7 +583,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     switch (ev.op) {
       case OP_ALLOC:
       case OP_MALLOC:
-      case OP_PALLOC: {
+      case OP_PALLOC:
+      case OP_VALLOC: {
         const early = earlyFrees.get(ev.obj);
         if (early !== undefined) {
           earlyFrees.delete(ev.obj);
@@ -474,7 +595,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       }
       case OP_FREE:
       case OP_MFREE:
-      case OP_PFREE: {
+      case OP_PFREE:
+      case OP_VFREE: {
         const live = liveKeys.get(ev.obj);
         if (live !== undefined) {
           liveKeys.delete(ev.obj);
@@ -540,6 +662,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     ops,
     counters: m.snapshot().minus(start),
     zoneNames: [...zones.values()].map((z) => z.name),
+    vmem: vmemTotals.arenas > 0 ? vmemTotals : undefined,
   });
 }
 

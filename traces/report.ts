@@ -8,7 +8,7 @@ import type { CounterSnapshot, Machine } from '../emu/index.js';
 import type { Kernel } from '../kernel/index.js';
 import type { ReplayAllocator } from './allocators.js';
 import { Histogram } from './histogram.js';
-import type { OpTable, ReplayTotals } from './replay.js';
+import type { OpTable, ReplayTotals, VmemTotals } from './replay.js';
 import { replayRunSchema, type ReplayRun } from './run.js';
 import { vmstatSchema } from './vmstat.js';
 
@@ -41,6 +41,25 @@ export const pathStatsSchema = z
   .describe('one path an operation completed on, and the counters of its own code')
   .meta({ id: 'PathStats' });
 export type PathStats = z.infer<typeof pathStatsSchema>;
+
+const latencySchema = z
+  .object({
+    total: count('sum of their latencies (cycles)'),
+    mean: z.number().min(0).describe('mean latency (cycles, two decimals)'),
+    p50: count('median latency (cycles; exact below 4096 cycles, within 1.1% above)'),
+    p99: count('99th percentile latency (cycles; exact below 4096 cycles, within 1.1% above)'),
+    max: count('largest latency (cycles)'),
+  })
+  .describe('latencies of the operations, each timed on its CPU\'s clock from call to return, so a lock wait is in it');
+
+export const vmemPathSchema = z
+  .object({
+    path: z.string().describe('the path the operations completed on: vmem.qcache (a quantum cache), vmem.xalloc (the arena\'s free lists), vmem.import (an import from the parent arena), vmem.xfree'),
+    ops: count('operations that completed on the path'),
+    cycles: latencySchema,
+  })
+  .describe('vmem operations of one kind (v or V) on one path');
+export type VmemPathStats = z.infer<typeof vmemPathSchema>;
 
 export const regionStatsSchema = z
   .object({
@@ -84,8 +103,8 @@ export const replayReportSchema = z
     totals: z
       .object({
         events: count('events replayed'),
-        allocations: count('allocations (zone, malloc and page)'),
-        frees: count('frees (zone, malloc and page)'),
+        allocations: count('allocations (zone, malloc, page and vmem; a failed vmem allocation is not one)'),
+        frees: count('frees (zone, malloc, page and vmem)'),
         thinkCycles: count('think time of the trace (cycles)'),
         makespanCycles: count('the largest CPU clock at the end (cycles)'),
         allocatorCycles: count('sum of every operation\'s latency (cycles)'),
@@ -121,6 +140,16 @@ export const replayReportSchema = z
       )
       .describe('per CPU'),
     vmstat: vmstatSchema.optional().describe('with --vmstat: the kernel\'s own allocator statistics at the end of the run'),
+    vmem: z
+      .object({
+        arenas: count('arenas the trace created'),
+        allocs: z.array(vmemPathSchema).describe('the v events (vmem_alloc, vmem_xalloc) by the path they completed on, costliest first'),
+        frees: z.array(vmemPathSchema).describe('the V events (vmem_free, vmem_xfree) by path, costliest first'),
+        failures: count('v events that failed (ENOMEM), not counted as allocations'),
+        skippedFrees: count('V events of objects whose v failed, skipped'),
+      })
+      .optional()
+      .describe('format-version-2 traces with arenas: vmem\'s allocations and frees apart, by path (the paths table mixes them: a quantum-cache hit and a quantum-cache free both end on vmem.qcache)'),
   })
   .describe('a replay: what each allocation cost, by path, zone, label and CPU');
 export type ReplayReport = z.infer<typeof replayReportSchema>;
@@ -160,6 +189,23 @@ export interface ReportInput {
   ops: OpTable;
   counters: CounterSnapshot;
   zoneNames: string[];
+  vmem?: VmemTotals | undefined;
+}
+
+function vmemRows(t: OpTable): VmemPathStats[] {
+  const byPath = new Map<string, Histogram>();
+  for (const e of t.byKey.values()) {
+    const h = byPath.get(e.path) ?? new Histogram();
+    h.merge(e.hist);
+    byPath.set(e.path, h);
+  }
+  return [...byPath]
+    .map(([path, h]) => ({
+      path,
+      ops: h.count,
+      cycles: { total: h.total, mean: Math.round(h.mean * 100) / 100, p50: h.quantile(0.5), p99: h.quantile(0.99), max: h.max },
+    }))
+    .sort((a, b) => b.cycles.total - a.cycles.total || a.path.localeCompare(b.path));
 }
 
 export function buildReport(r: ReportInput): ReplayReport {
@@ -223,5 +269,8 @@ export function buildReport(r: ReportInput): ReplayReport {
     zones,
     regions,
     cpus,
+    ...(r.vmem === undefined
+      ? {}
+      : { vmem: { arenas: r.vmem.arenas, allocs: vmemRows(r.vmem.allocs), frees: vmemRows(r.vmem.frees), failures: r.vmem.failures, skippedFrees: r.vmem.skippedFrees } }),
   };
 }

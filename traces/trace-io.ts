@@ -14,10 +14,11 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { UserError } from '../emu/index.js';
 import { openAtomic, outputError, writeAll, type AtomicOutput } from './atomic-output.js';
 import {
-  MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE,
-  TRACE_MAGIC, TRACE_VERSION, newEvent, opNames, zoneFlags,
+  MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, MAX_VMEM_NAME, MAX_VMEM_QCACHE_QUANTA, MAX_VMEM_QUANTUM, MAX_VMEM_SIZE, OP_ALLOC, OP_ARENA,
+  OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, TRACE_MAGIC, TRACE_VERSION, TRACE_VERSION_1,
+  newEvent, newVmemArgs, opNames, versionOfOp, vmemStrategies, zoneFlags,
 } from './format.js';
-import type { TraceEvent, TraceHeader, ZoneFlag } from './format.js';
+import type { TraceEvent, TraceHeader, VmemStrategy, ZoneFlag } from './format.js';
 
 // ---------------------------------------------------------------------------------------------
 // Line input
@@ -258,12 +259,15 @@ export const SKIP_REASONS = {
   freeNotLive: 'frees of objects not live',
   wrongKind: 'frees of the wrong kind',
   otherZone: 'frees to another zone',
+  arenaTwice: 'arenas created twice',
+  unknownArena: 'uses of arenas not created',
 } as const;
 type SkipReason = (typeof SKIP_REASONS)[keyof typeof SKIP_REASONS];
 
 /** A live object's kind in the reader's live set: a zone id (>= 0) for `a`, or one of these. */
 const LIVE_MALLOC = -1;
 const LIVE_PAGES = -2;
+const LIVE_VMEM = -3;
 
 const MAX_CPUS = 4096;
 const MAX_FIELDS = 16;
@@ -279,8 +283,16 @@ const SHAPES: readonly string[] = [
   '"CPU P ORDER OBJ"',
   '"CPU Q OBJ"',
   '"CPU t CYCLES"',
+  '"CPU arena ARENA NAME BASE SIZE QUANTUM QCACHE_MAX [import PARENT [IMPORT_QUANTUM]]"',
+  '"CPU v ARENA OBJ SIZE [STRAT] [align=A] [phase=P] [nocross=N]"',
+  '"CPU V OBJ"',
 ];
-const ARITY = [0, 5, 4, 4, 4, 3, 4, 3, 3];
+/** Fields of each op's line; arena and v have optional ones (checked in parseEvent). */
+const ARITY = [0, 5, 4, 4, 4, 3, 4, 3, 3, 8, 5, 3];
+const OPS_V1 = 'an op (zone, a, f, m, x, P, Q, t)';
+const OPS_V2 = 'an op (zone, a, f, m, x, P, Q, t, arena, v, V)';
+const U64_MAX = (1n << 64n) - 1n;
+const VMEM_OPTIONS = `a vmem option (${vmemStrategies.join(', ')}, align=A, phase=P, nocross=N)`;
 
 function quote(text: string): string {
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
@@ -309,6 +321,9 @@ export class TraceReader {
   private nfields = 0;
   private readonly live = new Map<number, number>();
   private readonly zones = new Set<number>();
+  /** Created arenas and their quantum (for the restrictions of `v`). */
+  private readonly arenas = new Map<number, bigint>();
+  private version = TRACE_VERSION_1;
   private readonly skips = new Map<SkipReason, number>();
 
   private constructor(
@@ -323,6 +338,11 @@ export class TraceReader {
   /** The input's name in messages: the path, or `<stdin>`. */
   get name(): string {
     return this.input.name;
+  }
+
+  /** The format version the header states (1 or 2). */
+  get formatVersion(): number {
+    return this.version;
   }
 
   /** Input bytes read so far (compressed bytes for gzip input): for a progress bar. */
@@ -379,17 +399,15 @@ export class TraceReader {
   }
 
   private async readHeader(): Promise<void> {
-    const expected = `${TRACE_MAGIC} ${TRACE_VERSION}`;
-    if (this.pos >= this.text.length && !(await this.fill())) throw new UserError(`${this.name}:1: expected "${expected}", got ""`);
+    const expected = `"${TRACE_MAGIC} ${TRACE_VERSION_1}" or "${TRACE_MAGIC} ${TRACE_VERSION}"`;
+    if (this.pos >= this.text.length && !(await this.fill())) throw new UserError(`${this.name}:1: expected ${expected}, got ""`);
     const first = this.text.slice(this.pos, this.peekLineEnd());
     this.consumeLine();
-    if (first !== expected) {
-      const m = /^kmemu-trace (\d+)$/.exec(first);
-      if (m !== null && Number(m[1]) > TRACE_VERSION) {
-        throw new UserError(`${this.name}:1: trace format version ${m[1]} is newer than this kmemu reads (${TRACE_VERSION})`);
-      }
-      throw new UserError(`${this.name}:1: expected "${expected}", got ${quote(first)}`);
-    }
+    const m = /^kmemu-trace (\d+)$/.exec(first);
+    const v = m === null ? 0 : Number(m[1]);
+    if (v > TRACE_VERSION) throw new UserError(`${this.name}:1: trace format version ${m![1]} is newer than this kmemu reads (${TRACE_VERSION})`);
+    if (first !== `${TRACE_MAGIC} ${v}` || v < TRACE_VERSION_1) throw new UserError(`${this.name}:1: expected ${expected}, got ${quote(first)}`);
+    this.version = v;
     // Metadata: `# key: value` comments before the first event.
     for (;;) {
       if (this.pos >= this.text.length && !(await this.fill())) return;
@@ -502,6 +520,74 @@ export class TraceReader {
     return v;
   }
 
+  /** A decimal or 0x-hex integer from 0 to `max` (at most 2^64-1), exact; fails with `what` otherwise. */
+  private big(s: string, max: bigint, what: string, got = s): bigint {
+    if (!/^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(s)) this.fail(what, got);
+    const v = BigInt(s);
+    if (v > max) this.fail(what, got);
+    return v;
+  }
+
+  private parseArena(text: string, start: number, end: number, ev: TraceEvent): void {
+    const n = this.nfields;
+    if (n !== 8 && n !== 10 && n !== 11) this.fail(SHAPES[OP_ARENA]!, text.slice(start, end).trim());
+    const a = newVmemArgs();
+    ev.vmem = a;
+    ev.zone = this.number(text, 2, Number.MAX_SAFE_INTEGER, 'an arena id');
+    ev.name = this.field(text, 3);
+    if (ev.name.length > MAX_VMEM_NAME) this.fail(`an arena name of at most ${MAX_VMEM_NAME} characters`, ev.name);
+    a.base = this.big(this.field(text, 4), U64_MAX, 'an arena base address (0-0xffffffffffffffff, decimal or 0x-hex)');
+    a.span = this.big(this.field(text, 5), U64_MAX, 'an arena size in bytes (0-0xffffffffffffffff, decimal or 0x-hex)');
+    if (a.base + a.span > U64_MAX + 1n) this.fail('an arena size that ends the span at or below 2^64 (BASE + SIZE)', this.field(text, 5));
+    const QUANTUM = `a quantum (a power of two from 1 to ${MAX_VMEM_QUANTUM})`;
+    a.quantum = this.big(this.field(text, 6), BigInt(MAX_VMEM_QUANTUM), QUANTUM);
+    if (a.quantum === 0n || (a.quantum & (a.quantum - 1n)) !== 0n) this.fail(QUANTUM, this.field(text, 6));
+    const QCACHE = `a quantum cache limit (a multiple of the quantum, at most ${MAX_VMEM_QCACHE_QUANTA} quanta)`;
+    a.qcacheMax = this.big(this.field(text, 7), a.quantum * BigInt(MAX_VMEM_QCACHE_QUANTA), QCACHE);
+    if (a.qcacheMax % a.quantum !== 0n) this.fail(QCACHE, this.field(text, 7));
+    if ((a.base % a.quantum !== 0n || a.span % a.quantum !== 0n)) this.fail('an arena span (BASE and SIZE) in whole quanta', `${this.field(text, 4)} ${this.field(text, 5)}`);
+    if (n === 8) return;
+    if (this.field(text, 8) !== 'import') this.fail('"import PARENT [IMPORT_QUANTUM]"', text.slice(this.fields[16]!, end).trim());
+    a.parent = this.number(text, 9, Number.MAX_SAFE_INTEGER, 'an arena id');
+    if (n === 11) {
+      const IMPORT = 'an import quantum (a multiple of the quantum, at least one)';
+      a.importQuantum = this.big(this.field(text, 10), U64_MAX, IMPORT);
+      if (a.importQuantum === 0n || a.importQuantum % a.quantum !== 0n) this.fail(IMPORT, this.field(text, 10));
+    }
+  }
+
+  private parseVmemAlloc(text: string, start: number, end: number, ev: TraceEvent): void {
+    const n = this.nfields;
+    if (n < 5 || n > 9) this.fail(SHAPES[OP_VALLOC]!, text.slice(start, end).trim());
+    ev.zone = this.number(text, 2, Number.MAX_SAFE_INTEGER, 'an arena id');
+    ev.obj = this.number(text, 3, Number.MAX_SAFE_INTEGER, 'an object id');
+    const SIZE = `a vmem size in bytes (1-${MAX_VMEM_SIZE}, decimal or 0x-hex)`;
+    ev.size = Number(this.big(this.field(text, 4), BigInt(MAX_VMEM_SIZE), SIZE));
+    if (ev.size === 0) this.fail(SIZE, this.field(text, 4));
+    if (n === 5) return;
+    const a = newVmemArgs();
+    ev.vmem = a;
+    const seen = new Set<string>();
+    for (let k = 5; k < n; k++) {
+      const f = this.field(text, k);
+      const eq = f.indexOf('=');
+      const key = eq < 0 ? 'strat' : f.slice(0, eq);
+      if (key === 'strat' ? !(vmemStrategies as readonly string[]).includes(f) || k !== 5 : key !== 'align' && key !== 'phase' && key !== 'nocross') {
+        this.fail(k !== 5 && eq < 0 && (vmemStrategies as readonly string[]).includes(f) ? 'the strategy right after SIZE' : VMEM_OPTIONS, f);
+      }
+      if (seen.has(key)) this.fail('each vmem option at most once', f);
+      seen.add(key);
+      if (key === 'strat') {
+        a.strat = f as VmemStrategy;
+        continue;
+      }
+      const what = key === 'align' ? 'align=A, a power of two' : key === 'phase' ? 'phase=P, a number of bytes' : 'nocross=N, a power of two';
+      const v = this.big(f.slice(eq + 1), BigInt(MAX_VMEM_SIZE), `${what} (up to ${MAX_VMEM_SIZE}, decimal or 0x-hex)`, f);
+      if (key !== 'phase' && (v === 0n || (v & (v - 1n)) !== 0n)) this.fail(`${what} (up to ${MAX_VMEM_SIZE}, decimal or 0x-hex)`, f);
+      a[key as 'align' | 'phase' | 'nocross'] = v;
+    }
+  }
+
   private parseEvent(text: string, start: number, end: number, ev: TraceEvent): void {
     const f = this.fields;
     const n = this.nfields;
@@ -520,20 +606,41 @@ export class TraceReader {
         case 80: op = OP_PALLOC; break; // P
         case 81: op = OP_PFREE; break; // Q
         case 116: op = OP_THINK; break; // t
+        case 118: op = OP_VALLOC; break; // v
+        case 86: op = OP_VFREE; break; // V
+        case 98: // b
+        case 66: // B
+          if (this.version >= 2) throw new UserError(`${this.name}:${this.lines}: "${this.field(text, 1)}" events (mbufs) are reserved in format version 2 and not implemented yet`);
+          break;
       }
     } else if (oe - os === 4 && text.startsWith('zone', os)) {
       op = OP_ZONE;
+    } else if (oe - os === 5 && text.startsWith('arena', os)) {
+      op = OP_ARENA;
     }
-    if (op === 0) this.fail('an op (zone, a, f, m, x, P, Q, t)', this.field(text, 1));
+    if (op !== 0 && versionOfOp(op) > this.version) {
+      throw new UserError(`${this.name}:${this.lines}: the "${opNames[op]}" op needs format version 2; this trace's header says "${TRACE_MAGIC} ${this.version}"`);
+    }
+    if (op === 0) this.fail(this.version >= 2 ? OPS_V2 : OPS_V1, this.field(text, 1));
     ev.op = op;
-    if (op === OP_ZONE ? n < ARITY[op]! || n > MAX_FIELDS : n !== ARITY[op]!) this.fail(SHAPES[op]!, text.slice(start, end).trim());
+    if (op === OP_ZONE ? n < ARITY[op]! || n > MAX_FIELDS : op !== OP_ARENA && op !== OP_VALLOC && n !== ARITY[op]!) this.fail(SHAPES[op]!, text.slice(start, end).trim());
     if (ev.flags.length > 0) ev.flags = [];
     ev.name = '';
     ev.zone = 0;
     ev.obj = 0;
     ev.size = 0;
+    ev.vmem = null;
     const MAX = Number.MAX_SAFE_INTEGER;
     switch (op) {
+      case OP_ARENA:
+        this.parseArena(text, start, end, ev);
+        break;
+      case OP_VALLOC:
+        this.parseVmemAlloc(text, start, end, ev);
+        break;
+      case OP_VFREE:
+        ev.obj = this.number(text, 2, MAX, 'an object id');
+        break;
       case OP_ZONE: {
         ev.zone = this.number(text, 2, MAX, 'a zone id');
         ev.name = this.field(text, 3);
@@ -587,13 +694,29 @@ export class TraceReader {
         if (live.has(ev.obj)) return this.reject(SKIP_REASONS.allocLive, `allocation of object ${ev.obj}, which is already live`);
         live.set(ev.obj, ev.op === OP_MALLOC ? LIVE_MALLOC : LIVE_PAGES);
         return true;
+      case OP_ARENA: {
+        if (this.arenas.has(ev.zone)) return this.reject(SKIP_REASONS.arenaTwice, `arena ${ev.zone} was already created`);
+        const parent = ev.vmem!.parent;
+        if (parent >= 0 && !this.arenas.has(parent)) return this.reject(SKIP_REASONS.unknownArena, `arena ${parent} was not created`);
+        this.arenas.set(ev.zone, ev.vmem!.quantum);
+        return true;
+      }
+      case OP_VALLOC: {
+        const quantum = this.arenas.get(ev.zone);
+        if (quantum === undefined) return this.reject(SKIP_REASONS.unknownArena, `arena ${ev.zone} was not created`);
+        if (ev.vmem !== null) this.checkRestrictions(ev, quantum);
+        if (live.has(ev.obj)) return this.reject(SKIP_REASONS.allocLive, `allocation of object ${ev.obj}, which is already live`);
+        live.set(ev.obj, LIVE_VMEM);
+        return true;
+      }
       case OP_FREE:
       case OP_MFREE:
-      case OP_PFREE: {
+      case OP_PFREE:
+      case OP_VFREE: {
         if (ev.op === OP_FREE && !this.zones.has(ev.zone)) return this.reject(SKIP_REASONS.unknownZone, `zone ${ev.zone} was not created`);
         const kind = live.get(ev.obj);
         if (kind === undefined) return this.reject(SKIP_REASONS.freeNotLive, `free of object ${ev.obj}, which is not live`);
-        const allocOp = kind === LIVE_MALLOC ? OP_MALLOC : kind === LIVE_PAGES ? OP_PALLOC : OP_ALLOC;
+        const allocOp = kind === LIVE_MALLOC ? OP_MALLOC : kind === LIVE_PAGES ? OP_PALLOC : kind === LIVE_VMEM ? OP_VALLOC : OP_ALLOC;
         if (allocOp + 1 !== ev.op) {
           return this.reject(SKIP_REASONS.wrongKind, `free of object ${ev.obj} with "${opNames[ev.op]}", which was allocated with "${opNames[allocOp]}"`);
         }
@@ -605,6 +728,25 @@ export class TraceReader {
       }
       default:
         return true;
+    }
+  }
+
+  /**
+   * vmem_xalloc's assertions on its restrictions, which depend on the arena's quantum: each a
+   * multiple of it, phase below align, the segment (SIZE rounded up to the quantum) no larger
+   * than nocross and not crossing a nocross boundary at its phase. Errors even with --lenient.
+   */
+  private checkRestrictions(ev: TraceEvent, quantum: bigint): void {
+    const a = ev.vmem!;
+    const at = `${this.name}:${this.lines}: expected`;
+    for (const key of ['align', 'phase', 'nocross'] as const) {
+      if (a[key] % quantum !== 0n) throw new UserError(`${at} ${key}= a multiple of arena ${ev.zone}'s quantum (${quantum}), got "${key}=${a[key]}"`);
+    }
+    if (a.phase !== 0n && a.phase >= a.align) throw new UserError(`${at} phase= below align=${a.align}, got "phase=${a.phase}"`);
+    const size = ((BigInt(ev.size) + quantum - 1n) / quantum) * quantum;
+    if (a.nocross !== 0n) {
+      if (a.nocross < size) throw new UserError(`${at} nocross= at least the size rounded to the quantum (${size}), got "nocross=${a.nocross}"`);
+      if ((a.phase ^ (a.phase + size - 1n)) & -a.nocross) throw new UserError(`${at} a phase= at which the segment does not cross a nocross=${a.nocross} boundary, got "phase=${a.phase}"`);
     }
   }
 
@@ -621,6 +763,11 @@ export class TraceReader {
 export interface TraceWriterOptions {
   /** gzip the output; by default when the name ends in `.gz`. */
   gzip?: boolean;
+  /**
+   * The format version of the header: 1 (the default) for a trace of version-1 ops only, so
+   * that such traces stay as they were; 2 for one with `arena`, `v` or `V` events.
+   */
+  version?: number;
 }
 
 /** Text buffered before a write; with gzip each flush is one gzip member (readers join them). */
@@ -641,14 +788,18 @@ export class TraceWriter {
   private constructor(
     private readonly out: AtomicOutput,
     gzip: boolean,
+    /** The header's format version. */
+    readonly version: number,
   ) {
     this.gzip = gzip;
   }
 
   /** Opens `file` and writes the header: `# key: value` for each of `header.meta`, then `# cpus: N`. */
   static create(file: string, header: Partial<TraceHeader> = {}, options: TraceWriterOptions = {}): TraceWriter {
-    const w = new TraceWriter(openAtomic(file), options.gzip ?? file.endsWith('.gz'));
-    w.buf = `${TRACE_MAGIC} ${TRACE_VERSION}\n`;
+    const version = options.version ?? TRACE_VERSION_1;
+    if (version !== TRACE_VERSION_1 && version !== TRACE_VERSION) throw new Error(`not a trace format version: ${version}`);
+    const w = new TraceWriter(openAtomic(file), options.gzip ?? file.endsWith('.gz'), version);
+    w.buf = `${TRACE_MAGIC} ${version}\n`;
     const meta = header.meta ?? {};
     for (const [key, value] of Object.entries(meta)) w.comment(`${key}: ${value}`);
     if (header.cpus !== undefined && meta.cpus === undefined) w.comment(`cpus: ${header.cpus}`);
@@ -675,6 +826,13 @@ export class TraceWriter {
       case OP_PALLOC: this.palloc(ev.cpu, ev.size, ev.obj); break;
       case OP_PFREE: this.pfree(ev.cpu, ev.obj); break;
       case OP_THINK: this.think(ev.cpu, ev.size); break;
+      case OP_ARENA: {
+        const a = ev.vmem!;
+        this.arena(ev.cpu, ev.zone, ev.name, a.base, a.span, a.quantum, a.qcacheMax, a.parent < 0 ? undefined : a.parent, a.importQuantum === 0n ? undefined : a.importQuantum);
+        break;
+      }
+      case OP_VALLOC: this.valloc(ev.cpu, ev.zone, ev.obj, ev.size, ev.vmem ?? undefined); break;
+      case OP_VFREE: this.vfree(ev.cpu, ev.obj); break;
       default: throw new Error(`not a trace event op: ${ev.op}`);
     }
   }
@@ -711,6 +869,40 @@ export class TraceWriter {
 
   think(cpu: number, cycles: number): void {
     this.event(`${check(cpu)} t ${check(cycles)}\n`);
+  }
+
+  /**
+   * `CPU arena ARENA NAME BASE SIZE QUANTUM QCACHE_MAX [import PARENT [IMPORT_QUANTUM]]`; BASE
+   * in 0x-hex, the rest decimal.
+   */
+  arena(cpu: number, arena: number, name: string, base: bigint, size: bigint, quantum: bigint, qcacheMax: bigint, parent?: number, importQuantum?: bigint): void {
+    this.needs(OP_ARENA);
+    if (!/^\S{1,16}$/.test(name)) throw new Error(`an arena name is one word of at most 16 characters, not ${JSON.stringify(name)}`);
+    for (const v of [base, size, quantum, qcacheMax, importQuantum ?? 0n]) if (v < 0n || v >= 1n << 64n) throw new Error(`an arena field is 64-bit, not ${v}`);
+    const imp = parent === undefined ? '' : ` import ${check(parent)}${importQuantum === undefined ? '' : ` ${importQuantum}`}`;
+    this.event(`${check(cpu)} arena ${check(arena)} ${name} 0x${base.toString(16)} ${size} ${quantum} ${qcacheMax}${imp}\n`);
+  }
+
+  /** `CPU v ARENA OBJ SIZE [STRAT] [align=A] [phase=P] [nocross=N]`: the defaults (firstfit, 0) are left out. */
+  valloc(cpu: number, arena: number, obj: number, size: number, args?: { strat: VmemStrategy; align: bigint; phase: bigint; nocross: bigint }): void {
+    this.needs(OP_VALLOC);
+    let opt = '';
+    if (args !== undefined) {
+      if (args.strat !== 'firstfit') opt += ` ${args.strat}`;
+      if (args.align !== 0n) opt += ` align=${args.align}`;
+      if (args.phase !== 0n) opt += ` phase=${args.phase}`;
+      if (args.nocross !== 0n) opt += ` nocross=${args.nocross}`;
+    }
+    this.event(`${check(cpu)} v ${check(arena)} ${check(obj)} ${check(size)}${opt}\n`);
+  }
+
+  vfree(cpu: number, obj: number): void {
+    this.needs(OP_VFREE);
+    this.event(`${check(cpu)} V ${check(obj)}\n`);
+  }
+
+  private needs(op: number): void {
+    if (versionOfOp(op) > this.version) throw new Error(`a version-${this.version} trace cannot hold "${opNames[op]}" events: create the writer with version ${versionOfOp(op)}`);
   }
 
   private event(line: string): void {

@@ -12,7 +12,7 @@ const byName = (what: string) => z.record(z.string(), z.number().int().min(0)).d
 /** The fields of TraceStats.summary(). */
 export const traceStatsSummaryShape = {
   events: count('events'),
-  byOp: byName('events by op word (zone, a, f, m, x, P, Q, t), every op present'),
+  byOp: byName('events by op word (zone, a, f, m, x, P, Q, t; version 2 adds arena, v, V), every op of the trace\'s version present'),
   cpus: z
     .array(z.object({ cpu: count('the trace CPU'), events: count('its events'), allocs: count('its allocations'), frees: count('its frees') }))
     .describe('CPUs with at least one event, in order'),
@@ -27,6 +27,18 @@ export const traceStatsSummaryShape = {
       }),
     )
     .describe('zones in order of creation'),
+  arenas: z
+    .array(
+      z.object({
+        id: count('the arena id'),
+        name: z.string().describe('the arena name'),
+        quantum: count('its quantum (bytes)'),
+        allocs: count('v events on it'),
+        frees: count('V events of its objects'),
+      }),
+    )
+    .optional()
+    .describe('version-2 traces: vmem arenas in order of creation (absent for a version-1 trace)'),
   sizes: z
     .array(
       z.object({
@@ -35,7 +47,7 @@ export const traceStatsSummaryShape = {
         count: count('allocations in the bucket'),
       }),
     )
-    .describe('allocations (a: the zone\'s item size, m: the size, P: 4096 << order) by power-of-two bucket; empty buckets left out'),
+    .describe('allocations (a: the zone\'s item size, m and v: the size, P: 4096 << order) by power-of-two bucket; empty buckets left out'),
   live: count('objects allocated and not freed by the end'),
   maxLive: count('most objects live at once'),
   crossCpuFrees: count('frees on another CPU than the allocation'),

@@ -3,7 +3,7 @@
 // allocation's. Memory is the live objects (for the cross-CPU count) and the zones.
 // The printers are in tools/trace.ts.
 
-import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_ZONE, opNames } from './format.js';
+import { FIRST_V2_OP, OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_VALLOC, OP_VFREE, OP_ZONE, opNames } from './format.js';
 import type { TraceEvent } from './format.js';
 
 /** Bytes in a page for the size of a `P` allocation (2^ORDER pages). */
@@ -14,6 +14,15 @@ export interface TraceStatsZone {
   name: string;
   /** Item size in bytes. */
   size: number;
+  allocs: number;
+  frees: number;
+}
+
+export interface TraceStatsArena {
+  id: number;
+  name: string;
+  /** Quantum in bytes. */
+  quantum: number;
   allocs: number;
   frees: number;
 }
@@ -35,12 +44,14 @@ export interface TraceStatsSizeBucket {
 /** The JSON-able summary (TraceStats.summary()). */
 export interface TraceStatsSummary {
   events: number;
-  /** Events by op word (`zone`, `a`, `f`, `m`, `x`, `P`, `Q`, `t`), every op present. */
+  /** Events by op word (`zone`, `a`, `f`, `m`, `x`, `P`, `Q`, `t`; version 2 adds `arena`, `v`, `V`), every op of the trace's version present. */
   byOp: Record<string, number>;
   /** CPUs with at least one event, in order. */
   cpus: TraceStatsCpu[];
   /** Zones in order of creation. */
   zones: TraceStatsZone[];
+  /** Version 2: vmem arenas in order of creation (absent from a version-1 trace's summary). */
+  arenas?: TraceStatsArena[];
   /** Allocations (a: the zone's item size, m: the size, P: 4096 << order) by power-of-two bucket; empty buckets left out. */
   sizes: TraceStatsSizeBucket[];
   /** Objects allocated and not freed by the end. */
@@ -58,8 +69,13 @@ export class TraceStats {
   crossCpuFrees = 0;
   private readonly perCpu = new Map<number, TraceStatsCpu>();
   private readonly zones = new Map<number, TraceStatsZone>();
-  /** Allocating CPU by live object id. */
+  private readonly arenas = new Map<number, TraceStatsArena>();
+  /** Allocating CPU by live object id; the arena of a `v` object. */
   private readonly live = new Map<number, number>();
+  private readonly arenaOf = new Map<number, TraceStatsArena>();
+
+  /** `version`: the trace's format version (its ops are the keys of byOp). */
+  constructor(private readonly version = 1) {}
   /** Allocations by ceil(log2(bytes)); bucket 0 holds sizes 0 and 1. */
   private readonly sizeBuckets = new Float64Array(64);
 
@@ -98,6 +114,27 @@ export class TraceStats {
       case OP_PFREE:
         this.freed(c, ev.obj);
         break;
+      case OP_ARENA:
+        this.arenas.set(ev.zone, { id: ev.zone, name: ev.name, quantum: Number(ev.vmem?.quantum ?? 0n), allocs: 0, frees: 0 });
+        break;
+      case OP_VALLOC: {
+        const a = this.arenas.get(ev.zone);
+        if (a !== undefined) {
+          a.allocs++;
+          this.arenaOf.set(ev.obj, a);
+        }
+        this.allocated(c, ev.obj, ev.size);
+        break;
+      }
+      case OP_VFREE: {
+        const a = this.arenaOf.get(ev.obj);
+        if (a !== undefined) {
+          a.frees++;
+          this.arenaOf.delete(ev.obj);
+        }
+        this.freed(c, ev.obj);
+        break;
+      }
     }
   }
 
@@ -123,7 +160,8 @@ export class TraceStats {
 
   summary(): TraceStatsSummary {
     const byOp: Record<string, number> = {};
-    for (let op = 1; op < opNames.length; op++) byOp[opNames[op]!] = this.byOp[op]!;
+    const ops = this.version >= 2 ? opNames.length : FIRST_V2_OP;
+    for (let op = 1; op < ops; op++) byOp[opNames[op]!] = this.byOp[op]!;
     const sizes: TraceStatsSizeBucket[] = [];
     this.sizeBuckets.forEach((count, k) => {
       if (count > 0) sizes.push({ above: k === 0 ? 0 : 2 ** (k - 1), upTo: 2 ** k, count });
@@ -133,6 +171,7 @@ export class TraceStats {
       byOp,
       cpus: [...this.perCpu.values()].sort((a, b) => a.cpu - b.cpu).map((c) => ({ ...c })),
       zones: [...this.zones.values()].map((z) => ({ ...z })),
+      ...(this.version >= 2 ? { arenas: [...this.arenas.values()].map((a) => ({ ...a })) } : {}),
       sizes,
       live: this.live.size,
       maxLive: this.maxLive,

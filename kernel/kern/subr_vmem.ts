@@ -1214,6 +1214,21 @@ export function vmemImportXalloc(k: Kernel): { importfn: VmemImport; releasefn: 
 }
 const importPairs = new WeakMap<Kernel, { importfn: VmemImport; releasefn: VmemRelease }>();
 
+/** Whether vmem_startup has run on this kernel (boot may run it one day; callers start it once). */
+export function vmem_started(k: Kernel): boolean {
+  return states.get(k)?.vmem_bt_zone !== undefined;
+}
+
+/**
+ * kmemu's child arena: vmem_set_import of `child` on `parent` through vmem_xalloc/vmem_xfree
+ * (vmemImportXalloc), importing `import_quantum` at least (default: the child's quantum).
+ */
+export function* vmemImportFrom(k: Kernel, cpu: Cpu, child: number, parent: number, import_quantum?: bigint): Task {
+  const { importfn, releasefn } = vmemImportXalloc(k);
+  const q = import_quantum ?? 1n << BigInt(cpu.load32(child + vmem.vm_quantum_shift));
+  yield* vmem_set_import(k, cpu, child, importfn, releasefn, parent, q);
+}
+
 // --- Debugging ---------------------------------------------------------------------------------
 
 function bt_type_string(type: number): string {

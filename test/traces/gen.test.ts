@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KERNEL_MIX, generate, generatedHeader, generatedSource, workloads } from '../../traces/gen.js';
 import type { GenOptions } from '../../traces/gen.js';
-import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, opNames } from '../../traces/format.js';
+import { OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, opNames } from '../../traces/format.js';
 import type { TraceEvent } from '../../traces/format.js';
 
 /** The event as a line of the text format (FORMAT.md). */
@@ -51,12 +51,26 @@ interface Checked {
 /** Applies FORMAT.md's rules in stream order and counts; throws at the first broken rule. */
 function check(events: readonly TraceEvent[], cpus: number): Checked {
   const zones = new Set<number>();
+  const arenas = new Set<number>();
+  const prelude = new Set<number>();
   const live = new Map<number, { op: number; zone: number; cpu: number }>();
   const c: Checked = { counted: 0, allocs: 0, frees: 0, live: 0, remoteFrees: 0, allocCpus: new Set(), freeCpus: new Set(), thinks: 0 };
   let started = false;
   events.forEach((e, i) => {
     const where = `event ${i} (${line(e)})`;
     if (!Number.isInteger(e.cpu) || e.cpu < 0 || e.cpu >= cpus) throw new Error(`${where}: CPU out of range`);
+    if (e.op === OP_ARENA) {
+      if (started) throw new Error(`${where}: arena after the first allocation`);
+      if (arenas.has(e.zone) || e.vmem === undefined || e.vmem === null) throw new Error(`${where}: bad arena`);
+      arenas.add(e.zone);
+      return;
+    }
+    // vmem-frag's fragmentation phase (its xallocs carry align=, and their frees) is not counted.
+    if ((e.op === OP_VALLOC && (e.vmem?.align ?? 0n) !== 0n) || (e.op === OP_VFREE && prelude.has(e.obj))) {
+      if (e.op === OP_VALLOC) prelude.add(e.obj);
+      else prelude.delete(e.obj);
+      return;
+    }
     if (e.op === OP_ZONE) {
       if (started) throw new Error(`${where}: zone after the first allocation`);
       if (zones.has(e.zone)) throw new Error(`${where}: zone created twice`);
@@ -71,8 +85,9 @@ function check(events: readonly TraceEvent[], cpus: number): Checked {
       return;
     }
     c.counted++;
-    if (e.op === OP_ALLOC || e.op === OP_MALLOC || e.op === OP_PALLOC) {
+    if (e.op === OP_ALLOC || e.op === OP_MALLOC || e.op === OP_PALLOC || e.op === OP_VALLOC) {
       if (e.op === OP_ALLOC && !zones.has(e.zone)) throw new Error(`${where}: zone not created`);
+      if (e.op === OP_VALLOC && (!arenas.has(e.zone) || !(e.size > 0))) throw new Error(`${where}: bad vmem allocation`);
       if (e.op === OP_MALLOC && !(e.size > 0)) throw new Error(`${where}: bad malloc size`);
       if (live.has(e.obj)) throw new Error(`${where}: allocation of a live id`);
       live.set(e.obj, { op: e.op, zone: e.zone, cpu: e.cpu });
@@ -82,7 +97,7 @@ function check(events: readonly TraceEvent[], cpus: number): Checked {
     }
     const a = live.get(e.obj);
     if (!a) throw new Error(`${where}: free of object ${e.obj}, which is not live`);
-    const kind = e.op === OP_FREE ? OP_ALLOC : e.op === OP_MFREE ? OP_MALLOC : e.op === OP_PFREE ? OP_PALLOC : -1;
+    const kind = e.op === OP_FREE ? OP_ALLOC : e.op === OP_MFREE ? OP_MALLOC : e.op === OP_PFREE ? OP_PALLOC : e.op === OP_VFREE ? OP_VALLOC : -1;
     if (kind !== a.op) throw new Error(`${where}: free of the wrong kind`);
     if (e.op === OP_FREE && e.zone !== a.zone) throw new Error(`${where}: free to another zone`);
     live.delete(e.obj);
@@ -107,6 +122,8 @@ const SMALL: Record<string, Partial<GenOptions>> = {
   'cache-scratch': { writes: 100 },
   'cache-thrash': { writes: 100 },
   'kernel-mix': {},
+  'vmem-frag': { fragments: 20 },
+  'vmem-kva': {},
 };
 
 function opts(workload: string, cpus: number, events: number, seed: string | number = 1): GenOptions {
@@ -167,8 +184,9 @@ describe('generate()', () => {
       }
     });
 
-    it(`${w.name} with 0 events has only its zones`, () => {
-      expect(run(w.name, opts(w.name, 4, 0)).every((e) => e.op === OP_ZONE)).toBe(true);
+    it(`${w.name} with 0 events has only its zones (arenas, and vmem-frag's fragmentation phase)`, () => {
+      const c = check(run(w.name, opts(w.name, 4, 0)), 4);
+      expect([c.counted, c.thinks]).toEqual([0, 0]);
     });
   }
 

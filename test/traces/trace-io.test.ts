@@ -210,13 +210,14 @@ describe('openAtomic', () => {
 
 describe('TraceReader header', () => {
   it.each([
-    ['', 'T:1: expected "kmemu-trace 1", got ""'],
-    ['kmemu-trace 1.0\n', 'T:1: expected "kmemu-trace 1", got "kmemu-trace 1.0"'],
-    ['kmemu-trace 0\n', 'T:1: expected "kmemu-trace 1", got "kmemu-trace 0"'],
-    [' kmemu-trace 1\n', 'T:1: expected "kmemu-trace 1", got " kmemu-trace 1"'],
-    ['r 1000 4\nw 2000 4\n', 'T:1: expected "kmemu-trace 1", got "r 1000 4"'],
-    ['kmemu-trace 2\n0 t 1\n', 'T:1: trace format version 2 is newer than this kmemu reads (1)'],
-    ['kmemu-trace 17\n', 'T:1: trace format version 17 is newer than this kmemu reads (1)'],
+    ['', 'T:1: expected "kmemu-trace 1" or "kmemu-trace 2", got ""'],
+    ['kmemu-trace 1.0\n', 'T:1: expected "kmemu-trace 1" or "kmemu-trace 2", got "kmemu-trace 1.0"'],
+    ['kmemu-trace 0\n', 'T:1: expected "kmemu-trace 1" or "kmemu-trace 2", got "kmemu-trace 0"'],
+    [' kmemu-trace 1\n', 'T:1: expected "kmemu-trace 1" or "kmemu-trace 2", got " kmemu-trace 1"'],
+    ['r 1000 4\nw 2000 4\n', 'T:1: expected "kmemu-trace 1" or "kmemu-trace 2", got "r 1000 4"'],
+    ['kmemu-trace 3\n0 t 1\n', 'T:1: trace format version 3 is newer than this kmemu reads (2)'],
+    ['kmemu-trace 17\n', 'T:1: trace format version 17 is newer than this kmemu reads (2)'],
+    ['kmemu-trace 02\n', 'T:1: expected "kmemu-trace 1" or "kmemu-trace 2", got "kmemu-trace 02"'],
     ['kmemu-trace 1\n# cpus: 0\n', 'T:2: expected a number of CPUs (1-4096), got "0"'],
     ['kmemu-trace 1\n# source: x\n\n# cpus: four\n', 'T:4: expected a number of CPUs (1-4096), got "four"'],
   ])('TraceReader.open() refuses header %j', async (text, message) => {
@@ -262,7 +263,9 @@ describe('TraceReader syntax errors', () => {
     ['4096 t 1', 'T:3: expected a CPU number (0-4095), got "4096"'],
     ['-1 t 1', 'T:3: expected a CPU number (0-4095), got "-1"'],
     ['0', 'T:3: expected "CPU OP ARGS...", got "0"'],
-    ['0 v 1 2', 'T:3: expected an op (zone, a, f, m, x, P, Q, t), got "v"'],
+    ['0 v 1 2', 'T:3: the "v" op needs format version 2; this trace\'s header says "kmemu-trace 1"'],
+    ['0 V 1', 'T:3: the "V" op needs format version 2; this trace\'s header says "kmemu-trace 1"'],
+    ['0 arena 1 a 0 4096 4096 0', 'T:3: the "arena" op needs format version 2; this trace\'s header says "kmemu-trace 1"'],
     ['0 b 1 2', 'T:3: expected an op (zone, a, f, m, x, P, Q, t), got "b"'],
     ['0 A 1 2', 'T:3: expected an op (zone, a, f, m, x, P, Q, t), got "A"'],
     ['0 zones 1 z 8', 'T:3: expected an op (zone, a, f, m, x, P, Q, t), got "zones"'],
