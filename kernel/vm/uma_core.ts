@@ -2,7 +2,8 @@
 //
 // Models FreeBSD sys/vm/uma_core.c and uma_dbg.c of 2004–2005 (after mbuma's keg/zone split,
 // with rwatson's 2005 critical sections around the per-CPU caches), with what came later where
-// the issue asks for it (uma_zcache_create's import/release, uma_zone_reserve, NOBUCKET and
+// the issue asks for it (uma_zcache_create's import/release, uma_zone_reserve — with FreeBSD 10
+// zone_import's stop at the reserve when filling a bucket, under vm.kmem_backend=vmem — NOBUCKET and
 // MAXBUCKET, the contention-driven bucket sizing of 2013, the 2019 depot limit and working-set
 // estimate, the 2019 cache-line-aligned uma_cache, and FreeBSD 12's large internal kegs: the
 // slab header on the slab, with runs of boot pages, for "UMA Zones" on 60-64 CPUs).
@@ -399,6 +400,9 @@ export function vtoslab(k: Kernel, cpu: Cpu, va: number): number {
 
 /** page_alloc: kmem_alloc3 on kernel_map, or (vm.kmem_backend=vmem) FreeBSD 10's kmem_malloc on kmem_arena. */
 function* page_alloc(k: Kernel, cpu: Cpu, bytes: number, wait: number): Task<{ mem: number; pflag: number }> {
+  // The 2005 bucket fill adds M_NOWAIT to M_WAITOK for its next slabs; FreeBSD 10's zone_import,
+  // whose kmem_malloc refuses both, clears M_WAITOK.
+  if ((wait & M_NOWAIT) !== 0) wait &= ~M_WAITOK;
   const mem = k.kmem_backend === 'vmem' ? yield* kmem_malloc(k, cpu, k.kmem_arena, bytes, wait) : yield* kmem_alloc3(k, cpu, k.kernel_map, bytes, 0);
   return { mem, pflag: UMA_SLAB_KMEM };
 }
@@ -829,7 +833,19 @@ function* uma_zalloc_bucket(k: Kernel, cpu: Cpu, z: number, flags: number): Task
     while (cnt < max) {
       const slab = yield* uma_zone_slab(k, cpu, z, f);
       if (slab === 0) break;
-      while (cpu.load16(slab + uma_slab.us_freecount) > 0 && cnt < max) cpu.storePtr(bucket + ub_bucket + 8 * cnt++, uma_slab_alloc(k, cpu, z, slab));
+      // With FreeBSD 10's arenas (vm.kmem_backend=vmem), a keg with a reserve (uma_zone_reserve)
+      // gives buckets no item of it, as FreeBSD 10's zone_import; the 2005 fill has no such test.
+      const keg = k.kmem_arena !== 0 ? cpu.loadPtr(z + uma_zone.uz_keg) : 0;
+      const reserve = keg !== 0 ? cpu.load32(keg + uma_keg.uk_reserve) : 0;
+      let atReserve = false;
+      while (cpu.load16(slab + uma_slab.us_freecount) > 0 && cnt < max) {
+        cpu.storePtr(bucket + ub_bucket + 8 * cnt++, uma_slab_alloc(k, cpu, z, slab));
+        if (reserve !== 0 && cpu.load32(keg + uma_keg.uk_free) <= reserve) {
+          atReserve = true;
+          break;
+        }
+      }
+      if (atReserve) break;
       f |= M_NOWAIT; // don't block on the next slab
     }
   }

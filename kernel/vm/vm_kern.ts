@@ -37,7 +37,7 @@ import {
 } from './vm_map.js';
 import { vm_object_reference } from './vm_object.js';
 import {
-  vm_page_alloc, vm_page_free, vm_page_grab, vm_page_lookup, vm_page_unwire, vm_page_wakeup, vm_page_wire,
+  vm_page_alloc, vm_page_busy, vm_page_free, vm_page_grab, vm_page_lookup, vm_page_unwire, vm_page_wakeup, vm_page_wire,
   vm_page_zero_fill, vm_wait,
 } from './vm_page.js';
 import { M_NOWAIT, M_USE_RESERVE, M_ZERO } from './uma_int.js';
@@ -318,6 +318,8 @@ export function* kmem_unback(k: Kernel, cpu: Cpu, object: number, addr: number, 
   for (let i = 0; i < size; i += PAGE_SIZE) {
     const m = vm_page_lookup(k, cpu, object, kidx(addr + i));
     if (m === 0) panic(cpu, `kmem_unback: no page at 0x${(addr + i).toString(16)}`);
+    // DragonFly's vm_page_free (vm_page_remove) takes a busied page; FreeBSD 10's does not ask.
+    vm_page_busy(cpu, m);
     vm_page_unwire(k, cpu, m, false);
     yield* vm_page_free(k, cpu, m);
   }
