@@ -22,7 +22,7 @@
 //   the machine pauses, more of the trace is read, and the run resumes.
 
 import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
-import { PAGE_SIZE, boot, sysctl, sysctlSet, vm_waiting, type Kernel } from '../kernel/index.js';
+import { PAGE_SIZE, boot, sysctl, sysctlSet, vm_waiting, type Kernel, type Tunables } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
 import { OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, type TraceEvent, type ZoneFlag, newEvent } from './format.js';
 import { Histogram } from './histogram.js';
@@ -67,6 +67,8 @@ export interface ReplayOptions {
   machineGiven?: string;
   /** Writable sysctls to set after boot (a what-if knob such as vm.zone_burst). */
   sysctl?: Record<string, number>;
+  /** Boot tunables (kernel/kern/kern_environment.ts), e.g. vm.kmem_backend: vmem. */
+  tunables?: Tunables;
   /** Called with the kernel once the trace is replayed (for views of its statistics). */
   onFinish?: (k: Kernel) => void;
 }
@@ -197,7 +199,7 @@ export function allocatorRun(name: AllocatorName, o: AllocatorOptions): Allocato
 /** Replays the events of `source`; returns the report. */
 export async function replay(source: EventSource, opts: ReplayOptions): Promise<ReplayReport> {
   const m = new Machine(opts.machine);
-  const k = boot(m);
+  const k = boot(m, opts.tunables ?? {});
   for (const [name, value] of Object.entries(opts.sysctl ?? {})) {
     if (!sysctlSet(k, name, value)) throw new UserError(`--sysctl ${name}=${value}: ${name} is not a writable sysctl of this kernel`);
   }
@@ -527,6 +529,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       machine: machineRun(opts.machineGiven ?? opts.machine.name, m.config),
       allocator: allocatorRun(opts.allocator ?? 'vmzone', allocOpts),
       sysctl: { ...(opts.sysctl ?? {}) },
+      tunables: { ...k.tunables },
       touch,
       trace: sha256 === null ? null : { name: opts.traceName ?? '', sha256 },
     },
