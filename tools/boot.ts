@@ -10,7 +10,7 @@ import {
 import type { Kernel } from '../kernel/index.js';
 import { z } from 'zod';
 import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema } from '../traces/index.js';
-import { addMachineOptions, machineConfigFrom, machineLabel, type MachineOptions } from './machine-options.js';
+import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseTunables, type MachineOptions } from './machine-options.js';
 
 export const LAYOUT_SCHEMA = 'kmemu.layout/1';
 
@@ -306,6 +306,9 @@ function formatSummary(k: Kernel, name: string): string {
     `boot: ${longest} cycles (${Number(us.toFixed(1))} µs at ${m.config.clockGHz} GHz); ${cycles.map((c, i) => `cpu${i} ${c}`).join(', ')}`,
     `pages: ${sysctl(k, 'vm.stats.vm.v_page_count')} managed, ${sysctl(k, 'vm.stats.vm.v_free_count')} free; ` +
       `kernel_map: ${mapEntries(k, k.kernel_map).length} entries`,
+    ...(k.kmem_backend === 'vmem'
+      ? [`kmem_arena (vm.kmem_backend=vmem): vm.kmem_size ${sysctl(k, 'vm.kmem_size')}, vm.kmem_map_size ${sysctl(k, 'vm.kmem_map_size')}, vm.kmem_map_free ${sysctl(k, 'vm.kmem_map_free')}`]
+      : []),
     'kmemu boot --layout prints the address-space layout, kmemu sysctl -a the sysctl names.',
     '',
   ].join('\n');
@@ -316,6 +319,7 @@ export interface BootIo {
 }
 
 interface BootOptions extends MachineOptions {
+  tunable?: string[];
   layout?: boolean;
   json?: boolean;
 }
@@ -325,10 +329,11 @@ function buildCommand(io: BootIo, done: (layout: KernelLayout | undefined) => vo
     .description('Boot a kernel and show what boot built')
     .option('--layout', 'print the kernel address-space layout: virtual, physical, kernel_map entries')
     .option('--json', `with --layout: print a ${LAYOUT_SCHEMA} JSON document`);
-  return addMachineOptions(command).action((opts: BootOptions) => {
+  return addTunableOption(addMachineOptions(command)).action((opts: BootOptions) => {
     if (opts.json === true && opts.layout !== true) throw new UsageError('boot: --json goes with --layout');
+    const tunables = parseTunables(opts.tunable);
     const config = machineConfigFrom(opts);
-    const k = boot(new Machine(config));
+    const k = boot(new Machine(config), tunables);
     const name = machineLabel(opts);
     if (opts.layout !== true) {
       io.stdout.write(formatSummary(k, name));

@@ -1,8 +1,10 @@
-// The options every subcommand that runs a machine shares: --machine and --cpus.
+// The options every subcommand that runs a machine shares: --machine and --cpus; and --tunable
+// for those that boot a kernel.
 
 import { type Command } from 'commander';
 import { UsageError, defaultPresetName, loadMachineConfig, machinePresets } from '../emu/index.js';
 import type { MachineConfig } from '../emu/index.js';
+import { tunableCheck, tunableList, type Tunables } from '../kernel/index.js';
 
 /** Upper bound of --cpus: the machine config's, and the kernel's SMP_MAXCPU. */
 const MAX_CPUS = 64;
@@ -41,4 +43,27 @@ export function machineConfigFrom(opts: MachineOptions): MachineConfig {
 /** How to call the machine in output: the preset name or file as given. */
 export function machineLabel(opts: MachineOptions): string {
   return opts.machine ?? defaultPresetName;
+}
+
+/** Adds --tunable (repeatable) to `command`; read it back with parseTunables(). */
+export function addTunableOption(command: Command): Command {
+  return command.option(
+    '--tunable <name=value>',
+    `a boot tunable (repeatable): ${tunableList.map((t) => `${t.name}=${t.values.join('|')} (default ${t.default})`).join('; ')}`,
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  );
+}
+
+/** Parses --tunable NAME=VALUE items, or throws a UsageError naming the bad one and what it takes. */
+export function parseTunables(list: readonly string[] | undefined): Tunables {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const m = /^([a-z0-9_.]+)=([A-Za-z0-9_.-]*)$/.exec(item);
+    if (m === null) throw new UsageError(`--tunable: expected NAME=VALUE, got "${item}"`);
+    const problem = tunableCheck(m[1]!, m[2]!);
+    if (problem !== undefined) throw new UsageError(`--tunable ${item}: ${problem}`);
+    out[m[1]!] = m[2]!;
+  }
+  return out as Tunables;
 }

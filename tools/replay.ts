@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../emu/index.js';
 import { malloc_vmstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
 import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayReport, type Vmstat } from '../traces/index.js';
-import { addMachineOptions, machineConfigFrom, machineLabel, type MachineOptions } from './machine-options.js';
+import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseTunables, type MachineOptions } from './machine-options.js';
 import { countTraceEvents, progressShown, startProgress } from './progress.js';
 import { compareDoc, formatCompare, formatReport } from './report.js';
 
@@ -18,6 +18,8 @@ export interface ReplayCliOptions extends MachineOptions {
   locked?: boolean;
   lenient?: boolean;
   sysctl: string[];
+  /** --tunable NAME=VALUE items (boot tunables); absent: none. */
+  tunable?: string[];
   output?: string;
   zones: string;
   vmstat?: boolean;
@@ -68,6 +70,7 @@ function checkOptions(opts: ReplayCliOptions): void {
   parseTouch(opts.touch);
   parseZones(opts.zones);
   parseSysctls(opts.sysctl);
+  parseTunables(opts.tunable);
   parseBucketSize(opts.bucketSize);
   machineConfigFrom(opts);
 }
@@ -107,6 +110,7 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
       touch: parseTouch(opts.touch),
       traceName: file === '-' ? 'stdin' : basename(file),
       sysctl: parseSysctls(opts.sysctl),
+      tunables: parseTunables(opts.tunable),
       onProgress: (events) => bar?.update(events),
       onFinish: (k) => {
         if (opts.vmstat === true && opts.json === true) vmstatData = vmstatRows(k, opts.allocator);
@@ -155,7 +159,7 @@ export async function runCompare(file: string, opts: ReplayCliOptions, io: Repla
 }
 
 function addReplayOptions(c: Command): Command {
-  return addMachineOptions(c)
+  return addTunableOption(addMachineOptions(c))
     .addOption(new Option('--allocator <name>', 'the kernel allocator to replay on').choices(['vmzone', 'uma']).default('vmzone'))
     .option('--touch <lines>', 'cache lines the consumer writes after each allocation', '1')
     .option('--aligned', 'per-CPU state in cache-line-aligned slots instead of upstream\'s layout (vm_zone, UMA)')

@@ -2,15 +2,16 @@
 
 import { Command } from 'commander';
 import { Machine, UsageError, UserError } from '../emu/index.js';
-import { boot, sysctlCheck, sysctls } from '../kernel/index.js';
+import { boot, kernelSysctls, sysctlCheck, sysctls } from '../kernel/index.js';
 import type { SysctlEntry } from '../kernel/index.js';
-import { addMachineOptions, machineConfigFrom, type MachineOptions } from './machine-options.js';
+import { addMachineOptions, addTunableOption, machineConfigFrom, parseTunables, type MachineOptions } from './machine-options.js';
 
 export interface SysctlIo {
   stdout: { write(text: string): unknown };
 }
 
 interface SysctlOptions extends MachineOptions {
+  tunable?: string[];
   all?: boolean;
   valueOnly?: boolean;
   description?: boolean;
@@ -39,7 +40,7 @@ function buildCommand(io: SysctlIo, done: (values: Record<string, number | strin
     .option('-d, --description', 'print the description of each name instead of its value')
     .option('--json', 'print one JSON object of name → value (→ description with -d)')
     .addHelpText('after', HELP_AFTER);
-  return addMachineOptions(command).action((names: string[], opts: SysctlOptions) => {
+  return addTunableOption(addMachineOptions(command)).action((names: string[], opts: SysctlOptions) => {
     done(sysctl(names, opts, io));
   });
 }
@@ -51,8 +52,10 @@ function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Re
     const eq = name.indexOf('=');
     if (eq >= 0 && !/^-?\d+$/.test(name.slice(eq + 1))) throw new UsageError(`sysctl: ${name.slice(0, eq)}: expected an integer value, got "${name.slice(eq + 1)}"`);
   }
+  const tunables = parseTunables(opts.tunable);
   const config = machineConfigFrom(opts);
-  const k = boot(new Machine(config));
+  const k = boot(new Machine(config), tunables);
+  const present = new Set(kernelSysctls(k).map((e) => e.name));
   const unknown: string[] = [];
   const values: Record<string, number | string> = {};
   const lines: string[] = [];
@@ -62,7 +65,7 @@ function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Re
     if (eq >= 0) {
       // name=value sets a writable name and shows the change, as sysctl(8) does.
       const n = name.slice(0, eq);
-      const entry = sysctls.find((e) => e.name === n);
+      const entry = sysctls.find((e) => e.name === n && present.has(e.name));
       if (entry === undefined) {
         unknown.push(n);
         continue;
@@ -76,7 +79,7 @@ function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Re
       lines.push(opts.valueOnly === true ? String(values[n]) : `${n}: ${old} -> ${values[n]}`);
       continue;
     }
-    const matches = name === '' ? [...sysctls] : sysctlMatches(name);
+    const matches = (name === '' ? [...sysctls] : sysctlMatches(name)).filter((e) => present.has(e.name));
     if (matches.length === 0) unknown.push(name);
     for (const e of matches) {
       values[e.name] = opts.description === true ? e.description : e.value(k);

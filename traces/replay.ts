@@ -29,7 +29,7 @@
 import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
 import {
   M_BESTFIT, M_FIRSTFIT, M_NEXTFIT, M_NOWAIT, M_WAITOK, PAGE_SIZE, VMEM_ADDR_MAX, VMEM_ADDR_MIN, boot, sysctl, sysctlSet, vm_waiting, vmem_alloc,
-  vmem_create, vmem_free, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, type Kernel,
+  vmem_create, vmem_free, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, type Kernel, type Tunables,
 } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
 import {
@@ -78,6 +78,8 @@ export interface ReplayOptions {
   machineGiven?: string;
   /** Writable sysctls to set after boot (a what-if knob such as vm.zone_burst). */
   sysctl?: Record<string, number>;
+  /** Boot tunables (kernel/kern/kern_environment.ts), e.g. vm.kmem_backend: vmem. */
+  tunables?: Tunables;
   /** Called with the kernel once the trace is replayed (for views of its statistics). */
   onFinish?: (k: Kernel) => void;
 }
@@ -238,7 +240,7 @@ export function allocatorRun(name: AllocatorName, o: AllocatorOptions): Allocato
 /** Replays the events of `source`; returns the report. */
 export async function replay(source: EventSource, opts: ReplayOptions): Promise<ReplayReport> {
   const m = new Machine(opts.machine);
-  const k = boot(m);
+  const k = boot(m, opts.tunables ?? {});
   for (const [name, value] of Object.entries(opts.sysctl ?? {})) {
     if (!sysctlSet(k, name, value)) throw new UserError(`--sysctl ${name}=${value}: ${name} is not a writable sysctl of this kernel`);
   }
@@ -649,6 +651,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       machine: machineRun(opts.machineGiven ?? opts.machine.name, m.config),
       allocator: allocatorRun(opts.allocator ?? 'vmzone', allocOpts),
       sysctl: { ...(opts.sysctl ?? {}) },
+      tunables: { ...k.tunables },
       touch,
       trace: sha256 === null ? null : { name: opts.traceName ?? '', sha256 },
     },

@@ -53,13 +53,14 @@ const replayShape = {
   kmemu: kmemuVersionSchema,
   machine: machineRunSchema,
   sysctl: z.record(z.string(), z.number().int()).describe('the sysctls set after boot (--sysctl), name → value'),
+  tunables: z.record(z.string(), z.string()).describe('every boot tunable with its effective value, defaults included (--tunable), name → value'),
   touch: z.number().int().min(0).describe('cache lines the consumer writes after each allocation'),
   trace: inputRunSchema.nullable().describe('the trace file; null when the events came from elsewhere than a file (the library\'s EventSource)'),
 };
 
 export const replayRunSchema = z
   .object({ ...replayShape, allocator: allocatorRunSchema })
-  .describe('what ran: kmemu, the machine, the allocator, the sysctls, the consumer touch and the trace');
+  .describe('what ran: kmemu, the machine, the allocator, the sysctls, the boot tunables, the consumer touch and the trace');
 export type ReplayRun = z.infer<typeof replayRunSchema>;
 
 export const compareRunSchema = z

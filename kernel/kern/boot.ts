@@ -2,17 +2,29 @@
 // CPU's globaldata and map-entry reserve, and on CPU0 vm_mem_init: vmstats and the free
 // pages, kernel_object, kernel_pmap, the boot map-entry pool, kmem_init, and the free-page
 // thresholds the pagedaemon would set (kernel/UPSTREAM.md §10).
+//
+// boot(machine, tunables) takes the loader's tunables (kern_environment.ts). With
+// vm.kmem_backend=vmem, vm_mem_init goes on as FreeBSD 10–11's does (vm_init.c, kern_malloc.c):
+// vmem_startup, kernel_arena (empty, importing KVA_QUANTUM at a time from kernel_map with
+// kva_import: the KERNBASE cutout kmem_init entered is never one of its spans), kmem_object,
+// and kmeminit's kmem_arena (vm.kmem_size bytes of kva_alloc). Deviation: those run after
+// uma_startup and before uma_startup2 and kmeminit's zones come first — kmemu's vmem_startup
+// needs malloc(9) for its globals and malloc type — so UMA's first slabs are boot pages and no
+// backend allocation happens before kmem_arena exists.
 
 import { type Cpu, type Machine, type Task } from '../../emu/index.js';
-import { Kernel } from './kernel.js';
-import { atop, KERNBASE, KvaEnd, VM_MIN_KERNEL_ADDRESS } from '../amd64/index.js';
+import { Kernel, VMEM_STORAGE } from './kernel.js';
+import { type Tunables } from './kern_environment.js';
+import { vmem, vmem_init, vmem_set_import, vmem_startup } from './subr_vmem.js';
+import { atop, KERNBASE, KvaEnd, KvaStart, PAGE_SIZE, VM_MIN_KERNEL_ADDRESS } from '../amd64/index.js';
+import { panic } from './panic.js';
 import { pmap, vm_map_entry, vmstats } from './structs.js';
 import {
-  _vm_object_allocate, installFaultHandler, kmem_init, mapentzone, MAX_MAPENT, OBJT_DEFAULT, uma_startup,
+  _vm_object_allocate, installFaultHandler, kmem_init, KVA_QUANTUM, kva_import, OBJT_PHYS, mapentzone, MAX_MAPENT, OBJT_DEFAULT, uma_startup,
   uma_startup2, vm_map_entry_reserve_cpu_init, vm_pageout_free_page_calc, vm_zone, zbootinit, zinitna,
   ZONE_SPECIAL, ZONE_USE_RESERVE,
 } from '../vm/index.js';
-import { kmeminit } from './kern_malloc.js';
+import { kmem_arena_init, kmeminit } from './kern_malloc.js';
 
 function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
   // vm_page_startup: the pages of phys_avail, all free.
@@ -42,13 +54,29 @@ function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
   vm_pageout_free_page_calc(k, cpu);
   // UMA on its boot pages, then (kmeminit in upstream order) the backend and malloc(9).
   yield* uma_startup(k, cpu);
+  if (k.kmem_backend === 'vmem') {
+    yield* kmeminit(k, cpu);
+    yield* vmem_arenas_init(k, cpu);
+    yield* uma_startup2(k, cpu);
+    return;
+  }
   yield* uma_startup2(k, cpu);
   yield* kmeminit(k, cpu);
 }
 
+/** vm.kmem_backend=vmem: vmem_startup, kernel_arena, kmem_object and kmem_arena. */
+function* vmem_arenas_init(k: Kernel, cpu: Cpu): Task {
+  if (vmem.sizeof > VMEM_STORAGE) panic(cpu, `boot: struct vmem (${vmem.sizeof} bytes) does not fit its ${VMEM_STORAGE} bytes of .bss`);
+  yield* vmem_startup(k, cpu);
+  _vm_object_allocate(cpu, OBJT_PHYS, atop(KvaEnd - KvaStart), k.kmem_object);
+  yield* vmem_init(k, cpu, k.kernel_arena, 'kernel arena', 0n, 0n, BigInt(PAGE_SIZE), 0n, 0);
+  yield* vmem_set_import(k, cpu, k.kernel_arena, (c, arg, size, flags) => kva_import(k, c, arg, size, flags), undefined, 0, BigInt(KVA_QUANTUM));
+  yield* kmem_arena_init(k, cpu);
+}
+
 /** Boots a kernel on the machine; the measured part runs under the path label `boot`. */
-export function boot(machine: Machine): Kernel {
-  const k = Kernel.create(machine);
+export function boot(machine: Machine, tunables: Tunables = {}): Kernel {
+  const k = Kernel.create(machine, tunables);
   machine.run(
     machine.cpus.map(() =>
       function* (cpu: Cpu): Task {

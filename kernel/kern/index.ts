@@ -5,6 +5,7 @@
 // kernel/'s folders import each other, and this order lets every module's top level find them.
 export * from './panic.js';
 export * from './struct.js';
+export * from './kern_environment.js';
 export * from './globaldata.js';
 export * from './sync.js';
 export * from './structs.js';

@@ -8,14 +8,25 @@
 // the allocation's, found again by vtoslab), free(9) that needs no size, and `vmstat -m`.
 // Deviations: mti_stats[] has one line per CPU of the machine (not MAXCPU); a malloc type and
 // its statistics are one item of "mt_zone"; the INVARIANTS mtrash_* hooks are UMA's trash_*.
+//
+// With vm.kmem_backend=vmem, FreeBSD 10–11's kmem arena (kern_malloc.c r254025 to 11.x):
+// kmem_arena_init is kmeminit's first part — vm_kmem_size from the page count
+// (VM_KMEM_SIZE_SCALE 1, at least VM_KMEM_SIZE, at most VM_KMEM_SIZE_MAX, then at most twice
+// physical memory), kmem_arena a vmem over kva_alloc(vm_kmem_size) with kmem_reclaim as its
+// reclaim — and uma_large_malloc/free use kmem_malloc/kmem_free on kmem_arena (FreeBSD's
+// page_alloc/page_free). The vm.kmem_size, vm.kmem_map_size and vm.kmem_map_free sysctls read
+// it. Deviation: the vm.kmem_size* tunables are not read (the computed size is used).
 
 import { type Cpu, type Task } from '../../emu/index.js';
 import { type Kernel } from './kernel.js';
 import { panic } from './panic.js';
 import { bzero, PAGE_SIZE, round_page } from '../amd64/index.js';
 import { crit_enter, crit_exit, spin_lock, spin_unlock } from './sync.js';
+import { vmem_init, vmem_set_reclaim } from './subr_vmem.js';
+import { KvaEnd, KvaStart } from '../amd64/index.js';
+import { vmstats } from './structs.js';
 import {
-  kmem_alloc3, kmem_free, KMEM_ZBASE, KMEM_ZMASK, KMEM_ZMAX, KMEM_ZSHIFT, kmemzoneSizes, M_MAGIC, M_WAITOK,
+  kmem_alloc3, kmem_free, kmem_malloc, kva_alloc, kva64, uma_reclaim, KMEM_ZBASE, KMEM_ZMASK, KMEM_ZMAX, KMEM_ZSHIFT, kmemzoneSizes, M_MAGIC, M_WAITOK,
   M_ZERO, malloc_type, malloc_type_stats, p, UMA_ALIGN_CACHE, UMA_ALIGN_PTR, uma_globals, uma_keg,
   UMA_NAME_MAX, uma_slab, UMA_SLAB_KMEM, UMA_SLAB_MALLOC, uma_zalloc_arg, uma_zalloc_internal, uma_zcreate,
   uma_zfree_arg, uma_zfree_internal, uma_zone, UMA_ZONE_MALLOC, umaHandle, umaReader, type UmaZone, us_size,
@@ -46,6 +57,35 @@ export function* kmeminit(k: Kernel, cpu: Cpu): Task {
   }
   const mt = yield* uma_zcreate(k, cpu, 'mt_zone', malloc_type.sizeof + k.ncpus * malloc_type_stats.sizeof, undefined, undefined, undefined, undefined, UMA_ALIGN_CACHE, UMA_ZONE_MALLOC);
   cpu.storePtr(g(k, 'mt_zone'), mt.z);
+}
+
+/** amd64's vmparam.h: the floor of vm_kmem_size (bytes) and its divisor of physical memory. */
+export const VM_KMEM_SIZE = 12 * 1024 * 1024;
+export const VM_KMEM_SIZE_SCALE = 1;
+/** amd64's VM_KMEM_SIZE_MAX: three fifths of kernel virtual memory. */
+export const VM_KMEM_SIZE_MAX = Math.floor(((KvaEnd - KvaStart + 1) * 3) / 5);
+
+/** kmem_reclaim: kmem_arena's reclaim function, uma_reclaim (no pagedaemon to wake). */
+function* kmem_reclaim(k: Kernel, cpu: Cpu): Task {
+  yield* uma_reclaim(k, cpu);
+}
+
+/**
+ * The kmem arena part of FreeBSD 10's kmeminit: vm_kmem_size, then kmem_arena over
+ * kva_alloc(vm_kmem_size) from kernel_arena, quantum PAGE_SIZE, no quantum cache.
+ */
+export function* kmem_arena_init(k: Kernel, cpu: Cpu): Task {
+  const mem_size = cpu.load32(k.vmstats + vmstats.v_page_count);
+  let size = VM_KMEM_SIZE;
+  if (Math.floor(mem_size / VM_KMEM_SIZE_SCALE) > size / PAGE_SIZE) size = Math.floor(mem_size / VM_KMEM_SIZE_SCALE) * PAGE_SIZE;
+  if (size >= VM_KMEM_SIZE_MAX) size = VM_KMEM_SIZE_MAX;
+  if (size / 2 / PAGE_SIZE > mem_size) size = 2 * mem_size * PAGE_SIZE;
+  size = round_page(size);
+  cpu.store64(k.vm_kmem_size, size);
+  const base = yield* kva_alloc(k, cpu, size);
+  if (base === 0) panic(cpu, 'kmeminit: no kernel virtual memory for kmem_arena');
+  yield* vmem_init(k, cpu, k.kmem_arena, 'kmem arena', kva64(base), BigInt(size), BigInt(PAGE_SIZE), 0n, 0);
+  yield* vmem_set_reclaim(k, cpu, k.kmem_arena, (c) => kmem_reclaim(k, c));
 }
 
 /** malloc_init: a new malloc type (MALLOC_DEFINE), on the kmemstatistics list. */
@@ -93,7 +133,7 @@ export function* uma_large_malloc(k: Kernel, cpu: Cpu, size: number, wait: numbe
   const slabzone = cpu.loadPtr(g(k, 'slabzone'));
   const slab = yield* uma_zalloc_internal(k, cpu, slabzone, 0, wait);
   if (slab === 0) return 0;
-  const mem = yield* kmem_alloc3(k, cpu, k.kernel_map, size, 0);
+  const mem = k.kmem_backend === 'vmem' ? yield* kmem_malloc(k, cpu, k.kmem_arena, size, wait) : yield* kmem_alloc3(k, cpu, k.kernel_map, size, 0);
   if (mem === 0) {
     yield* uma_zfree_internal(k, cpu, slabzone, slab, 0, 0);
     return 0;
@@ -111,7 +151,7 @@ export function* uma_large_free(k: Kernel, cpu: Cpu, slab: number): Task {
   const mem = cpu.loadPtr(slab + uma_slab.us_data);
   const size = cpu.load64(slab + us_size);
   for (let off = 0; off < size; off += PAGE_SIZE) vsetslab(k, cpu, mem + off, 0);
-  yield* kmem_free(k, cpu, k.kernel_map, mem, size);
+  yield* kmem_free(k, cpu, k.kmem_backend === 'vmem' ? k.kmem_arena : k.kernel_map, mem, size);
   cpu.store64(g(k, 'kmem_large_pages'), cpu.load64(g(k, 'kmem_large_pages')) - size / PAGE_SIZE);
   yield* uma_zfree_internal(k, cpu, cpu.loadPtr(g(k, 'slabzone')), slab, 0, 0);
 }

@@ -1,10 +1,20 @@
 // sysctl(3) names the kernel publishes, read functionally (a view charges no cycles and
 // disturbs no cache).
+//
+// vm.kmem_size, vm.kmem_map_size and vm.kmem_map_free are FreeBSD 10–11's (kern_malloc.c):
+// vm_kmem_size, and vmem_size(kmem_arena, VMEM_ALLOC / VMEM_FREE). They exist only with the
+// boot tunable vm.kmem_backend=vmem: with the default DragonFly-style backend there is no
+// kmem arena or kmem_map submap whose size they could report (UMA allocates from kernel_map,
+// whose figures are vm.kvm_size and vm.kvm_free), so they are absent, as an unknown oid.
 
 import { UserError } from '../../emu/index.js';
 import { type Kernel } from './kernel.js';
 import { KvaSize, PAGE_SIZE, ptoa } from '../amd64/index.js';
 import { vmstats } from './structs.js';
+import { vmem } from './subr_vmem.js';
+
+const hasArenas = (k: Kernel): boolean => k.kmem_arena !== 0;
+const arenaU64 = (k: Kernel, field: number): number => k.peek64(k.kmem_arena + field);
 import { sysctl_vm_zone, umaPages, umaZoneStats } from '../vm/index.js';
 
 export interface SysctlEntry {
@@ -15,6 +25,8 @@ export interface SysctlEntry {
   set?: (k: Kernel, value: number) => void;
   /** For a writable name: the values it takes, inclusive. */
   range?: readonly [min: number, max: number];
+  /** Whether this kernel has the name (absent: always). */
+  present?: (k: Kernel) => boolean;
 }
 
 /** INT_MAX: the largest value of a SYSCTL_INT. */
@@ -65,6 +77,14 @@ export const sysctls: readonly SysctlEntry[] = [
   { name: 'vm.uma_kmem_pages', description: 'Pages UMA slabs hold from the backend (boot pages not counted)', value: (k) => umaPages(k).kmem },
   { name: 'vm.uma_reclaimed_pages', description: 'Pages uma_reclaim and zone_drain gave back to the VM', value: (k) => umaPages(k).reclaimed },
   { name: 'vm.uma_boot_pages_free', description: 'Boot pages UMA has not used yet', value: (k) => umaPages(k).bootFree },
+  { name: 'vm.kmem_size', description: 'Size of kernel memory', value: (k) => k.peek64(k.vm_kmem_size), present: hasArenas },
+  { name: 'vm.kmem_map_size', description: 'Current kmem allocation size', value: (k) => arenaU64(k, vmem.vm_inuse), present: hasArenas },
+  {
+    name: 'vm.kmem_map_free',
+    description: 'Free space in kmem',
+    value: (k) => arenaU64(k, vmem.vm_size) - arenaU64(k, vmem.vm_inuse),
+    present: hasArenas,
+  },
   { name: 'vm.kmem_large_pages', description: 'Pages of malloc(9) allocations larger than KMEM_ZMAX', value: (k) => umaPages(k).largeMalloc },
 ];
 
@@ -94,8 +114,13 @@ export function sysctlSet(k: Kernel, name: string, value: number): boolean {
   return true;
 }
 
+/** The names this kernel has (sysctls without those its boot left absent). */
+export function kernelSysctls(k: Kernel): SysctlEntry[] {
+  return sysctls.filter((s) => s.present === undefined || s.present(k));
+}
+
 /** The value of a numeric sysctl name, or undefined when there is no such name. */
 export function sysctl(k: Kernel, name: string): number | undefined {
-  const v = sysctls.find((s) => s.name === name)?.value(k);
+  const v = kernelSysctls(k).find((s) => s.name === name)?.value(k);
   return typeof v === 'number' ? v : undefined;
 }

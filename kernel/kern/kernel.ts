@@ -15,6 +15,10 @@
 //   boot time independent of memory size.
 // - There is no message buffer, dump bitmap, pv zone or buffer cache; cpu_startup's submaps
 //   are not created (kmem_suballoc is there for whoever wants them).
+// - With the tunable vm.kmem_backend=vmem (kern_environment.ts), .bss also holds FreeBSD 10's
+//   kernel_arena and kmem_arena storage (struct vmem, in VMEM_STORAGE bytes each), kmem_object,
+//   vm_kmem_size and vmem_bt_lock, after everything else: the image grows by their size, and
+//   the default boot's layout is the same as without the tunable.
 
 import { type Cpu, type Machine, type Task, PTE_A, PTE_D, PTE_G, PTE_P, PTE_PS, PTE_RW, UserError, hex64, pointerFrom, probeTranslation } from '../../emu/index.js';
 import { GD_THREAD_OFFSET, globaldata, thread } from './globaldata.js';
@@ -26,6 +30,7 @@ import {
 import { SLPQUE_BUCKETS, lwkt_token, slpque, type SyncHost } from './sync.js';
 import { pmap, vm_map, vm_map_entry, vm_object, vm_page, vmstats, vpgqueue } from './structs.js';
 import { struct } from './struct.js';
+import { type Tunables, type TunableValues, tunableValues } from './kern_environment.js';
 import { MAX_MAPENT, UMA_BOOT_PAGES, uma_globals, vm_zone, VMEPERCPU, type VmZone } from '../vm/index.js';
 
 
@@ -75,6 +80,9 @@ export const kernelLabels = [
   'vmem.import',
 ] as const;
 export type KernelLabel = (typeof kernelLabels)[number];
+
+/** Bytes of .bss for one struct vmem (subr_vmem.ts's vmem.sizeof must fit: boot checks it). */
+export const VMEM_STORAGE = 2048;
 
 /** A .data/.bss bump allocator for the kernel's static structures. */
 class StaticData {
@@ -154,14 +162,26 @@ export class Kernel implements SyncHost {
   // UMA and malloc(9) globals (kernel/vm/uma_int.ts uma_globals), and the boot pages
   readonly uma_globals: number;
   readonly uma_boot_pages: number;
+  // The boot tunables (kern_environment.ts), every one with its effective value.
+  readonly tunables: TunableValues;
+  readonly kmem_backend: 'kmem_alloc3' | 'vmem';
+  // FreeBSD 10's arenas (vm.kmem_backend=vmem; all 0 otherwise): the struct vmem storage of
+  // kernel_arena and kmem_arena, kmem_object, the u64 vm_kmem_size, the spinlock vmem_bt_lock.
+  readonly kernel_arena: number;
+  readonly kmem_arena: number;
+  readonly kmem_object: number;
+  readonly vm_kmem_size: number;
+  readonly vmem_bt_lock: number;
   /**
    * The zones by header address, with how kmemu runs each (VmZone): for views that read the
    * zone list; kernel code uses the handle it was given.
    */
   readonly zones = new Map<number, VmZone>();
 
-  private constructor(machine: Machine) {
+  private constructor(machine: Machine, tunables: Tunables) {
     this.machine = machine;
+    this.tunables = tunableValues(tunables as Record<string, string | undefined>);
+    this.kmem_backend = this.tunables['vm.kmem_backend'] === 'vmem' ? 'vmem' : 'kmem_alloc3';
     this.ncpus = machine.ncpus;
     this.label = Object.fromEntries(kernelLabels.map((l) => [l, machine.label(l)])) as { [L in KernelLabel]: number };
     const mem = machine.mem;
@@ -195,6 +215,12 @@ export class Kernel implements SyncHost {
     this.gdBase = bss.alloc(SMP_MAXCPU * PAGE_SIZE, PAGE_SIZE);
     this.uma_globals = bss.alloc(uma_globals.sizeof, 64);
     this.uma_boot_pages = bss.alloc(UMA_BOOT_PAGES * PAGE_SIZE, PAGE_SIZE);
+    const arenas = this.kmem_backend === 'vmem';
+    this.kernel_arena = arenas ? bss.alloc(VMEM_STORAGE) : 0;
+    this.kmem_arena = arenas ? bss.alloc(VMEM_STORAGE) : 0;
+    this.kmem_object = arenas ? bss.alloc(vm_object.sizeof) : 0;
+    this.vm_kmem_size = arenas ? bss.alloc(8) : 0;
+    this.vmem_bt_lock = arenas ? bss.alloc(8) : 0;
     this.imageEnd = round_page(bss.end);
     this.physfree = this.imageEnd - KERNBASE;
 
@@ -284,8 +310,8 @@ export class Kernel implements SyncHost {
   }
 
   /** The loader-level boot (functional); kernel/kern/boot.ts runs the measured rest. */
-  static create(machine: Machine): Kernel {
-    return new Kernel(machine);
+  static create(machine: Machine, tunables: Tunables = {}): Kernel {
+    return new Kernel(machine, tunables);
   }
 
   /** mi_gdinit/cpu_gdinit: the CPU's globaldata and thread. */

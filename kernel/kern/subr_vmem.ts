@@ -18,12 +18,19 @@
 // - vmem_xalloc_nextfit: later upstream loops forever when the cursor is the first tag of the
 //   segment list and nothing fits (the wrap to TAILQ_FIRST lands on the cursor and the loop
 //   test never sees it); kmemu stops there and fails with ENOMEM (or sleeps, M_WAITOK).
-// - There is no kernel_arena yet: bt_fill never dips into the btag zone's reserve
-//   (M_USE_RESERVE is cleared, as for any other arena), and amd64 has UMA_MD_SMALL_ALLOC, so
-//   the btag zone keeps UMA's page allocator as upstream does there.
-// - vmem_startup is not called by boot(): whoever needs vmem runs it after boot (as the
-//   SYSINIT would), so that existing boot figures stay as they were. vmem_periodic (a 10 s
-//   callout upstream) runs when called.
+// - The boundary-tag supply depends on the boot tunable vm.kmem_backend (kern_environment.ts).
+//   With the default there is no kmem_arena: bt_fill never dips into the btag zone's reserve
+//   (M_USE_RESERVE is cleared, as for any other arena), and the btag zone keeps UMA's page
+//   allocator, as upstream on amd64 (UMA_MD_SMALL_ALLOC). With vmem, kmemu's UMA has no
+//   uma_small_alloc to fall back on, so vmem_startup sets the zone up as FreeBSD 10–11 do
+//   without it: uma_prealloc of BT_MAXALLOC tags, a reserve of BT_MAXALLOC * (ncpus + 1) / 2
+//   tags, and vmem_bt_alloc (pages from kmem_arena under vmem_bt_lock, M_USE_RESERVE) as its
+//   allocf; bt_fill lets kmem_arena, and only it (FreeBSD 10–11), use the reserve.
+//   vmem_bt_alloc does not pause("btalloc") when it loses a race for KVA: it returns NULL.
+// - vmem_startup is not called by boot() with the default backend: whoever needs vmem runs it
+//   after boot (as the SYSINIT would), so that existing boot figures stay as they were. With
+//   vm.kmem_backend=vmem boot runs it (kern/boot.ts). vmem_periodic (a 10 s callout upstream)
+//   runs when called.
 // - qc_init creates the cache zones with flags 0, as later upstream does, not the seed's
 //   UMA_ZONE_VM: that makes them cache-only (M_NOVM bucket allocations), and kmemu's bucket
 //   zones then never give them a bucket, so nothing would ever be cached.
@@ -42,8 +49,9 @@ import { panic } from './panic.js';
 import { array, embed, struct } from './struct.js';
 import { cv, cv_signal, cv_wait, spin_lock, spin_unlock, spinlock } from './sync.js';
 import {
-  M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, UMA_ALIGN_PTR, uma_zalloc, uma_zcache_create, uma_zcreate,
-  uma_zdestroy, uma_zfree, UMA_ZONE_NOFREE, UMA_ZONE_VM, type UmaZone, zone_drain,
+  kmem_back, kvaOf, M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, UMA_ALIGN_PTR, uma_prealloc, UMA_SLAB_KMEM, uma_zalloc, uma_zcache_create,
+  uma_zcreate, uma_zdestroy, uma_zfree, uma_zone_reserve, uma_zone_set_allocf, UMA_ZONE_NOFREE, UMA_ZONE_VM, type UmaZone, vm_wait,
+  zone_drain,
 } from '../vm/index.js';
 
 export const ENOMEM = 12;
@@ -414,8 +422,9 @@ function opLeave(k: Kernel, cpu: Cpu): void {
 function* bt_fill(k: Kernel, cpu: Cpu, vm: number, flags: number): Task<number> {
   const zone = st(k).vmem_bt_zone!;
   flags &= BT_FLAGS;
-  // Only kernel_arena and its children may use the reserve; kmemu has no kernel_arena.
-  flags &= ~M_USE_RESERVE;
+  // Only kmem_arena, where the tags' own pages come from, may dip into the reserve (0 when
+  // the kernel has no arenas: then no arena may).
+  if (vm === 0 || vm !== k.kmem_arena) flags &= ~M_USE_RESERVE;
   while (cpu.load32(vm + vmem.vm_nfreetags) < BT_MAXALLOC) {
     let bt = yield* uma_zalloc(k, cpu, zone, (flags & M_USE_RESERVE) | M_NOWAIT | M_NOVM);
     if (bt === 0) {
@@ -639,6 +648,35 @@ export function* vmem_startup(k: Kernel, cpu: Cpu): Task {
   s.vmem_bt_zone = yield* uma_zcreate(
     k, cpu, 'vmem btag', vmem_btag.sizeof, undefined, undefined, undefined, undefined, UMA_ALIGN_PTR, UMA_ZONE_VM | UMA_ZONE_NOFREE,
   );
+  if (k.kmem_arena !== 0) {
+    cpu.store32(k.vmem_bt_lock, 0);
+    yield* uma_prealloc(k, cpu, s.vmem_bt_zone, BT_MAXALLOC);
+    yield* uma_zone_reserve(k, cpu, s.vmem_bt_zone, Math.floor((BT_MAXALLOC * (k.ncpus + 1)) / 2));
+    yield* uma_zone_set_allocf(k, cpu, s.vmem_bt_zone, (c, _zone, bytes, wait) => vmem_bt_alloc(k, c, bytes, wait));
+  }
+}
+
+/**
+ * vmem_bt_alloc: the btag zone's slabs from kmem_arena (address space and pages in one step
+ * under vmem_bt_lock, both from their reserves); NULL when either runs out.
+ */
+function* vmem_bt_alloc(k: Kernel, cpu: Cpu, bytes: number, wait: number): Task<{ mem: number; pflag: number }> {
+  yield* spin_lock(k, cpu, k.vmem_bt_lock);
+  const r = yield* vmem_xalloc(k, cpu, k.kmem_arena, BigInt(bytes), 0n, 0n, 0n, VMEM_ADDR_MIN, VMEM_ADDR_MAX, M_NOWAIT | M_NOVM | M_USE_RESERVE | M_BESTFIT);
+  if (r.error === 0) {
+    const addr = kvaOf(r.addr);
+    if ((yield* kmem_back(k, cpu, k.kmem_object, addr, bytes, M_NOWAIT | M_USE_RESERVE)) === 0) {
+      yield* spin_unlock(k, cpu, k.vmem_bt_lock);
+      return { mem: addr, pflag: UMA_SLAB_KMEM };
+    }
+    yield* vmem_xfree(k, cpu, k.kmem_arena, r.addr, BigInt(bytes));
+    yield* spin_unlock(k, cpu, k.vmem_bt_lock);
+    // Out of memory, not address space.
+    if ((wait & M_WAITOK) !== 0) yield* vm_wait(k, cpu);
+    return { mem: 0, pflag: UMA_SLAB_KMEM };
+  }
+  yield* spin_unlock(k, cpu, k.vmem_bt_lock);
+  return { mem: 0, pflag: UMA_SLAB_KMEM };
 }
 
 function started(k: Kernel, cpu: Cpu): VmemState {

@@ -2,7 +2,8 @@
 //
 // Models FreeBSD sys/vm/uma_core.c and uma_dbg.c of 2004–2005 (after mbuma's keg/zone split,
 // with rwatson's 2005 critical sections around the per-CPU caches), with what came later where
-// the issue asks for it (uma_zcache_create's import/release, uma_zone_reserve, NOBUCKET and
+// the issue asks for it (uma_zcache_create's import/release, uma_zone_reserve — with FreeBSD 10
+// zone_import's stop at the reserve when filling a bucket, under vm.kmem_backend=vmem — NOBUCKET and
 // MAXBUCKET, the contention-driven bucket sizing of 2013, the 2019 depot limit and working-set
 // estimate, the 2019 cache-line-aligned uma_cache, and FreeBSD 12's large internal kegs: the
 // slab header on the slab, with runs of boot pages, for "UMA Zones" on 60-64 CPUs).
@@ -16,7 +17,8 @@
 //   "128 Bucket" zones.
 // - The backend: page_alloc is kmem_alloc3 on kernel_map (no kmem_map submap is carved: the
 //   machine's small memories make a separate submap only a second place to run out), page_free
-//   is kmem_free; obj_alloc fills a zone's reserved KVA (uma_zone_set_obj) with vm_page_alloc
+//   is kmem_free; with the boot tunable vm.kmem_backend=vmem they are FreeBSD 10's instead,
+//   kmem_malloc / kmem_free on kmem_arena (vm_kern.ts), which zero only for M_ZERO; obj_alloc fills a zone's reserved KVA (uma_zone_set_obj) with vm_page_alloc
 //   and pmap_kenter; before uma_startup2 single-page slabs come from the .bss boot pages.
 // - Paths: uma.alloc.cpucache (bucket hit or alloc/free bucket swap), uma.alloc.depot (a full
 //   bucket from the depot under the zone lock), uma.alloc.slab (a bucket filled from the keg's
@@ -61,7 +63,7 @@ import {
   bucketZoneEntries, mtx, ub_bucket, uma_bucket, uma_cache, uma_globals, uma_keg, uma_slab, uma_zone, us_freelist, zoneCacheOffset,
   zoneCacheStride, zoneHeaderSize,
 } from './uma_int.js';
-import { kmem_alloc3, kmem_alloc_nofault, kmem_free } from './vm_kern.js';
+import { kmem_alloc3, kmem_alloc_nofault, kmem_free, kmem_malloc } from './vm_kern.js';
 import { OBJT_DEFAULT, _vm_object_allocate } from './vm_object.js';
 import { vm_page_alloc, vm_page_wakeup, vm_page_wire } from './vm_page.js';
 
@@ -153,9 +155,9 @@ function st(k: Kernel): UmaState {
     };
     states.set(k, s);
     const S = s;
-    S.page_alloc = fnptr(k, ((cpu, _zone, bytes) => page_alloc(k, cpu, bytes)) as UmaAllocf);
+    S.page_alloc = fnptr(k, ((cpu, _zone, bytes, wait) => page_alloc(k, cpu, bytes, wait)) as UmaAllocf);
     S.page_free = fnptr(k, ((cpu, mem, bytes, pflag) => page_free(k, cpu, mem, bytes, pflag)) as UmaFreef);
-    S.startup_alloc = fnptr(k, ((cpu, zone, bytes) => startup_alloc(k, cpu, zone, bytes)) as UmaAllocf);
+    S.startup_alloc = fnptr(k, ((cpu, zone, bytes, wait) => startup_alloc(k, cpu, zone, bytes, wait)) as UmaAllocf);
     S.obj_alloc = fnptr(k, ((cpu, zone, bytes) => obj_alloc(k, cpu, zone, bytes)) as UmaAllocf);
     S.zero_init = fnptr(k, function* (cpu, item, size) {
       bzero(cpu, item, size);
@@ -396,17 +398,23 @@ export function vtoslab(k: Kernel, cpu: Cpu, va: number): number {
 
 // --- Backend allocators -------------------------------------------------------------------------
 
-function* page_alloc(k: Kernel, cpu: Cpu, bytes: number): Task<{ mem: number; pflag: number }> {
-  const mem = yield* kmem_alloc3(k, cpu, k.kernel_map, bytes, 0);
+/** page_alloc: kmem_alloc3 on kernel_map, or (vm.kmem_backend=vmem) FreeBSD 10's kmem_malloc on kmem_arena. */
+function* page_alloc(k: Kernel, cpu: Cpu, bytes: number, wait: number): Task<{ mem: number; pflag: number }> {
+  // The 2005 bucket fill adds M_NOWAIT to M_WAITOK for its next slabs; FreeBSD 10's zone_import,
+  // whose kmem_malloc refuses both, clears M_WAITOK.
+  if ((wait & M_NOWAIT) !== 0) wait &= ~M_WAITOK;
+  const mem = k.kmem_backend === 'vmem' ? yield* kmem_malloc(k, cpu, k.kmem_arena, bytes, wait) : yield* kmem_alloc3(k, cpu, k.kernel_map, bytes, 0);
   return { mem, pflag: UMA_SLAB_KMEM };
 }
 
+/** page_free: kmem_free on kernel_map, or on kmem_arena (UMA_SLAB_KMEM) / kernel_arena (UMA_SLAB_KERNEL). */
 function* page_free(k: Kernel, cpu: Cpu, mem: number, bytes: number, pflag: number): Task {
   if ((pflag & (UMA_SLAB_KMEM | UMA_SLAB_KERNEL)) === 0) panic(cpu, `UMA: page_free used with invalid flags ${pflag}`);
-  yield* kmem_free(k, cpu, k.kernel_map, mem, bytes);
+  const where = k.kmem_backend !== 'vmem' ? k.kernel_map : (pflag & UMA_SLAB_KMEM) !== 0 ? k.kmem_arena : k.kernel_arena;
+  yield* kmem_free(k, cpu, where, mem, bytes);
 }
 
-function* startup_alloc(k: Kernel, cpu: Cpu, zone: number, bytes: number): Task<{ mem: number; pflag: number }> {
+function* startup_alloc(k: Kernel, cpu: Cpu, zone: number, bytes: number, wait: number): Task<{ mem: number; pflag: number }> {
   const keg = cpu.loadPtr(zone + uma_zone.uz_keg);
   if (bytes === PAGE_SIZE) {
     yield* spin_lock(k, cpu, g(k, 'uma_mtx'));
@@ -427,7 +435,7 @@ function* startup_alloc(k: Kernel, cpu: Cpu, zone: number, bytes: number): Task<
   }
   if (cpu.load32(g(k, 'booted')) < UMA_STARTUP2) panic(cpu, 'UMA: Increase vm.boot_pages');
   cpu.storePtr(keg + uma_keg.uk_allocf, st(k).page_alloc);
-  return yield* page_alloc(k, cpu, bytes);
+  return yield* page_alloc(k, cpu, bytes, wait);
 }
 
 /**
@@ -825,7 +833,19 @@ function* uma_zalloc_bucket(k: Kernel, cpu: Cpu, z: number, flags: number): Task
     while (cnt < max) {
       const slab = yield* uma_zone_slab(k, cpu, z, f);
       if (slab === 0) break;
-      while (cpu.load16(slab + uma_slab.us_freecount) > 0 && cnt < max) cpu.storePtr(bucket + ub_bucket + 8 * cnt++, uma_slab_alloc(k, cpu, z, slab));
+      // With FreeBSD 10's arenas (vm.kmem_backend=vmem), a keg with a reserve (uma_zone_reserve)
+      // gives buckets no item of it, as FreeBSD 10's zone_import; the 2005 fill has no such test.
+      const keg = k.kmem_arena !== 0 ? cpu.loadPtr(z + uma_zone.uz_keg) : 0;
+      const reserve = keg !== 0 ? cpu.load32(keg + uma_keg.uk_reserve) : 0;
+      let atReserve = false;
+      while (cpu.load16(slab + uma_slab.us_freecount) > 0 && cnt < max) {
+        cpu.storePtr(bucket + ub_bucket + 8 * cnt++, uma_slab_alloc(k, cpu, z, slab));
+        if (reserve !== 0 && cpu.load32(keg + uma_keg.uk_free) <= reserve) {
+          atReserve = true;
+          break;
+        }
+      }
+      if (atReserve) break;
       f |= M_NOWAIT; // don't block on the next slab
     }
   }

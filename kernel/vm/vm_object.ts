@@ -10,6 +10,8 @@ import { PAGE_SIZE, pmap_remove } from '../amd64/index.js';
 import { vm_page_busy, vm_page_free, vm_page_lookup, vm_page_unwire } from './vm_page.js';
 
 export const OBJT_DEFAULT = 0;
+/** FreeBSD's OBJT_PHYS (enum obj_type), kmem_object's type. */
+export const OBJT_PHYS = 4;
 
 /** _vm_object_allocate: sets up an object of `size` pages. */
 export function _vm_object_allocate(cpu: Cpu, type: number, size: number, object: number): void {

@@ -13,6 +13,11 @@ describe('golden: replay', () => {
     expectGolden('replay-kernel-mix-2cpu', { totals: r.totals, paths: r.paths, cpus: r.cpus });
   });
 
+  it('a 2-CPU kernel mix on UMA with vm.kmem_backend=vmem (FreeBSD 10\'s kmem_malloc on kmem_arena): per path and totals', async () => {
+    const r = await runReplay('test/fixtures/traces/kernel-mix-2cpu.trace', { ...opts('2'), allocator: 'uma', tunable: ['vm.kmem_backend=vmem'] }, io);
+    expectGolden('replay-kernel-mix-2cpu-vmem', { tunables: r.run.tunables, totals: r.totals, paths: r.paths, cpus: r.cpus });
+  });
+
   it('compare on contended pairs, 4 CPUs: the per-CPU path is cheaper per operation than the locked path', async () => {
     const d = await runCompare('test/fixtures/traces/pairs-4cpu.trace', opts('4'), io);
     expectGolden('compare-pairs-4cpu', {
