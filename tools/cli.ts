@@ -19,6 +19,7 @@ import { compareCommand, replayCommand } from './replay.js';
 import { sysctlCommand } from './sysctl.js';
 import { traceCommand } from './trace.js';
 import { vmemCommand } from './vmem.js';
+import { vmstatCommand } from './vmstat.js';
 
 const EXIT_SOFTWARE = 70;
 const EXIT_EPIPE = 128 + 13;
@@ -54,6 +55,7 @@ function program(): Command {
   p.addCommand(compareCommand());
   p.addCommand(calibrateCommand());
   p.addCommand(vmemCommand());
+  p.addCommand(vmstatCommand());
   configure(p, '');
   return p;
 }
