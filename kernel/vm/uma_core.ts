@@ -44,6 +44,12 @@
 // - The hash of off-page slabs keeps its initial 32 buckets (no hash_expand from a timeout).
 // - A zone header from "UMA Zones" has room for either uz_cpu[] layout.
 // - A UMA "stack" scratch word for import/release of one item sits in the CPU's globaldata page.
+// - UMA_ZONE_REFCNT (mbuma, 2004): slabs of struct uma_slab_refcnt, a reference count beside
+//   each free-list index, found by uma_find_refcnt through vtoslab. "UMA RCntSlabs" (their
+//   off-page headers) is made with the first refcount keg, not by uma_startup, so that a boot
+//   without one lays out and costs as before; refcount kegs are VTOSLAB (not hashed), as from
+//   FreeBSD 7. The uk_flags test for the entry size in the slab alloc/free is made (and charged)
+//   only on refcount kegs: the keg's kind is known from its creation.
 
 import { type Cpu, type Task, hex64, spinTryAcquire } from '../../emu/index.js';
 import {
@@ -59,8 +65,8 @@ import {
   UMA_FRITM_SZ, UMA_HASH_SIZE_INIT, UMA_MAX_IPERS, UMA_MAX_WASTE, UMA_NAME_MAX, UMA_SLAB_BOOT, UMA_SLAB_KERNEL, UMA_SLAB_KMEM,
   UMA_SLAB_PRIV, UMA_SLAB_SHIFT, UMA_SLAB_SIZE, UMA_SMALLEST_UNIT, UMA_ZFLAG_BUCKET, UMA_ZFLAG_CACHEONLY, UMA_ZFLAG_DRAINING, UMA_ZFLAG_FULL, UMA_ZFLAG_INHERIT,
   UMA_ZFLAG_INTERNAL, UMA_ZFLAG_PRIVALLOC, UMA_ZONE_HASH, UMA_ZONE_INHERIT, UMA_ZONE_MALLOC, UMA_ZONE_MAXBUCKET, UMA_ZONE_MTXCLASS,
-  UMA_ZONE_NOBUCKET, UMA_ZONE_NOFREE, UMA_ZONE_OFFPAGE, UMA_ZONE_SECONDARY, UMA_ZONE_VM, UMA_ZONE_VTOSLAB, UMA_ZONE_ZINIT,
-  bucketZoneEntries, mtx, ub_bucket, uma_bucket, uma_cache, uma_globals, uma_keg, uma_slab, uma_zone, us_freelist, zoneCacheOffset,
+  UMA_ZONE_NOBUCKET, UMA_ZONE_NOFREE, UMA_ZONE_OFFPAGE, UMA_ZONE_REFCNT, UMA_ZONE_SECONDARY, UMA_ZONE_VM, UMA_ZONE_VTOSLAB, UMA_ZONE_ZINIT,
+  UMA_FRITMREF_SZ, uma_slab_refcnt_sizeof, usr_freelist, usr_refcnt, bucketZoneEntries, mtx, ub_bucket, uma_bucket, uma_cache, uma_globals, uma_keg, uma_slab, uma_zone, us_freelist, zoneCacheOffset,
   zoneCacheStride, zoneHeaderSize,
 } from './uma_int.js';
 import { kmem_alloc3, kmem_alloc_nofault, kmem_free, kmem_malloc } from './vm_kern.js';
@@ -134,6 +140,8 @@ interface UmaState {
   readonly ops: UmaOp[];
   readonly options: UmaKernelOptions;
   readonly console: string[];
+  /** Kegs made with UMA_ZONE_REFCNT (see freeItem). */
+  readonly refcntKegs: Set<number>;
   page_alloc: number;
   page_free: number;
   startup_alloc: number;
@@ -150,7 +158,7 @@ function st(k: Kernel): UmaState {
   let s = states.get(k);
   if (s === undefined) {
     s = {
-      fns: [], fnIndex: new Map(), handles: new Map(), ops: [], options: { invariants: true, trash: false }, console: [],
+      fns: [], fnIndex: new Map(), handles: new Map(), ops: [], options: { invariants: true, trash: false }, console: [], refcntKegs: new Set(),
       page_alloc: 0, page_free: 0, startup_alloc: 0, obj_alloc: 0, zero_init: 0, trash: [0, 0, 0, 0], zone_import: 0, zone_release: 0,
     };
     states.set(k, s);
@@ -396,6 +404,52 @@ export function vtoslab(k: Kernel, cpu: Cpu, va: number): number {
   return m === 0 ? 0 : cpu.loadPtr(m + vm_page.rb_left);
 }
 
+// --- Refcount slabs (UMA_ZONE_REFCNT) ----------------------------------------------------------
+
+/**
+ * The us_item byte of free-list entry `freei`: one byte each in a uma_slab, 8 bytes each (with
+ * the item's reference count) in a uma_slab_refcnt. `charge`: make the uk_flags test upstream
+ * makes — only on refcount kegs, so that every other keg costs what it did before.
+ */
+function freeItem(k: Kernel, cpu: Cpu, keg: number, slab: number, freei: number, charge: boolean): number {
+  if (!st(k).refcntKegs.has(keg)) return slab + us_freelist + freei;
+  if (charge) cpu.load32(keg + uma_keg.uk_flags);
+  return slab + usr_freelist + freei * UMA_FRITMREF_SZ;
+}
+
+/**
+ * uma_find_refcnt: the address of the reference count of `item`, an item of a UMA_ZONE_REFCNT
+ * zone, in its slab header (found by vtoslab).
+ */
+export function uma_find_refcnt(k: Kernel, cpu: Cpu, h: UmaZone, item: number): number {
+  const keg = cpu.loadPtr(h.z + uma_zone.uz_keg);
+  const slab = vtoslab(k, cpu, item - (item % UMA_SLAB_SIZE));
+  if (slab === 0 || (cpu.load32(cpu.loadPtr(slab + uma_slab.us_keg) + uma_keg.uk_flags) & UMA_ZONE_REFCNT) === 0) {
+    panic(cpu, 'uma_find_refcnt(): zone possibly not UMA_ZONE_REFCNT');
+  }
+  const idx = Math.floor((item - cpu.loadPtr(slab + uma_slab.us_data)) / cpu.load32(keg + uma_keg.uk_rsize));
+  return slab + usr_freelist + idx * UMA_FRITMREF_SZ + usr_refcnt;
+}
+
+/**
+ * uma_startup's uma_max_ipers_ref: items of the smallest size whose refcount slab wastes more
+ * than UMA_MAX_WASTE; "UMA RCntSlabs" items hold that many free-list entries.
+ */
+function umaMaxIpersRef(): number {
+  const wsize = UMA_SLAB_SIZE - uma_slab_refcnt_sizeof - UMA_MAX_WASTE;
+  let totsize = wsize;
+  let objsize = UMA_SMALLEST_UNIT;
+  while (totsize >= wsize) {
+    totsize = Math.floor((UMA_SLAB_SIZE - uma_slab_refcnt_sizeof) / (objsize + UMA_FRITMREF_SZ)) * (UMA_FRITMREF_SZ + objsize);
+    objsize++;
+  }
+  if (objsize > UMA_SMALLEST_UNIT) objsize--;
+  return Math.floor(UMA_SLAB_SIZE / objsize);
+}
+
+/** Bytes of a "UMA RCntSlabs" item: the header and uma_max_ipers_ref entries. */
+export const UMA_RCNTSLAB_SIZE = uma_slab_refcnt_sizeof + umaMaxIpersRef() * UMA_FRITMREF_SZ;
+
 // --- Backend allocators -------------------------------------------------------------------------
 
 /** page_alloc: kmem_alloc3 on kernel_map, or (vm.kmem_backend=vmem) FreeBSD 10's kmem_malloc on kmem_arena. */
@@ -528,7 +582,7 @@ function uma_dbg_alloc(k: Kernel, cpu: Cpu, z: number, slab: number, item: numbe
     if (slab === 0) panic(cpu, `uma: item ${p(item)} did not belong to zone ${zname(cpu, z)}`);
   }
   const freei = Math.floor((item - cpu.loadPtr(slab + uma_slab.us_data)) / cpu.load32(keg + uma_keg.uk_rsize));
-  cpu.store8(slab + us_freelist + freei, UMA_DBG_ALLOCATED);
+  cpu.store8(freeItem(k, cpu, keg, slab, freei, false), UMA_DBG_ALLOCATED);
 }
 
 /** uma_dbg_free: checks slab membership, alignment and duplicate frees (the zone lock held). */
@@ -547,10 +601,11 @@ function uma_dbg_free(k: Kernel, cpu: Cpu, z: number, slab: number, item: number
   if (freei * rsize + data !== item) {
     panic(cpu, `zone: ${zname(cpu, z)}(${p(z)}) slab ${p(slab)} freed address ${p(item)} unaligned. should be ${p(freei * rsize + data)}`);
   }
-  if (cpu.load8(slab + us_freelist + freei) !== UMA_DBG_ALLOCATED) {
+  const fi = freeItem(k, cpu, keg, slab, freei, false);
+  if (cpu.load8(fi) !== UMA_DBG_ALLOCATED) {
     panic(cpu, `Duplicate free of item ${p(item)} from zone ${p(z)}(${zname(cpu, z)})`);
   }
-  cpu.store8(slab + us_freelist + freei, 0);
+  cpu.store8(fi, 0);
 }
 
 // --- The hash of off-page slabs ---------------------------------------------------------------
@@ -620,7 +675,14 @@ function* slab_zalloc(k: Kernel, cpu: Cpu, z: number, wait: number): Task<number
   cpu.store16(slab + uma_slab.us_freecount, ipers);
   cpu.store8(slab + uma_slab.us_firstfree, 0);
   cpu.store16(slab + uma_slab.us_flags, pflag);
-  for (let i = 0; i < ipers; i++) cpu.store8(slab + us_freelist + i, i + 1);
+  if ((kflags & UMA_ZONE_REFCNT) !== 0) {
+    for (let i = 0; i < ipers; i++) {
+      cpu.store32(slab + usr_freelist + i * UMA_FRITMREF_SZ + usr_refcnt, 0);
+      cpu.store8(slab + usr_freelist + i * UMA_FRITMREF_SZ, i + 1);
+    }
+  } else {
+    for (let i = 0; i < ipers; i++) cpu.store8(slab + us_freelist + i, i + 1);
+  }
   const init = cpu.loadPtr(keg + uma_keg.uk_init);
   if (init !== 0) {
     const rsize = cpu.load32(keg + uma_keg.uk_rsize);
@@ -702,7 +764,7 @@ function* uma_zone_slab(k: Kernel, cpu: Cpu, z: number, flags: number): Task<num
 function uma_slab_alloc(k: Kernel, cpu: Cpu, z: number, slab: number): number {
   const keg = cpu.loadPtr(z + uma_zone.uz_keg);
   const freei = cpu.load8(slab + uma_slab.us_firstfree);
-  cpu.store8(slab + uma_slab.us_firstfree, cpu.load8(slab + us_freelist + freei));
+  cpu.store8(slab + uma_slab.us_firstfree, cpu.load8(freeItem(k, cpu, keg, slab, freei, true)));
   const item = cpu.loadPtr(slab + uma_slab.us_data) + cpu.load32(keg + uma_keg.uk_rsize) * freei;
   const cnt = cpu.load16(slab + uma_slab.us_freecount) - 1;
   cpu.store16(slab + uma_slab.us_freecount, cnt);
@@ -736,7 +798,7 @@ function* slab_free_item(k: Kernel, cpu: Cpu, z: number, keg: number, slab: numb
     listInsertHead(cpu, keg + uma_keg.uk_part_slab, slab, uma_slab.us_link_next, uma_slab.us_link_prev);
   }
   const freei = Math.floor((item - cpu.loadPtr(slab + uma_slab.us_data)) / cpu.load32(keg + uma_keg.uk_rsize));
-  cpu.store8(slab + us_freelist + freei, cpu.load8(slab + uma_slab.us_firstfree));
+  cpu.store8(freeItem(k, cpu, keg, slab, freei, true), cpu.load8(slab + uma_slab.us_firstfree));
   cpu.store8(slab + uma_slab.us_firstfree, freei);
   cpu.store16(slab + uma_slab.us_freecount, cnt + 1);
   add32(cpu, keg + uma_keg.uk_free, 1);
@@ -1228,9 +1290,11 @@ function keg_small_init(cpu: Cpu, keg: number): void {
   if ((rsize & align) !== 0) rsize = (rsize & ~align) + align + 1;
   cpu.store32(keg + uma_keg.uk_rsize, rsize);
   cpu.store16(keg + uma_keg.uk_ppera, 1);
-  const shsize = (flags & UMA_ZONE_OFFPAGE) !== 0 ? 0 : uma_slab.sizeof;
-  let ipers = Math.min(UMA_MAX_IPERS, Math.floor((UMA_SLAB_SIZE - shsize) / (rsize + UMA_FRITM_SZ)));
-  const wasted = UMA_SLAB_SIZE - (ipers * (rsize + UMA_FRITM_SZ) + shsize);
+  const refcnt = (flags & UMA_ZONE_REFCNT) !== 0;
+  const shsize = refcnt ? uma_slab_refcnt_sizeof : (flags & UMA_ZONE_OFFPAGE) !== 0 ? 0 : uma_slab.sizeof;
+  const fritm = refcnt ? UMA_FRITMREF_SZ : UMA_FRITM_SZ;
+  let ipers = Math.min(UMA_MAX_IPERS, Math.floor((UMA_SLAB_SIZE - shsize) / (rsize + fritm)));
+  const wasted = UMA_SLAB_SIZE - (ipers * (rsize + fritm) + shsize);
   if ((flags & (UMA_ZFLAG_INTERNAL | UMA_ZFLAG_CACHEONLY)) === 0 && wasted >= UMA_MAX_WASTE && ipers < Math.floor(UMA_SLAB_SIZE / rsize)) {
     ipers = Math.min(UMA_MAX_IPERS, Math.floor(UMA_SLAB_SIZE / rsize));
     flags |= UMA_ZONE_OFFPAGE;
@@ -1260,8 +1324,8 @@ function keg_large_init(cpu: Cpu, keg: number): void {
 }
 
 /** An on-page slab header with its free-list index for `ipers` items, pointer-aligned. */
-function slabHeaderBytes(ipers: number): number {
-  const totsize = uma_slab.sizeof + ipers * UMA_FRITM_SZ;
+function slabHeaderBytes(ipers: number, refcnt = false): number {
+  const totsize = refcnt ? uma_slab_refcnt_sizeof + ipers * UMA_FRITMREF_SZ : uma_slab.sizeof + ipers * UMA_FRITM_SZ;
   return (totsize & UMA_ALIGN_PTR) !== 0 ? (totsize & ~UMA_ALIGN_PTR) + UMA_ALIGN_PTR + 1 : totsize;
 }
 
@@ -1278,17 +1342,21 @@ function* keg_ctor(k: Kernel, cpu: Cpu, keg: number, zone: number, a: ZoneArgs):
   cpu.storePtr(keg + uma_keg.uk_name, cpu.loadPtr(zone + uma_zone.uz_name));
   if ((flags & UMA_ZONE_VM) !== 0) flags |= UMA_ZFLAG_CACHEONLY;
   if ((flags & UMA_ZONE_ZINIT) !== 0) cpu.storePtr(keg + uma_keg.uk_init, s.zero_init);
-  if ((flags & UMA_ZONE_MALLOC) !== 0) flags |= UMA_ZONE_VTOSLAB;
+  // Refcount kegs find their slab by vtoslab (uma_find_refcnt), as malloc's do.
+  if ((flags & (UMA_ZONE_MALLOC | UMA_ZONE_REFCNT)) !== 0) flags |= UMA_ZONE_VTOSLAB;
+  const refcnt = (flags & UMA_ZONE_REFCNT) !== 0;
+  if (refcnt) s.refcntKegs.add(keg);
   cpu.store32(keg + uma_keg.uk_flags, flags >>> 0);
-  if (a.size > UMA_SLAB_SIZE - uma_slab.sizeof - UMA_FRITM_SZ) keg_large_init(cpu, keg);
+  const large = refcnt ? a.size + UMA_FRITMREF_SZ > UMA_SLAB_SIZE - uma_slab_refcnt_sizeof : a.size > UMA_SLAB_SIZE - uma_slab.sizeof - UMA_FRITM_SZ;
+  if (large) keg_large_init(cpu, keg);
   else keg_small_init(cpu, keg);
   flags = cpu.load32(keg + uma_keg.uk_flags);
-  if ((flags & UMA_ZONE_OFFPAGE) !== 0) cpu.storePtr(keg + uma_keg.uk_slabzone, cpu.loadPtr(g(k, 'slabzone')));
+  if ((flags & UMA_ZONE_OFFPAGE) !== 0) cpu.storePtr(keg + uma_keg.uk_slabzone, cpu.loadPtr(g(k, refcnt ? 'slabrefzone' : 'slabzone')));
   const ppera = cpu.load16(keg + uma_keg.uk_ppera);
   const booted = cpu.load32(g(k, 'booted'));
   if ((ppera === 1 && booted < UMA_STARTUP2) || (booted < UMA_STARTUP2 && (flags & UMA_ZFLAG_INTERNAL) !== 0)) cpu.storePtr(keg + uma_keg.uk_allocf, s.startup_alloc);
   if ((flags & UMA_ZONE_OFFPAGE) === 0) {
-    const pgoff = UMA_SLAB_SIZE * ppera - slabHeaderBytes(cpu.load16(keg + uma_keg.uk_ipers));
+    const pgoff = UMA_SLAB_SIZE * ppera - slabHeaderBytes(cpu.load16(keg + uma_keg.uk_ipers), refcnt);
     cpu.store16(keg + uma_keg.uk_pgoff, pgoff);
     const ipers = cpu.load16(keg + uma_keg.uk_ipers);
     if (ipers * cpu.load32(keg + uma_keg.uk_rsize) > pgoff) panic(cpu, "UMA slab won't fit.");
@@ -1399,6 +1467,10 @@ export function* uma_zcreate(
   };
   if (s.options.trash && (flags & (UMA_ZONE_ZINIT | UMA_ZONE_NOFREE)) === 0 && a.ctor === 0 && a.dtor === 0 && a.uminit === 0 && a.fini === 0) {
     [a.ctor, a.dtor, a.uminit, a.fini] = s.trash;
+  }
+  if ((flags & UMA_ZONE_REFCNT) !== 0 && cpu.loadPtr(g(k, 'slabrefzone')) === 0) {
+    const rz = yield* uma_zcreate(k, cpu, 'UMA RCntSlabs', UMA_RCNTSLAB_SIZE, undefined, undefined, undefined, undefined, UMA_ALIGN_PTR, UMA_ZFLAG_INTERNAL);
+    cpu.storePtr(g(k, 'slabrefzone'), rz.z);
   }
   return yield* zoneCreate(k, cpu, a, opts);
 }
@@ -1546,6 +1618,7 @@ export function* uma_reclaim(k: Kernel, cpu: Cpu, trim = false): Task<number> {
   let pages = 0;
   const zones = allZones(k, (va) => cpu.loadPtr(va));
   const internal = new Set([cpu.loadPtr(g(k, 'slabzone'))]);
+  if (st(k).refcntKegs.size > 0) internal.add(cpu.loadPtr(g(k, 'slabrefzone')));
   for (let i = 0; i < bucketZoneEntries.length; i++) internal.add(cpu.loadPtr(g(k, 'bucket_zones') + i * 8));
   for (const z of zones) {
     if (internal.has(z)) continue;
@@ -1593,6 +1666,7 @@ export function* uma_zdestroy(k: Kernel, cpu: Cpu, h: UmaZone): Task {
     listRemove(cpu, keg, uma_keg.uk_link_next, uma_keg.uk_link_prev);
     yield* spin_unlock(k, cpu, g(k, 'uma_mtx'));
     yield* uma_zfree_internal(k, cpu, g(k, 'masterzone_k'), keg, 0, SKIP_NONE);
+    st(k).refcntKegs.delete(keg);
   }
   st(k).handles.delete(z);
   yield* uma_zfree_internal(k, cpu, g(k, 'masterzone_z'), z, 0, SKIP_NONE);

@@ -118,6 +118,17 @@ export const uma_slab = struct('uma_slab', [
 export const us_size = uma_slab.us_link_next;
 export const us_freelist = uma_slab.sizeof;
 
+/**
+ * struct uma_slab_refcnt (UMA_ZONE_REFCNT kegs, mbuma 2004): uma_slab's header, then
+ * us_freelist[uk_ipers] of { u8 us_item; u32 us_refcnt; }, 8 bytes each on amd64. Its sizeof is
+ * upstream's: the header and one entry, which is what keg_small_init sets aside.
+ */
+export const UMA_FRITMREF_SZ = 8;
+export const usr_freelist = uma_slab.sizeof;
+export const usr_item = 0;
+export const usr_refcnt = 4;
+export const uma_slab_refcnt_sizeof = usr_freelist + UMA_FRITMREF_SZ;
+
 /** struct uma_bucket; ub_bucket[ub_entries] (pointers) follows. */
 export const uma_bucket = struct('uma_bucket', [
   ['ub_link_next', 'ptr'],
@@ -286,4 +297,5 @@ export const uma_globals = struct('uma_globals', [
   ['kmemstatistics', 'ptr'], // list of malloc types
   ['mt_zone', 'ptr'],
   ['kmem_large_pages', 'u64'],
+  ['slabrefzone', 'ptr'], // "UMA RCntSlabs", made with the first UMA_ZONE_REFCNT keg
 ], 64);
