@@ -78,6 +78,12 @@ export const kernelLabels = [
   'vmem.xfree',
   'vmem.qcache',
   'vmem.import',
+  'mbuf.get',
+  'mbuf.getcl',
+  'mbuf.clget',
+  'mbuf.getm',
+  'mbuf.free',
+  'mbuf.free_ext',
 ] as const;
 export type KernelLabel = (typeof kernelLabels)[number];
 
