@@ -15,6 +15,7 @@ export {
 export type { InputRun, MachineRun, AllocatorRun, ReplayRun, CompareRun, ImportRun, TraceStatsRun } from './run.js';
 export { kernelVmstat, vmstatSchema, vmZoneRowSchema, vmstatZRowSchema, vmstatMRowSchema } from './vmstat.js';
 export type { Vmstat } from './vmstat.js';
+export { netstatMSchema, netstatMZoneSchema } from './netstat.js';
 export { VmZoneAllocator } from './allocators.js';
 export type { ReplayAllocator, AllocatorOptions } from './allocators.js';
 export { Histogram } from './histogram.js';

@@ -12,6 +12,7 @@ import { type Kernel } from './kernel.js';
 import { KvaSize, PAGE_SIZE, ptoa } from '../amd64/index.js';
 import { vmstats } from './structs.js';
 import { vmem } from './subr_vmem.js';
+import { mbuf_started, nmbclusters } from './kern_mbuf.js';
 
 const hasArenas = (k: Kernel): boolean => k.kmem_arena !== 0;
 const arenaU64 = (k: Kernel, field: number): number => k.peek64(k.kmem_arena + field);
@@ -77,6 +78,7 @@ export const sysctls: readonly SysctlEntry[] = [
   { name: 'vm.uma_kmem_pages', description: 'Pages UMA slabs hold from the backend (boot pages not counted)', value: (k) => umaPages(k).kmem },
   { name: 'vm.uma_reclaimed_pages', description: 'Pages uma_reclaim and zone_drain gave back to the VM', value: (k) => umaPages(k).reclaimed },
   { name: 'vm.uma_boot_pages_free', description: 'Boot pages UMA has not used yet', value: (k) => umaPages(k).bootFree },
+  { name: 'kern.ipc.nmbclusters', description: 'Maximum number of mbuf clusters allowed', value: (k) => nmbclusters(k), present: mbuf_started },
   { name: 'vm.kmem_size', description: 'Size of kernel memory', value: (k) => k.peek64(k.vm_kmem_size), present: hasArenas },
   { name: 'vm.kmem_map_size', description: 'Current kmem allocation size', value: (k) => arenaU64(k, vmem.vm_inuse), present: hasArenas },
   {
