@@ -31,6 +31,7 @@ interface TraceGenFlags {
   minSize?: string;
   maxSize?: string;
   batch?: string;
+  ring?: string;
   think?: string;
   fragments?: string;
   strategy?: VmemStrategy;
@@ -38,7 +39,7 @@ interface TraceGenFlags {
 }
 
 const HELP_AFTER = `
-EVENTS counts allocations and frees (a, f, m, x, P, Q), not zone or think events: a run
+EVENTS counts allocations and frees (a, f, m, x, P, Q, v, V, b, B), not zone, arena or think events: a run
 allocates ceil(EVENTS/2) objects and frees them all, so an even EVENTS ends with nothing live.
 The same arguments write the same file, byte for byte. Workload options apply only to the
 workloads that take them (--list shows which); the rest are refused.`;
@@ -65,7 +66,7 @@ function listText(): string {
 /** The generator options the flags give; workload options only when given, so misuse is refused. */
 function genOptions(f: TraceGenFlags): GenOptions {
   const o: GenOptions = { cpus: integer('--cpus', f.cpus)!, events: integer('--events', f.events)!, seed: f.seed };
-  const numeric = ['size', 'count', 'writes', 'chunks', 'rounds', 'minSize', 'maxSize', 'batch', 'think', 'fragments', 'qcacheMax'] as const;
+  const numeric = ['size', 'count', 'writes', 'chunks', 'rounds', 'minSize', 'maxSize', 'batch', 'ring', 'think', 'fragments', 'qcacheMax'] as const;
   for (const key of numeric) {
     const v = integer(optionFlag(key), f[key]);
     if (v !== undefined) o[key] = v;
@@ -120,7 +121,7 @@ function buildCommand(io: TraceGenIo): Command {
     .option('-o, --out <file>', 'the trace file (gzip-compressed when it ends in .gz); "-": stdout')
     .option('--gzip', 'gzip-compress the trace whatever its name (e.g. with -o -)')
     .option('--list', 'print the workloads with their descriptions and options')
-    .option('--size <bytes>', 'object size (slab-*: 0 for 8..4096 in turn; xmalloc: 0 for its size mix)')
+    .option('--size <bytes>', 'object size (slab-*: 0 for 8..4096 in turn; xmalloc: 0 for its size mix); net-*: packet size, 1..1500 (0: IMIX)')
     .option('--count <n>', 'slab-*: objects per CPU per round (slab_test TEST_COUNT, 10000)')
     .addOption(new Option('--api <api>', 'allocate from zones (a/f) or malloc(9) (m/x)').choices(['zone', 'malloc']))
     .option('--writes <n>', 'cache-*: writes per object, as think cycles (1000)')
@@ -128,7 +129,8 @@ function buildCommand(io: TraceGenIo): Command {
     .option('--rounds <n>', 'larson: replacements per thread, in units of chunks (1)')
     .option('--min-size <bytes>', 'larson: smallest object size (8)')
     .option('--max-size <bytes>', 'larson: sizes are below this (1000)')
-    .option('--batch <n>', 'xmalloc: objects per batch (4096)')
+    .option('--batch <n>', 'xmalloc: objects per batch (4096); net-forward: tx completions freed at a time (32); net-sockbuf: writes queued before the reader reads (16)')
+    .option('--ring <n>', 'net-forward, net-local: receive descriptors per NIC ring, each with a cluster (1024; at most 4096)')
     .option('--think <cycles>', 'mean think time after each allocation and free, exponential (0: none)')
     .option('--fragments <n>', 'vmem-frag: free segments the fragmentation phase leaves in the arena (1024)')
     .addOption(new Option('--strategy <fit>', 'vmem-*: the fit strategy of the measured allocations (firstfit: instant fit)').choices([...vmemStrategies]))

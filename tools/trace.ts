@@ -90,7 +90,7 @@ function percent(part: number, whole: number): string {
 export function formatTraceSummary(s: TraceStatsSummary): string {
   let out = `events: ${s.events}: ${Object.entries(s.byOp).filter(([, n]) => n > 0).map(([op, n]) => `${op} ${n}`).join(', ') || 'none'}\n\n`;
   out += table(['cpu', 'events', 'allocs', 'frees'], s.cpus.map((c) => [c.cpu, c.events, c.allocs, c.frees]), 'rrrr');
-  const frees = s.byOp.f! + s.byOp.x! + s.byOp.Q! + (s.byOp.V ?? 0);
+  const frees = s.byOp.f! + s.byOp.x! + s.byOp.Q! + (s.byOp.V ?? 0) + (s.byOp.B ?? 0);
   out += `frees on another CPU than the allocation: ${s.crossCpuFrees} of ${frees} (${percent(s.crossCpuFrees, frees)})\n`;
   out += `live objects at the end: ${s.live} (at most ${s.maxLive})\n\n`;
   if (s.zones.length > 0) {
@@ -100,6 +100,10 @@ export function formatTraceSummary(s: TraceStatsSummary): string {
   if (s.arenas !== undefined && s.arenas.length > 0) {
     out += table(['arena', 'name', 'quantum', 'allocs', 'frees'], s.arenas.map((a) => [a.id, a.name, a.quantum, a.allocs, a.frees]), 'rlrrr');
     out += '\n';
+  }
+  const mb = s.mbufs;
+  if (mb !== undefined && s.byOp.b! > 0) {
+    out += `mbufs (b): ${s.byOp.b}: mbuf ${mb.mbuf}, pkthdr ${mb.pkthdr}, cluster ${mb.cluster}, chain ${mb.chain} (${mb.chainMbufs} mbufs)\n\n`;
   }
   const allocs = s.sizes.reduce((a, b) => a + b.count, 0);
   if (allocs > 0) {

@@ -1,6 +1,6 @@
 // The kmemu trace format, versions 1 and 2 (traces/FORMAT.md): the event codes and the one
 // event shape every reader, writer, importer, generator and the replayer share. Version 2 adds
-// vmem(9) arenas and their allocations (`arena`, `v`, `V`) and reserves `b`/`B` for mbufs.
+// vmem(9) arenas and their allocations (`arena`, `v`, `V`) and mbuf(9) allocations (`b`, `B`).
 
 export const TRACE_MAGIC = 'kmemu-trace';
 /** The newest version this kmemu reads and writes. */
@@ -19,6 +19,8 @@ export const OP_THINK = 8; // t CYCLES
 export const OP_ARENA = 9; // arena ARENA NAME BASE SIZE QUANTUM QCACHE_MAX [import PARENT [IMPORT_QUANTUM]]   (version 2)
 export const OP_VALLOC = 10; // v ARENA OBJ SIZE [STRAT] [align=A] [phase=P] [nocross=N]                     (version 2)
 export const OP_VFREE = 11; // V OBJ                                                                       (version 2)
+export const OP_MBUF = 12; // b OBJ KIND (mbuf, pkthdr, cluster, chain:N)                                  (version 2)
+export const OP_MFREEM = 13; // B OBJ                                                                      (version 2)
 
 /** The first op a version-1 trace cannot hold. */
 export const FIRST_V2_OP = OP_ARENA;
@@ -54,7 +56,24 @@ export const MAX_VMEM_QCACHE_QUANTA = 16;
 export const MAX_VMEM_NAME = 16;
 
 /** The op's word in the text format, by op code. */
-export const opNames: readonly string[] = ['', 'zone', 'a', 'f', 'm', 'x', 'P', 'Q', 't', 'arena', 'v', 'V'];
+export const opNames: readonly string[] = ['', 'zone', 'a', 'f', 'm', 'x', 'P', 'Q', 't', 'arena', 'v', 'V', 'b', 'B'];
+
+/**
+ * What a `b` event allocates (FORMAT.md, "Version 2: mbufs"): `mbuf` m_get, `pkthdr` m_gethdr,
+ * `cluster` m_getcl (an mbuf with a packet header and a 2 KiB cluster), `chain` N plain mbufs
+ * linked by m_next (TraceEvent.size is N), as m_getm builds a chain of mbufs without clusters.
+ * `B` frees the whole allocation with m_freem.
+ */
+export const mbufKinds = ['mbuf', 'pkthdr', 'cluster', 'chain'] as const;
+export type MbufKind = (typeof mbufKinds)[number];
+/**
+ * Longest `chain:N`: 64 mbufs (64 × MLEN = 14,336 bytes of data), the most DMA segments FreeBSD's
+ * em(4) and igb(4) map for one packet (EM_MAX_SCATTER, IGB_MAX_SCATTER: 64 in the 10.x/11.x
+ * drivers; 32 or 40 in others); a driver m_defrag's a longer chain before it sends it.
+ */
+export const MAX_MBUF_CHAIN = 64;
+/** MLEN on FreeBSD amd64: MSIZE 256 less the 32-byte struct m_hdr, the data of a plain mbuf. */
+export const MLEN = 224;
 
 /** vmem(9) fit strategies of a `v` event; firstfit (M_FIRSTFIT, Bonwick's instant fit) when none is given. */
 export const vmemStrategies = ['firstfit', 'bestfit', 'nextfit'] as const;
@@ -93,9 +112,9 @@ export interface TraceEvent {
   op: number;
   /** Zone id (zone, a, f) or arena id (arena, v). */
   zone: number;
-  /** Object id (a, f, m, x, P, Q, v, V). */
+  /** Object id (a, f, m, x, P, Q, v, V, b, B). */
   obj: number;
-  /** Item size (zone), bytes (m, v), order (P) or cycles (t). */
+  /** Item size (zone), bytes (m, v), order (P), cycles (t) or the mbufs of a chain (b chain:N; 0 for the other kinds). */
   size: number;
   /** Zone or arena name (zone, arena). */
   name: string;
@@ -105,6 +124,8 @@ export interface TraceEvent {
   line: number;
   /** arena, and v with a strategy or restrictions: their vmem arguments; null or absent otherwise. */
   vmem?: VmemArgs | null;
+  /** b: what it allocates (with `size` the N of chain:N); null or absent otherwise. */
+  mbuf?: MbufKind | null;
 }
 
 export interface TraceHeader {
@@ -115,5 +136,5 @@ export interface TraceHeader {
 }
 
 export function newEvent(): TraceEvent {
-  return { cpu: 0, op: 0, zone: 0, obj: 0, size: 0, name: '', flags: [], line: 0, vmem: null };
+  return { cpu: 0, op: 0, zone: 0, obj: 0, size: 0, name: '', flags: [], line: 0, vmem: null, mbuf: null };
 }

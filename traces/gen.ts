@@ -15,8 +15,11 @@
 
 import seedrandom from 'seedrandom';
 import { UserError } from '../emu/index.js';
-import { OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, newVmemArgs, vmemStrategies } from './format.js';
-import type { TraceEvent, TraceHeader, VmemArgs, VmemStrategy, ZoneFlag } from './format.js';
+import {
+  MLEN, OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MBUF, OP_MFREE, OP_MFREEM, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, newVmemArgs,
+  vmemStrategies,
+} from './format.js';
+import type { MbufKind, TraceEvent, TraceHeader, VmemArgs, VmemStrategy, ZoneFlag } from './format.js';
 import type { EventSource } from './replay.js';
 
 export type GenApi = 'zone' | 'malloc';
@@ -28,7 +31,7 @@ export interface GenOptions {
   events: number;
   /** Any string or number; the same options and seed give the same events. */
   seed: string | number;
-  /** Object size in bytes (slab-*, xmalloc, cache-*); 0: the workload's own size mix. */
+  /** Object size in bytes (slab-*, xmalloc, cache-*) or packet size (net-*: 1–1500); 0: the workload's own size mix (net-*: IMIX). */
   size?: number;
   /** slab-*: objects per CPU per round (slab_test's TEST_COUNT). */
   count?: number;
@@ -44,8 +47,10 @@ export interface GenOptions {
   minSize?: number;
   /** larson: object sizes are below this (bytes). */
   maxSize?: number;
-  /** xmalloc: objects per batch. */
+  /** xmalloc: objects per batch; net-forward: tx completions freed at a time; net-sockbuf: writes the reader lets queue before it reads. */
   batch?: number;
+  /** net-forward, net-local: receive descriptors of a NIC ring, each holding a cluster. */
+  ring?: number;
   /** Mean think time in cycles after each allocation or free (exponential); 0: none. */
   think?: number;
   /** vmem-frag: free segments the fragmentation phase leaves in the arena. */
@@ -67,7 +72,7 @@ export interface WorkloadInfo {
   /** The workload-specific options it takes, beyond cpus, events and seed. */
   options: readonly OptionName[];
   minCpus: number;
-  /** The trace format version it writes: 2 for the vmem workloads, 1 otherwise. */
+  /** The trace format version it writes: 2 for the vmem and net workloads, 1 otherwise. */
   version: number;
 }
 
@@ -153,7 +158,7 @@ function thinkEvent(cycles: number): TraceEvent {
 }
 
 function isCounted(op: number): boolean {
-  return (op >= OP_ALLOC && op <= OP_PFREE) || op === OP_VALLOC || op === OP_VFREE;
+  return (op >= OP_ALLOC && op <= OP_PFREE) || op === OP_VALLOC || op === OP_VFREE || op === OP_MBUF || op === OP_MFREEM;
 }
 
 /**
@@ -1035,6 +1040,282 @@ function vmemKva(g: GenState, o: Resolved): Setup {
   return { zones: [], programs, arenas };
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Network workloads (format version 2): mbufs as a NIC driver and a socket take and free them.
+
+/**
+ * Simple IMIX: IP packets of 40 bytes (TCP ACKs), 576 bytes (the IPv4 minimum reassembly size)
+ * and 1500 bytes (the Ethernet MTU) in the proportions 7:4:1, the classic trimodal Internet mix
+ * of traffic generators (Agilent, Spirent, Ixia; 64-, 594- and 1518-byte frames with the Ethernet
+ * header and FCS). Every 12 packets hold exactly this mix, in an order drawn at random (a
+ * shuffled 12-packet pattern, as RFC 6985's IMIX Genome writes a mix as a repeated sequence of
+ * sizes); the shuffling is ours.
+ */
+export const IMIX: readonly (readonly [bytes: number, weight: number])[] = [[40, 7], [576, 4], [1500, 1]];
+/** Largest --size of the net workloads: an IP packet fits the 1500-byte Ethernet MTU. */
+const NET_MAX_PACKET = 1500;
+/** The Ethernet header the driver receives with the packet (FCS stripped), and the shortest frame without FCS (ETHER_MIN_LEN 64 - 4). */
+const ETHER_HDR_LEN = 14;
+const ETHER_MIN_FRAME = 60;
+/**
+ * FreeBSD iflib (sys/net/iflib.c; em(4) and igb(4) run on it from FreeBSD 12): a received frame
+ * of at most MIN(IFLIB_RX_COPY_THRESH, MHLEN) = 128 bytes in one fragment is copied into a new
+ * m_gethdr mbuf and the ring keeps its cluster; a longer one goes up the stack in the ring's
+ * cluster, and the ring is refilled with m_getcl clusters at most IFLIB_MAX_RX_REFRESH (32) at a time.
+ */
+const RX_COPY_THRESH = 128;
+const RX_REFRESH = 32;
+
+/** Packet sizes in bytes: IMIX (`size` 0) or every packet `size` bytes. */
+class PacketSizes {
+  private readonly cycle: number[] = [];
+  private next = 0;
+
+  constructor(
+    private readonly g: GenState,
+    private readonly size: number,
+  ) {
+    for (const [bytes, weight] of IMIX) for (let i = 0; i < weight; i++) this.cycle.push(bytes);
+    this.next = this.cycle.length;
+  }
+
+  draw(): number {
+    if (this.size > 0) return this.size;
+    const c = this.cycle;
+    if (this.next === c.length) {
+      for (let i = c.length - 1; i > 0; i--) {
+        const j = this.g.below(i + 1);
+        const t = c[i]!;
+        c[i] = c[j]!;
+        c[j] = t;
+      }
+      this.next = 0;
+    }
+    return c[this.next++]!;
+  }
+}
+
+/** Whether the driver copies a packet of `bytes` into an m_gethdr mbuf (iflib's rx copy) rather than passing up its cluster. */
+function rxCopies(bytes: number): boolean {
+  return Math.max(ETHER_MIN_FRAME, bytes + ETHER_HDR_LEN) <= RX_COPY_THRESH;
+}
+
+function mbufEvent(obj: number, kind: MbufKind, chain = 0): TraceEvent {
+  return { cpu: 0, op: OP_MBUF, zone: 0, obj, size: kind === 'chain' ? chain : 0, name: '', flags: NO_FLAGS, line: 0, mbuf: kind };
+}
+
+function mfreemEvent(obj: number): TraceEvent {
+  return event(OP_MFREEM, 0, obj, 0);
+}
+
+/** A FIFO of object ids. */
+class Fifo {
+  private items: number[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(obj: number): void {
+    this.items.push(obj);
+  }
+
+  shift(): number {
+    const obj = this.items[this.head++]!;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return obj;
+  }
+}
+
+/**
+ * A NIC's receive ring on one CPU: `ring` descriptors, each holding an m_getcl cluster, filled
+ * when the driver attaches. receive() takes one packet: a short one is copied into a new
+ * m_gethdr mbuf (the ring keeps its cluster), a longer one leaves in the cluster at the ring's
+ * head, and after RX_REFRESH of those (or when the ring runs empty) the ring is refilled. Allocations come out of the budget;
+ * once it is spent the ring is not refilled and drain() hands out its clusters, so that every
+ * one is freed where the packets go.
+ */
+class RxRing {
+  private readonly posted = new Fifo();
+  private taken = 0;
+
+  constructor(
+    private readonly g: GenState,
+    private readonly depth: number,
+    private readonly sizes: PacketSizes,
+  ) {}
+
+  /** Fills the ring (the driver's attach); yields the m_getcl events. */
+  *attach(): Generator<TraceEvent, void, undefined> {
+    while (this.posted.length < this.depth && this.g.take()) yield* this.post();
+  }
+
+  /** Receives one packet: its object, after any allocation events; -1 when the budget is spent (and nothing was received). */
+  *receive(): Generator<TraceEvent, number, undefined> {
+    if (this.g.exhausted) return -1;
+    if (rxCopies(this.sizes.draw())) {
+      if (!this.g.take()) return -1;
+      const obj = this.g.nextObj++;
+      yield mbufEvent(obj, 'pkthdr');
+      return obj;
+    }
+    if (this.posted.length === 0) return -1;
+    const obj = this.posted.shift();
+    if (++this.taken === RX_REFRESH || this.posted.length === 0) {
+      for (; this.taken > 0 && this.g.take(); this.taken--) yield* this.post();
+      this.taken = 0;
+    }
+    return obj;
+  }
+
+  /** The clusters left in the ring, once no more are allocated: received as the last packets. */
+  drain(): number[] {
+    const out: number[] = [];
+    while (this.posted.length > 0) out.push(this.posted.shift());
+    return out;
+  }
+
+  private *post(): Generator<TraceEvent, void, undefined> {
+    const obj = this.g.nextObj++;
+    this.posted.push(obj);
+    yield mbufEvent(obj, 'cluster');
+  }
+}
+
+/**
+ * net-forward: pairs of CPUs (0, 1), (2, 3), ... forward packets. The even CPU runs the receive
+ * ring (RxRing) and hands each packet to its odd partner, which transmits it and, after the
+ * transmit completes, frees it with m_freem, `batch` completions at a time (iflib and em(4)/igb(4)
+ * reclaim finished transmit descriptors in passes, not one by one): every free is cross-CPU. An
+ * odd CPU out idles.
+ */
+function netForward(g: GenState, o: Resolved): Setup {
+  const sizes = new PacketSizes(g, o.size);
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) programs.push(done());
+  for (let rx = 0; rx + 1 < g.cpus; rx += 2) {
+    const queue = new Fifo();
+    let rxDone = false;
+    const ring = new RxRing(g, o.ring, sizes);
+    programs[rx] = (function* (): Program {
+      yield* ring.attach();
+      for (;;) {
+        const obj = yield* ring.receive();
+        if (obj < 0) break;
+        queue.push(obj);
+        g.notify();
+      }
+      for (const obj of ring.drain()) queue.push(obj);
+      rxDone = true;
+      g.notify();
+    })();
+    programs[rx + 1] = (function* (): Program {
+      for (;;) {
+        if (queue.length >= o.batch || (rxDone && queue.length > 0)) {
+          for (let n = Math.min(o.batch, queue.length); n > 0; n--) yield mfreemEvent(queue.shift());
+        } else if (rxDone) {
+          return;
+        } else {
+          yield null;
+        }
+      }
+    })();
+  }
+  return { zones: [], programs };
+}
+
+/**
+ * net-local: every CPU receives on its own ring (RxRing) and consumes each packet at once on the
+ * same CPU (delivered to a local socket or dropped by a filter, m_freem in the receive path).
+ */
+function netLocal(g: GenState, o: Resolved): Setup {
+  const sizes = new PacketSizes(g, o.size);
+  const programs: Program[] = [];
+  for (let cpu = 0; cpu < g.cpus; cpu++) {
+    const ring = new RxRing(g, o.ring, sizes);
+    programs.push((function* (): Program {
+      yield* ring.attach();
+      for (;;) {
+        const obj = yield* ring.receive();
+        if (obj < 0) break;
+        yield mfreemEvent(obj);
+      }
+      for (const obj of ring.drain()) yield mfreemEvent(obj);
+    })());
+  }
+  return { zones: [], programs };
+}
+
+/**
+ * net-sockbuf: pairs of CPUs (0, 1), (2, 3), ...: the even CPU writes to a stream socket, each
+ * write of S bytes (IMIX, or --size) a chain:N of N = ceil(S / MLEN) plain mbufs appended to the
+ * socket buffer; the odd CPU reads once `batch` writes are queued (the buffer's high-water mark:
+ * the writer sleeps in sbwait until it drains) and frees everything it read in bulk, as sbdrop
+ * does, under the socket buffer's lock: the writer's next sbappend waits for it. An odd CPU out
+ * (and a single CPU) writes and reads its own socket.
+ */
+function netSockbuf(g: GenState, o: Resolved): Setup {
+  const sizes = new PacketSizes(g, o.size);
+  const programs: Program[] = [];
+  const write = (sb: Fifo): TraceEvent => {
+    const obj = g.nextObj++;
+    sb.push(obj);
+    return mbufEvent(obj, 'chain', Math.ceil(sizes.draw() / MLEN));
+  };
+  function* read(sb: Fifo): Generator<TraceEvent, void, undefined> {
+    while (sb.length > 0) yield mfreemEvent(sb.shift());
+  }
+  for (let w = 0; w < g.cpus; w += 2) {
+    const sb = new Fifo();
+    if (w + 1 === g.cpus) {
+      programs.push((function* (): Program {
+        for (;;) {
+          while (sb.length < o.batch && g.take()) yield write(sb);
+          if (sb.length === 0) return;
+          yield* read(sb);
+        }
+      })());
+      break;
+    }
+    let writerDone = false;
+    let reading = false;
+    programs.push((function* (): Program {
+      for (;;) {
+        if (sb.length >= o.batch || reading) {
+          yield null;
+          continue;
+        }
+        if (!g.take()) break;
+        const ev = write(sb);
+        g.notify();
+        yield ev;
+      }
+      writerDone = true;
+      g.notify();
+    })());
+    programs.push((function* (): Program {
+      for (;;) {
+        if (sb.length >= o.batch || (writerDone && sb.length > 0)) {
+          reading = true;
+          yield* read(sb);
+          reading = false;
+          g.notify();
+        } else if (writerDone) {
+          return;
+        } else {
+          yield null;
+        }
+      }
+    })());
+  }
+  return { zones: [], programs };
+}
+
 type Resolved = Required<GenOptions>;
 
 interface Workload extends WorkloadInfo {
@@ -1178,6 +1459,37 @@ const workloadDefs: readonly Workload[] = [
     defaults: { strategy: 'firstfit', qcacheMax: 0 },
     start: vmemKva,
   },
+
+  {
+    name: 'net-forward',
+    description: 'CPU pairs forward packets: the even CPU receives (m_getcl ring refills, m_gethdr copies of short packets), the odd one transmits and frees them in batches',
+    source: 'FreeBSD iflib rx refill and rx copy (sys/net/iflib.c, em(4)/igb(4)); Simple IMIX 7:4:1 packet sizes (table IMIX in traces/gen.ts)',
+    options: ['size', 'ring', 'batch', 'think'],
+    minCpus: 2,
+    version: 2,
+    defaults: { size: 0, ring: 1024, batch: 32 },
+    start: netForward,
+  },
+  {
+    name: 'net-local',
+    description: 'every CPU receives packets on its own ring and frees each at once on the same CPU (local delivery or drop)',
+    source: 'FreeBSD iflib rx refill and rx copy (sys/net/iflib.c, em(4)/igb(4)); Simple IMIX 7:4:1 packet sizes (table IMIX in traces/gen.ts)',
+    options: ['size', 'ring', 'think'],
+    minCpus: 1,
+    version: 2,
+    defaults: { size: 0, ring: 1024 },
+    start: netLocal,
+  },
+  {
+    name: 'net-sockbuf',
+    description: 'CPU pairs: the even CPU writes mbuf chains (ceil(size/MLEN) mbufs) to a socket buffer, the odd one reads and frees batch of them at once',
+    source: 'FreeBSD sosend/sbappend and soreceive/sbdrop (sys/kern/uipc_socket.c, uipc_sockbuf.c); Simple IMIX 7:4:1 write sizes (table IMIX in traces/gen.ts)',
+    options: ['size', 'batch', 'think'],
+    minCpus: 1,
+    version: 2,
+    defaults: { size: 0, batch: 16 },
+    start: netSockbuf,
+  },
 ];
 
 const aliases: Readonly<Record<string, string>> = { pairs: 'slab-concurrent-pairs' };
@@ -1212,6 +1524,7 @@ const BASE_DEFAULTS: Omit<Resolved, 'cpus' | 'events' | 'seed'> = {
   minSize: 8,
   maxSize: 1000,
   batch: 4096,
+  ring: 1024,
   think: 0,
   fragments: 1024,
   strategy: 'firstfit',
@@ -1240,7 +1553,7 @@ export function resolveGenOptions(workload: string, options: GenOptions): Resolv
   checkInt('cpus', o.cpus, w.minCpus, MAX_CPUS);
   checkInt('events', o.events, 0, Number.MAX_SAFE_INTEGER);
   const limits: Record<Exclude<OptionName, 'api' | 'strategy'>, readonly [number, number]> = {
-    size: [w.name.startsWith('slab-') || w.name === 'xmalloc' ? 0 : 1, 1 << 30],
+    size: w.name.startsWith('net-') ? [0, NET_MAX_PACKET] : [w.name.startsWith('slab-') || w.name === 'xmalloc' ? 0 : 1, 1 << 30],
     count: [1, 1 << 30],
     writes: [0, 1 << 30],
     chunks: [1, 1 << 24],
@@ -1248,6 +1561,7 @@ export function resolveGenOptions(workload: string, options: GenOptions): Resolv
     minSize: [1, 1 << 30],
     maxSize: [o.minSize + 1, 1 << 30],
     batch: [1, 1 << 24],
+    ring: [1, 4096],
     think: [0, 1 << 30],
     fragments: [0, 1 << 20],
     qcacheMax: [0, 16],
@@ -1288,7 +1602,7 @@ export function generatedHeader(workload: string, options: GenOptions): TraceHea
   return { meta: { source: parts.join(' '), cpus: String(o.cpus) }, cpus: o.cpus };
 }
 
-/** The trace format version `workload` writes (2 for the vmem workloads). */
+/** The trace format version `workload` writes (2 for the vmem and net workloads). */
 export function generatedVersion(workload: string): number {
   return findWorkload(workload).version;
 }

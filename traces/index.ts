@@ -26,7 +26,7 @@ export type { AtomicOutput } from './atomic-output.js';
 export { generate, generatedHeader, generatedSource, generatedVersion, resolveGenOptions, optionFlag, workloads, workloadAliases, KERNEL_MIX, KVA_MIX, OP_CYCLES } from './gen.js';
 export type { GenOptions, GenApi, WorkloadInfo } from './gen.js';
 export { TraceStats } from './trace-stats.js';
-export type { TraceStatsSummary, TraceStatsZone, TraceStatsArena, TraceStatsCpu, TraceStatsSizeBucket } from './trace-stats.js';
+export type { TraceStatsSummary, TraceStatsZone, TraceStatsArena, TraceStatsMbufs, TraceStatsCpu, TraceStatsSizeBucket } from './trace-stats.js';
 export { importLinuxKmem, LINUX_IMPORT_SCHEMA, MAX_THINK_NS, ZERO_SIZE_AS } from './import-linux.js';
 export type { LinuxImportOptions, LinuxImportSummary } from './import-linux.js';
 export { linuxImportSummarySchema, traceStatsDocSchema, traceStatsSummaryShape, LINUX_IMPORT_SCHEMA_ID, TRACE_STATS_SCHEMA_ID } from './trace-schemas.js';

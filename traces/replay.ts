@@ -33,8 +33,8 @@ import {
 } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
 import {
-  OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, type TraceEvent, type VmemArgs,
-  type VmemStrategy, type ZoneFlag, newEvent,
+  OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MBUF, OP_MFREE, OP_MFREEM, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, type MbufKind,
+  type TraceEvent, type VmemArgs, type VmemStrategy, type ZoneFlag, mbufKinds, newEvent,
 } from './format.js';
 import { Histogram } from './histogram.js';
 import { buildReport, type ReplayReport } from './report.js';
@@ -127,6 +127,8 @@ class EventQueue {
   private size = new Float64Array(1024);
   private line = new Float64Array(1024);
   private key = new Float64Array(1024);
+  /** b: 1 + the index of its kind in mbufKinds (0: not a b event); chain:N keeps N in size. */
+  private mbuf = new Uint8Array(1024);
   private readonly zoneEvents = new Map<number, { name: string; flags: ZoneFlag[] }>();
   private readonly vmemArgs = new Map<number, { name: string; vmem: VmemArgs }>();
   private head = 0;
@@ -148,6 +150,7 @@ class EventQueue {
     this.size[i] = ev.size;
     this.line[i] = ev.line;
     this.key[i] = key;
+    this.mbuf[i] = ev.op === OP_MBUF ? 1 + mbufKinds.indexOf(ev.mbuf ?? 'mbuf') : 0;
     if (ev.op === OP_ZONE) this.zoneEvents.set(this.serial, { name: ev.name, flags: ev.flags.slice() });
     else if (ev.vmem !== undefined && ev.vmem !== null) this.vmemArgs.set(this.serial, { name: ev.name, vmem: { ...ev.vmem } });
     this.serial++;
@@ -162,6 +165,8 @@ class EventQueue {
     ev.size = this.size[i]!;
     ev.line = this.line[i]!;
     const key = this.key[i]!;
+    const mbuf = this.mbuf[i]!;
+    ev.mbuf = mbuf === 0 ? null : (mbufKinds[mbuf - 1] as MbufKind);
     if (ev.op === OP_ZONE) {
       const z = this.zoneEvents.get(this.headSerial)!;
       this.zoneEvents.delete(this.headSerial);
@@ -196,6 +201,7 @@ class EventQueue {
     this.size = move(this.size, (n) => new Float64Array(n));
     this.line = move(this.line, (n) => new Float64Array(n));
     this.key = move(this.key, (n) => new Float64Array(n));
+    this.mbuf = move(this.mbuf, (n) => new Uint8Array(n));
     this.head = 0;
     this.tail = live;
   }
@@ -555,6 +561,10 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         totals.frees++;
         return;
       }
+      case OP_MBUF:
+      case OP_MFREEM:
+        // ev.mbuf and ev.size (chain:N) say what to allocate: m_get, m_gethdr, m_getcl or an N-mbuf chain; B is m_freem.
+        throw new UserError(`${where(ev)}mbuf events cannot be replayed yet (issue 12: the mbuf allocator)`);
     }
   }
 
@@ -586,7 +596,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       case OP_ALLOC:
       case OP_MALLOC:
       case OP_PALLOC:
-      case OP_VALLOC: {
+      case OP_VALLOC:
+      case OP_MBUF: {
         const early = earlyFrees.get(ev.obj);
         if (early !== undefined) {
           earlyFrees.delete(ev.obj);
@@ -598,7 +609,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       case OP_FREE:
       case OP_MFREE:
       case OP_PFREE:
-      case OP_VFREE: {
+      case OP_VFREE:
+      case OP_MFREEM: {
         const live = liveKeys.get(ev.obj);
         if (live !== undefined) {
           liveKeys.delete(ev.obj);

@@ -14,11 +14,11 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { UserError } from '../emu/index.js';
 import { openAtomic, outputError, writeAll, type AtomicOutput } from './atomic-output.js';
 import {
-  MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, MAX_VMEM_NAME, MAX_VMEM_QCACHE_QUANTA, MAX_VMEM_QUANTUM, MAX_VMEM_SIZE, OP_ALLOC, OP_ARENA,
-  OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, TRACE_MAGIC, TRACE_VERSION, TRACE_VERSION_1,
-  newEvent, newVmemArgs, opNames, versionOfOp, vmemStrategies, zoneFlags,
+  MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_MBUF_CHAIN, MAX_PAGE_ORDER, MAX_VMEM_NAME, MAX_VMEM_QCACHE_QUANTA, MAX_VMEM_QUANTUM, MAX_VMEM_SIZE, OP_ALLOC,
+  OP_ARENA, OP_FREE, OP_MALLOC, OP_MBUF, OP_MFREE, OP_MFREEM, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, TRACE_MAGIC, TRACE_VERSION,
+  TRACE_VERSION_1, mbufKinds, newEvent, newVmemArgs, opNames, versionOfOp, vmemStrategies, zoneFlags,
 } from './format.js';
-import type { TraceEvent, TraceHeader, VmemStrategy, ZoneFlag } from './format.js';
+import type { MbufKind, TraceEvent, TraceHeader, VmemStrategy, ZoneFlag } from './format.js';
 
 // ---------------------------------------------------------------------------------------------
 // Line input
@@ -268,6 +268,7 @@ type SkipReason = (typeof SKIP_REASONS)[keyof typeof SKIP_REASONS];
 const LIVE_MALLOC = -1;
 const LIVE_PAGES = -2;
 const LIVE_VMEM = -3;
+const LIVE_MBUF = -4;
 
 const MAX_CPUS = 4096;
 const MAX_FIELDS = 16;
@@ -286,11 +287,15 @@ const SHAPES: readonly string[] = [
   '"CPU arena ARENA NAME BASE SIZE QUANTUM QCACHE_MAX [import PARENT [IMPORT_QUANTUM]]"',
   '"CPU v ARENA OBJ SIZE [STRAT] [align=A] [phase=P] [nocross=N]"',
   '"CPU V OBJ"',
+  '"CPU b OBJ KIND"',
+  '"CPU B OBJ"',
 ];
 /** Fields of each op's line; arena and v have optional ones (checked in parseEvent). */
-const ARITY = [0, 5, 4, 4, 4, 3, 4, 3, 3, 8, 5, 3];
+const ARITY = [0, 5, 4, 4, 4, 3, 4, 3, 3, 8, 5, 3, 4, 3];
 const OPS_V1 = 'an op (zone, a, f, m, x, P, Q, t)';
-const OPS_V2 = 'an op (zone, a, f, m, x, P, Q, t, arena, v, V)';
+const OPS_V2 = 'an op (zone, a, f, m, x, P, Q, t, arena, v, V, b, B)';
+const MBUF_KIND = `an mbuf kind (${mbufKinds.slice(0, -1).join(', ')}, chain:N)`;
+const MBUF_CHAIN = `chain:N, a chain of 1 to ${MAX_MBUF_CHAIN} mbufs`;
 const U64_MAX = (1n << 64n) - 1n;
 const VMEM_OPTIONS = `a vmem option (${vmemStrategies.join(', ')}, align=A, phase=P, nocross=N)`;
 
@@ -588,6 +593,20 @@ export class TraceReader {
     }
   }
 
+  /** KIND of a `b` line: mbuf, pkthdr, cluster, or chain:N with N from 1 to MAX_MBUF_CHAIN (into ev.size). */
+  private parseMbufKind(text: string, ev: TraceEvent): void {
+    const f = this.field(text, 3);
+    if (f.startsWith('chain:')) {
+      const n = f.slice(6);
+      if (!/^[0-9]{1,3}$/.test(n) || Number(n) < 1 || Number(n) > MAX_MBUF_CHAIN) this.fail(MBUF_CHAIN, f);
+      ev.mbuf = 'chain';
+      ev.size = Number(n);
+      return;
+    }
+    if (f === 'chain' || !(mbufKinds as readonly string[]).includes(f)) this.fail(f === 'chain' ? MBUF_CHAIN : MBUF_KIND, f);
+    ev.mbuf = f as MbufKind;
+  }
+
   private parseEvent(text: string, start: number, end: number, ev: TraceEvent): void {
     const f = this.fields;
     const n = this.nfields;
@@ -608,10 +627,8 @@ export class TraceReader {
         case 116: op = OP_THINK; break; // t
         case 118: op = OP_VALLOC; break; // v
         case 86: op = OP_VFREE; break; // V
-        case 98: // b
-        case 66: // B
-          if (this.version >= 2) throw new UserError(`${this.name}:${this.lines}: "${this.field(text, 1)}" events (mbufs) are reserved in format version 2 and not implemented yet`);
-          break;
+        case 98: op = OP_MBUF; break; // b
+        case 66: op = OP_MFREEM; break; // B
       }
     } else if (oe - os === 4 && text.startsWith('zone', os)) {
       op = OP_ZONE;
@@ -630,8 +647,16 @@ export class TraceReader {
     ev.obj = 0;
     ev.size = 0;
     ev.vmem = null;
+    ev.mbuf = null;
     const MAX = Number.MAX_SAFE_INTEGER;
     switch (op) {
+      case OP_MBUF:
+        ev.obj = this.number(text, 2, MAX, 'an object id');
+        this.parseMbufKind(text, ev);
+        break;
+      case OP_MFREEM:
+        ev.obj = this.number(text, 2, MAX, 'an object id');
+        break;
       case OP_ARENA:
         this.parseArena(text, start, end, ev);
         break;
@@ -691,8 +716,9 @@ export class TraceReader {
         return true;
       case OP_MALLOC:
       case OP_PALLOC:
+      case OP_MBUF:
         if (live.has(ev.obj)) return this.reject(SKIP_REASONS.allocLive, `allocation of object ${ev.obj}, which is already live`);
-        live.set(ev.obj, ev.op === OP_MALLOC ? LIVE_MALLOC : LIVE_PAGES);
+        live.set(ev.obj, ev.op === OP_MALLOC ? LIVE_MALLOC : ev.op === OP_PALLOC ? LIVE_PAGES : LIVE_MBUF);
         return true;
       case OP_ARENA: {
         if (this.arenas.has(ev.zone)) return this.reject(SKIP_REASONS.arenaTwice, `arena ${ev.zone} was already created`);
@@ -712,11 +738,12 @@ export class TraceReader {
       case OP_FREE:
       case OP_MFREE:
       case OP_PFREE:
-      case OP_VFREE: {
+      case OP_VFREE:
+      case OP_MFREEM: {
         if (ev.op === OP_FREE && !this.zones.has(ev.zone)) return this.reject(SKIP_REASONS.unknownZone, `zone ${ev.zone} was not created`);
         const kind = live.get(ev.obj);
         if (kind === undefined) return this.reject(SKIP_REASONS.freeNotLive, `free of object ${ev.obj}, which is not live`);
-        const allocOp = kind === LIVE_MALLOC ? OP_MALLOC : kind === LIVE_PAGES ? OP_PALLOC : kind === LIVE_VMEM ? OP_VALLOC : OP_ALLOC;
+        const allocOp = kind === LIVE_MALLOC ? OP_MALLOC : kind === LIVE_PAGES ? OP_PALLOC : kind === LIVE_VMEM ? OP_VALLOC : kind === LIVE_MBUF ? OP_MBUF : OP_ALLOC;
         if (allocOp + 1 !== ev.op) {
           return this.reject(SKIP_REASONS.wrongKind, `free of object ${ev.obj} with "${opNames[ev.op]}", which was allocated with "${opNames[allocOp]}"`);
         }
@@ -765,7 +792,7 @@ export interface TraceWriterOptions {
   gzip?: boolean;
   /**
    * The format version of the header: 1 (the default) for a trace of version-1 ops only, so
-   * that such traces stay as they were; 2 for one with `arena`, `v` or `V` events.
+   * that such traces stay as they were; 2 for one with `arena`, `v`, `V`, `b` or `B` events.
    */
   version?: number;
 }
@@ -833,6 +860,8 @@ export class TraceWriter {
       }
       case OP_VALLOC: this.valloc(ev.cpu, ev.zone, ev.obj, ev.size, ev.vmem ?? undefined); break;
       case OP_VFREE: this.vfree(ev.cpu, ev.obj); break;
+      case OP_MBUF: this.mbuf(ev.cpu, ev.obj, ev.mbuf ?? 'mbuf', ev.size); break;
+      case OP_MFREEM: this.mfreem(ev.cpu, ev.obj); break;
       default: throw new Error(`not a trace event op: ${ev.op}`);
     }
   }
@@ -899,6 +928,20 @@ export class TraceWriter {
   vfree(cpu: number, obj: number): void {
     this.needs(OP_VFREE);
     this.event(`${check(cpu)} V ${check(obj)}\n`);
+  }
+
+  /** `CPU b OBJ KIND`: `chain` is written chain:N with N = `chain` mbufs (1 to MAX_MBUF_CHAIN). */
+  mbuf(cpu: number, obj: number, kind: MbufKind, chain = 0): void {
+    this.needs(OP_MBUF);
+    if (!mbufKinds.includes(kind)) throw new Error(`not an mbuf kind: ${JSON.stringify(kind)}`);
+    if (kind === 'chain' && !(Number.isInteger(chain) && chain >= 1 && chain <= MAX_MBUF_CHAIN)) throw new Error(`an mbuf chain has 1 to ${MAX_MBUF_CHAIN} mbufs, not ${chain}`);
+    this.event(`${check(cpu)} b ${check(obj)} ${kind === 'chain' ? `chain:${chain}` : kind}\n`);
+  }
+
+  /** `CPU B OBJ`: m_freem of a `b` object. */
+  mfreem(cpu: number, obj: number): void {
+    this.needs(OP_MFREEM);
+    this.event(`${check(cpu)} B ${check(obj)}\n`);
   }
 
   private needs(op: number): void {

@@ -12,7 +12,7 @@ const byName = (what: string) => z.record(z.string(), z.number().int().min(0)).d
 /** The fields of TraceStats.summary(). */
 export const traceStatsSummaryShape = {
   events: count('events'),
-  byOp: byName('events by op word (zone, a, f, m, x, P, Q, t; version 2 adds arena, v, V), every op of the trace\'s version present'),
+  byOp: byName('events by op word (zone, a, f, m, x, P, Q, t; version 2 adds arena, v, V, b, B), every op of the trace\'s version present'),
   cpus: z
     .array(z.object({ cpu: count('the trace CPU'), events: count('its events'), allocs: count('its allocations'), frees: count('its frees') }))
     .describe('CPUs with at least one event, in order'),
@@ -39,6 +39,16 @@ export const traceStatsSummaryShape = {
     )
     .optional()
     .describe('version-2 traces: vmem arenas in order of creation (absent for a version-1 trace)'),
+  mbufs: z
+    .object({
+      mbuf: count('b events of kind mbuf (m_get)'),
+      pkthdr: count('b events of kind pkthdr (m_gethdr)'),
+      cluster: count('b events of kind cluster (m_getcl)'),
+      chain: count('b events of kind chain:N (an N-mbuf chain, m_getm)'),
+      chainMbufs: count('the mbufs of those chains (the sum of their N)'),
+    })
+    .optional()
+    .describe('version-2 traces: mbuf allocations (b) by kind (absent for a version-1 trace)'),
   sizes: z
     .array(
       z.object({
@@ -47,7 +57,7 @@ export const traceStatsSummaryShape = {
         count: count('allocations in the bucket'),
       }),
     )
-    .describe('allocations (a: the zone\'s item size, m and v: the size, P: 4096 << order) by power-of-two bucket; empty buckets left out'),
+    .describe('allocations (a: the zone\'s item size, m and v: the size, P: 4096 << order; b is not counted here) by power-of-two bucket; empty buckets left out'),
   live: count('objects allocated and not freed by the end'),
   maxLive: count('most objects live at once'),
   crossCpuFrees: count('frees on another CPU than the allocation'),

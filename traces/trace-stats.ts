@@ -3,7 +3,9 @@
 // allocation's. Memory is the live objects (for the cross-CPU count) and the zones.
 // The printers are in tools/trace.ts.
 
-import { FIRST_V2_OP, OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_VALLOC, OP_VFREE, OP_ZONE, opNames } from './format.js';
+import {
+  FIRST_V2_OP, OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MBUF, OP_MFREE, OP_MFREEM, OP_PALLOC, OP_PFREE, OP_VALLOC, OP_VFREE, OP_ZONE, opNames,
+} from './format.js';
 import type { TraceEvent } from './format.js';
 
 /** Bytes in a page for the size of a `P` allocation (2^ORDER pages). */
@@ -27,6 +29,16 @@ export interface TraceStatsArena {
   frees: number;
 }
 
+/** Version 2: the `b` events by kind, and the mbufs their chains hold. */
+export interface TraceStatsMbufs {
+  mbuf: number;
+  pkthdr: number;
+  cluster: number;
+  /** `chain:N` events, and the N they add up to. */
+  chain: number;
+  chainMbufs: number;
+}
+
 export interface TraceStatsCpu {
   cpu: number;
   events: number;
@@ -44,7 +56,7 @@ export interface TraceStatsSizeBucket {
 /** The JSON-able summary (TraceStats.summary()). */
 export interface TraceStatsSummary {
   events: number;
-  /** Events by op word (`zone`, `a`, `f`, `m`, `x`, `P`, `Q`, `t`; version 2 adds `arena`, `v`, `V`), every op of the trace's version present. */
+  /** Events by op word (`zone`, `a`, `f`, `m`, `x`, `P`, `Q`, `t`; version 2 adds `arena`, `v`, `V`, `b`, `B`), every op of the trace's version present. */
   byOp: Record<string, number>;
   /** CPUs with at least one event, in order. */
   cpus: TraceStatsCpu[];
@@ -52,7 +64,9 @@ export interface TraceStatsSummary {
   zones: TraceStatsZone[];
   /** Version 2: vmem arenas in order of creation (absent from a version-1 trace's summary). */
   arenas?: TraceStatsArena[];
-  /** Allocations (a: the zone's item size, m: the size, P: 4096 << order) by power-of-two bucket; empty buckets left out. */
+  /** Version 2: mbuf allocations (`b`) by kind (absent from a version-1 trace's summary). */
+  mbufs?: TraceStatsMbufs;
+  /** Allocations (a: the zone's item size, m and v: the size, P: 4096 << order; not b) by power-of-two bucket; empty buckets left out. */
   sizes: TraceStatsSizeBucket[];
   /** Objects allocated and not freed by the end. */
   live: number;
@@ -73,6 +87,7 @@ export class TraceStats {
   /** Allocating CPU by live object id; the arena of a `v` object. */
   private readonly live = new Map<number, number>();
   private readonly arenaOf = new Map<number, TraceStatsArena>();
+  private readonly mbufs: TraceStatsMbufs = { mbuf: 0, pkthdr: 0, cluster: 0, chain: 0, chainMbufs: 0 };
 
   /** `version`: the trace's format version (its ops are the keys of byOp). */
   constructor(private readonly version = 1) {}
@@ -126,6 +141,16 @@ export class TraceStats {
         this.allocated(c, ev.obj, ev.size);
         break;
       }
+      case OP_MBUF: {
+        const kind = ev.mbuf ?? 'mbuf';
+        this.mbufs[kind]++;
+        if (kind === 'chain') this.mbufs.chainMbufs += ev.size;
+        this.allocated(c, ev.obj, -1);
+        break;
+      }
+      case OP_MFREEM:
+        this.freed(c, ev.obj);
+        break;
       case OP_VFREE: {
         const a = this.arenaOf.get(ev.obj);
         if (a !== undefined) {
@@ -138,11 +163,12 @@ export class TraceStats {
     }
   }
 
+  /** `bytes` -1: not in the size histogram (an mbuf, whose size is its kind). */
   private allocated(c: TraceStatsCpu, obj: number, bytes: number): void {
     c.allocs++;
     this.live.set(obj, c.cpu);
     if (this.live.size > this.maxLive) this.maxLive = this.live.size;
-    this.sizeBuckets[bytes <= 1 ? 0 : Math.min(63, Math.ceil(Math.log2(bytes)))]!++;
+    if (bytes >= 0) this.sizeBuckets[bytes <= 1 ? 0 : Math.min(63, Math.ceil(Math.log2(bytes)))]!++;
   }
 
   private freed(c: TraceStatsCpu, obj: number): void {
@@ -171,7 +197,7 @@ export class TraceStats {
       byOp,
       cpus: [...this.perCpu.values()].sort((a, b) => a.cpu - b.cpu).map((c) => ({ ...c })),
       zones: [...this.zones.values()].map((z) => ({ ...z })),
-      ...(this.version >= 2 ? { arenas: [...this.arenas.values()].map((a) => ({ ...a })) } : {}),
+      ...(this.version >= 2 ? { arenas: [...this.arenas.values()].map((a) => ({ ...a })), mbufs: { ...this.mbufs } } : {}),
       sizes,
       live: this.live.size,
       maxLive: this.maxLive,

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runTrace } from '../../tools/trace.js';
 import { runTraceGen } from '../../tools/trace-gen.js';
 import { generate, workloads } from '../../traces/gen.js';
 import { TraceReader } from '../../traces/trace-io.js';
@@ -86,5 +87,46 @@ describe('kmemu trace gen', () => {
     await expect(runTraceGen(['larson', '--cpus', 'four', '-o', path.join(dir, 'x')])).rejects.toThrow('option --cpus: expected a non-negative integer, got "four"');
     await expect(runTraceGen(['larson', '--count', '5', '-o', path.join(dir, 'x')])).rejects.toThrow('option --count does not apply to workload larson');
     expect(fs.existsSync(path.join(dir, 'x'))).toBe(false);
+  });
+});
+
+describe('kmemu trace gen net-*', () => {
+  it('writes a version-2 net-forward trace: CPU 0 fills its ring and receives, CPU 1 frees', async () => {
+    const out = path.join(dir, 'fwd.trace');
+    await runTraceGen(['net-forward', '--cpus', '2', '--events', '12', '--seed', '1', '--ring', '4', '--batch', '2', '-o', out]);
+    expect(fs.readFileSync(out, 'utf8')).toBe(
+      [
+        'kmemu-trace 2',
+        '# source: kmemu trace gen net-forward --cpus 2 --events 12 --seed 1 --size 0 --ring 4 --batch 2 --think 0',
+        '# cpus: 2',
+        '0 b 1 cluster',
+        '0 b 2 cluster',
+        '0 b 3 cluster',
+        '0 b 4 cluster',
+        '0 b 5 pkthdr',
+        '0 b 6 pkthdr',
+        '1 B 5',
+        '1 B 6',
+        '1 B 1',
+        '1 B 2',
+        '1 B 3',
+        '1 B 4',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('trace stats counts a net-sockbuf trace\'s mbufs by kind', async () => {
+    const out = path.join(dir, 'sb.trace');
+    await runTraceGen(['net-sockbuf', '--cpus', '2', '--events', '240', '--seed', '1', '--batch', '8', '-o', out]);
+    const stdout = sink();
+    await runTrace(['stats', out, '--json'], { stdout, stderr: process.stderr });
+    const stats = JSON.parse(stdout.text) as { byOp: Record<string, number>; mbufs: unknown; crossCpuFrees: number };
+    expect([stats.byOp.b, stats.byOp.B, stats.crossCpuFrees]).toEqual([120, 120, 120]);
+    expect(stats.mbufs).toEqual({ mbuf: 0, pkthdr: 0, cluster: 0, chain: 120, chainMbufs: 70 * 1 + 40 * 3 + 10 * 7 });
+    const text = sink();
+    await runTrace(['stats', out], { stdout: text, stderr: process.stderr });
+    expect(text.text).toContain('mbufs (b): 120: mbuf 0, pkthdr 0, cluster 0, chain 120 (260 mbufs)\n');
+    expect(text.text).toContain('frees on another CPU than the allocation: 120 of 120 (100.0%)\n');
   });
 });

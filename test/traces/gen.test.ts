@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { KERNEL_MIX, generate, generatedHeader, generatedSource, workloads } from '../../traces/gen.js';
+import { IMIX, KERNEL_MIX, generate, generatedHeader, generatedSource, workloads } from '../../traces/gen.js';
 import type { GenOptions } from '../../traces/gen.js';
-import { OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, opNames } from '../../traces/format.js';
+import {
+  OP_ALLOC, OP_ARENA, OP_FREE, OP_MALLOC, OP_MBUF, OP_MFREE, OP_MFREEM, OP_PALLOC, OP_PFREE, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, opNames,
+} from '../../traces/format.js';
 import type { TraceEvent } from '../../traces/format.js';
 
 /** The event as a line of the text format (FORMAT.md). */
@@ -17,6 +19,8 @@ function line(e: TraceEvent): string {
       return `${e.cpu} ${opNames[e.op]} ${e.size} ${e.obj}`;
     case OP_THINK:
       return `${e.cpu} t ${e.size}`;
+    case OP_MBUF:
+      return `${e.cpu} b ${e.obj} ${e.mbuf === 'chain' ? `chain:${e.size}` : e.mbuf}`;
     default:
       return `${e.cpu} ${opNames[e.op]} ${e.obj}`;
   }
@@ -85,7 +89,8 @@ function check(events: readonly TraceEvent[], cpus: number): Checked {
       return;
     }
     c.counted++;
-    if (e.op === OP_ALLOC || e.op === OP_MALLOC || e.op === OP_PALLOC || e.op === OP_VALLOC) {
+    if (e.op === OP_ALLOC || e.op === OP_MALLOC || e.op === OP_PALLOC || e.op === OP_VALLOC || e.op === OP_MBUF) {
+      if (e.op === OP_MBUF && !(e.mbuf === 'chain' ? e.size >= 1 && e.size <= 64 : e.size === 0 && e.mbuf !== undefined && e.mbuf !== null)) throw new Error(`${where}: bad mbuf kind`);
       if (e.op === OP_ALLOC && !zones.has(e.zone)) throw new Error(`${where}: zone not created`);
       if (e.op === OP_VALLOC && (!arenas.has(e.zone) || !(e.size > 0))) throw new Error(`${where}: bad vmem allocation`);
       if (e.op === OP_MALLOC && !(e.size > 0)) throw new Error(`${where}: bad malloc size`);
@@ -97,7 +102,7 @@ function check(events: readonly TraceEvent[], cpus: number): Checked {
     }
     const a = live.get(e.obj);
     if (!a) throw new Error(`${where}: free of object ${e.obj}, which is not live`);
-    const kind = e.op === OP_FREE ? OP_ALLOC : e.op === OP_MFREE ? OP_MALLOC : e.op === OP_PFREE ? OP_PALLOC : e.op === OP_VFREE ? OP_VALLOC : -1;
+    const kind = e.op === OP_FREE ? OP_ALLOC : e.op === OP_MFREE ? OP_MALLOC : e.op === OP_PFREE ? OP_PALLOC : e.op === OP_VFREE ? OP_VALLOC : e.op === OP_MFREEM ? OP_MBUF : -1;
     if (kind !== a.op) throw new Error(`${where}: free of the wrong kind`);
     if (e.op === OP_FREE && e.zone !== a.zone) throw new Error(`${where}: free to another zone`);
     live.delete(e.obj);
@@ -124,6 +129,9 @@ const SMALL: Record<string, Partial<GenOptions>> = {
   'kernel-mix': {},
   'vmem-frag': { fragments: 20 },
   'vmem-kva': {},
+  'net-forward': { ring: 16, batch: 4 },
+  'net-local': { ring: 16 },
+  'net-sockbuf': { batch: 4 },
 };
 
 function opts(workload: string, cpus: number, events: number, seed: string | number = 1): GenOptions {
@@ -393,5 +401,135 @@ describe('generatedSource()', () => {
     }
     expect(sizes).toEqual([4, 4, 3]);
     expect(all.map(line)).toEqual(run('slab-pairs', { cpus: 1, events: 10, seed: 1, size: 8 }).map(line));
+  });
+});
+
+describe('net workloads', () => {
+  const mbufs = (ev: readonly TraceEvent[]) => ev.filter((e) => e.op === OP_MBUF);
+  const kinds = (ev: readonly TraceEvent[]) => {
+    const n: Record<string, number> = {};
+    for (const e of mbufs(ev)) {
+      const k = e.mbuf === 'chain' ? `chain:${e.size}` : e.mbuf!;
+      n[k] = (n[k] ?? 0) + 1;
+    }
+    return n;
+  };
+
+  it('IMIX is the Simple IMIX: 7:4:1 of 40-, 576- and 1500-byte packets', () => {
+    expect(IMIX).toEqual([[40, 7], [576, 4], [1500, 1]]);
+  });
+
+  it('net-forward starts by filling CPU 0\'s ring with clusters, then receives: 40-byte packets copied to a pkthdr mbuf', () => {
+    const ev = run('net-forward', { cpus: 2, events: 40, seed: 1, ring: 4, batch: 2 });
+    expect(ev.slice(0, 4).map(line)).toEqual(['0 b 1 cluster', '0 b 2 cluster', '0 b 3 cluster', '0 b 4 cluster']);
+    expect(new Set(mbufs(ev).map((e) => e.cpu))).toEqual(new Set([0]));
+    expect(new Set(ev.filter((e) => e.op === OP_MFREEM).map((e) => e.cpu))).toEqual(new Set([1]));
+  });
+
+  it('net-forward: every B is on the other CPU of its rx/tx pair than its b, on 2, 4 and 7 CPUs (CPU 6 idles)', () => {
+    for (const cpus of [2, 4, 7]) {
+      const ev = run('net-forward', { cpus, events: 6000, seed: 3, ring: 64, batch: 8 });
+      const c = check(ev, cpus);
+      expect([c.counted, c.live, c.remoteFrees]).toEqual([6000, 0, 3000]);
+      const allocCpu = new Map<number, number>();
+      for (const e of ev) {
+        if (e.op === OP_MBUF) allocCpu.set(e.obj, e.cpu);
+        else if (e.op === OP_MFREEM) expect([e.obj, e.cpu]).toEqual([e.obj, allocCpu.get(e.obj)! + 1]);
+      }
+      const rx = [...new Set(mbufs(ev).map((e) => e.cpu))].sort();
+      expect(rx).toEqual(Array.from({ length: Math.floor(cpus / 2) }, (_, i) => 2 * i));
+      expect(ev.some((e) => e.cpu === 6)).toBe(false);
+    }
+  });
+
+  it('net-forward sizes follow IMIX in counts: 7 of every 12 packets are copied (pkthdr), 5 leave in a cluster that is refilled', () => {
+    // One CPU pair, a ring of 32 (one refill per 32 cluster packets): the budget of 12,000
+    // allocations is the ring, the pkthdr copies and the refills.
+    const ev = run('net-forward', { cpus: 2, events: 24000, seed: 5, ring: 32, batch: 16 });
+    const n = kinds(ev);
+    expect(n.cluster! + n.pkthdr!).toBe(12000);
+    // pkthdr : clusters received (refills, 32 at a time, and the 32 left in the ring at the end).
+    const received = n.cluster!;
+    const packets = n.pkthdr! + received;
+    expect(Math.abs(n.pkthdr! / packets - 7 / 12)).toBeLessThan(0.002);
+    expect(kinds(run('net-forward', { cpus: 2, events: 200, seed: 5, ring: 8, size: 1500 }))).toEqual({ cluster: 100 });
+    expect(kinds(run('net-forward', { cpus: 2, events: 200, seed: 5, ring: 8, size: 64 }))).toEqual({ cluster: 8, pkthdr: 92 });
+    // 114 bytes + the 14-byte Ethernet header is the largest frame iflib copies (IFLIB_RX_COPY_THRESH 128).
+    expect(kinds(run('net-forward', { cpus: 2, events: 200, seed: 5, ring: 8, size: 114 })).pkthdr).toBe(92);
+    expect(kinds(run('net-forward', { cpus: 2, events: 200, seed: 5, ring: 8, size: 115 }))).toEqual({ cluster: 100 });
+  });
+
+  it('net-forward frees batch transmit completions at a time on the tx CPU', () => {
+    // 64-byte packets are all copied: each is handed to CPU 1 by its pkthdr allocation.
+    const ev = run('net-forward', { cpus: 2, events: 2000, seed: 2, ring: 16, batch: 8, size: 64 });
+    const lastAlloc = ev.map((e) => e.op).lastIndexOf(OP_MBUF);
+    let outstanding = 0;
+    let freed = 0;
+    for (const [i, e] of ev.entries()) {
+      if (e.op === OP_MBUF && e.mbuf === 'pkthdr') outstanding++;
+      if (e.op !== OP_MFREEM) continue;
+      // Each pass starts with at least `batch` completions to reclaim (until the rx CPU is done).
+      if (freed % 8 === 0 && i < lastAlloc) expect(outstanding).toBeGreaterThanOrEqual(8);
+      freed++;
+      outstanding--;
+    }
+    expect(freed).toBe(1000);
+  });
+
+  it('net-local receives and frees on every CPU, each its own packets', () => {
+    const ev = run('net-local', { cpus: 4, events: 4000, seed: 1, ring: 16 });
+    const c = check(ev, 4);
+    expect([...c.allocCpus].sort()).toEqual([0, 1, 2, 3]);
+    expect([...c.freeCpus].sort()).toEqual([0, 1, 2, 3]);
+    expect([c.counted, c.live, c.remoteFrees]).toEqual([4000, 0, 0]);
+    // A copied packet is freed at once: each pkthdr's B is the CPU's next event.
+    const next = new Map<number, TraceEvent>();
+    for (let i = ev.length - 1; i >= 0; i--) {
+      const e = ev[i]!;
+      if (e.op === OP_MBUF && e.mbuf === 'pkthdr') expect(line(next.get(e.cpu)!)).toBe(`${e.cpu} B ${e.obj}`);
+      next.set(e.cpu, e);
+    }
+  });
+
+  it('net-sockbuf writes chains of ceil(S/MLEN) mbufs, IMIX in counts: chain:1, chain:3 and chain:7 as 7:4:1', () => {
+    const ev = run('net-sockbuf', { cpus: 2, events: 2400, seed: 4, batch: 16 });
+    expect(kinds(ev)).toEqual({ 'chain:1': 700, 'chain:3': 400, 'chain:7': 100 });
+    expect(kinds(run('net-sockbuf', { cpus: 1, events: 20, seed: 4, size: 225 }))).toEqual({ 'chain:2': 10 });
+    expect(kinds(run('net-sockbuf', { cpus: 1, events: 20, seed: 4, size: 224 }))).toEqual({ 'chain:1': 10 });
+  });
+
+  it('net-sockbuf: the reader (the writer\'s partner) frees in bulk, batch chains at once, while the writer waits', () => {
+    const ev = run('net-sockbuf', { cpus: 2, events: 1000, seed: 4, batch: 10 }).filter((e) => e.op !== OP_THINK);
+    expect(new Set(ev.filter((e) => e.op === OP_MBUF).map((e) => e.cpu))).toEqual(new Set([0]));
+    expect(new Set(ev.filter((e) => e.op === OP_MFREEM).map((e) => e.cpu))).toEqual(new Set([1]));
+    // The stream alternates runs of 10 writes and runs of 10 frees, each freeing the run before.
+    const runs: string[] = [];
+    for (const e of ev) {
+      const k = e.op === OP_MBUF ? 'b' : 'B';
+      if (runs.length > 0 && runs.at(-1)![0] === k) runs[runs.length - 1] += k;
+      else runs.push(k);
+    }
+    expect(runs).toEqual(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? 'b' : 'B').repeat(10)));
+    for (let i = 0; i < ev.length; i += 20) expect(ev.slice(i + 10, i + 20).map((e) => e.obj)).toEqual(ev.slice(i, i + 10).map((e) => e.obj));
+  });
+
+  it('net-* refuse a packet size above the 1500-byte MTU and a ring of more than 4096 descriptors', () => {
+    expect(() => run('net-local', { cpus: 1, events: 10, seed: 1, size: 1501 })).toThrow('option --size: expected an integer from 0 to 1500, got 1501');
+    expect(() => run('net-forward', { cpus: 2, events: 10, seed: 1, ring: 4097 })).toThrow('option --ring: expected an integer from 1 to 4096, got 4097');
+    expect(() => run('net-forward', { cpus: 1, events: 10, seed: 1 })).toThrow('option --cpus: expected an integer from 2 to 4096, got 1');
+    expect(() => run('net-sockbuf', { cpus: 2, events: 10, seed: 1, ring: 8 })).toThrow('option --ring does not apply to workload net-sockbuf (it takes: --size --batch --think)');
+  });
+
+  it('net-* are deterministic and the seed changes them (IMIX order), not a fixed size', () => {
+    for (const w of ['net-forward', 'net-local', 'net-sockbuf']) {
+      const o = { cpus: 4, events: 3000, seed: 1, ...SMALL[w] };
+      expect(run(w, o).map(line)).toEqual(run(w, o).map(line));
+      expect(run(w, { ...o, seed: 2 }).map(line)).not.toEqual(run(w, o).map(line));
+      expect(run(w, { ...o, seed: 2, size: 576 }).map(line)).toEqual(run(w, { ...o, size: 576 }).map(line));
+    }
+  });
+
+  it('generatedHeader() of a net workload records its options', () => {
+    expect(generatedHeader('net-forward', { cpus: 2, events: 100, seed: 1 }).meta.source).toBe('kmemu trace gen net-forward --cpus 2 --events 100 --seed 1 --size 0 --ring 1024 --batch 32 --think 0');
   });
 });

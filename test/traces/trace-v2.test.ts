@@ -1,5 +1,5 @@
-// Trace format version 2: vmem arenas and their allocations (`arena`, `v`, `V`), the reserved
-// mbuf ops, and version 1 read and written exactly as before.
+// Trace format version 2: vmem arenas and their allocations (`arena`, `v`, `V`), and version 1
+// read and written exactly as before (the mbuf ops `b`/`B` are in trace-mbuf.test.ts).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -119,9 +119,7 @@ describe('trace format version 2', () => {
 
   const H = 'kmemu-trace 2\n0 arena 1 a 0x10000 0x100000 4096 16384\n';
   it.each([
-    ['0 b 1 2', 'T:3: "b" events (mbufs) are reserved in format version 2 and not implemented yet'],
-    ['0 B 1', 'T:3: "B" events (mbufs) are reserved in format version 2 and not implemented yet'],
-    ['0 q 1', 'T:3: expected an op (zone, a, f, m, x, P, Q, t, arena, v, V), got "q"'],
+    ['0 q 1', 'T:3: expected an op (zone, a, f, m, x, P, Q, t, arena, v, V, b, B), got "q"'],
     ['0 arena 2 b 0 0 4096', 'T:3: expected "CPU arena ARENA NAME BASE SIZE QUANTUM QCACHE_MAX [import PARENT [IMPORT_QUANTUM]]", got "0 arena 2 b 0 0 4096"'],
     ['0 arena 2 b 0 0 4096 0 import', 'T:3: expected "CPU arena ARENA NAME BASE SIZE QUANTUM QCACHE_MAX [import PARENT [IMPORT_QUANTUM]]", got "0 arena 2 b 0 0 4096 0 import"'],
     ['0 arena 2 b 0 0 4096 0 from 1', 'T:3: expected "import PARENT [IMPORT_QUANTUM]", got "from 1"'],
@@ -184,7 +182,7 @@ describe('trace format version 2', () => {
     const s = new TraceStats(2);
     for (const e of events) s.add(e);
     const sum = s.summary();
-    expect(sum.byOp).toEqual({ zone: 0, a: 0, f: 0, m: 0, x: 0, P: 0, Q: 0, t: 0, arena: 3, v: 3, V: 3 });
+    expect(sum.byOp).toEqual({ zone: 0, a: 0, f: 0, m: 0, x: 0, P: 0, Q: 0, t: 0, arena: 3, v: 3, V: 3, b: 0, B: 0 });
     expect(sum.arenas).toEqual([
       { id: 1, name: 'kernel_arena', quantum: 4096, allocs: 1, frees: 1 },
       { id: 2, name: 'kmem', quantum: 4096, allocs: 1, frees: 1 },
@@ -195,5 +193,6 @@ describe('trace format version 2', () => {
     const v1 = new TraceStats();
     expect(Object.keys(v1.summary().byOp)).toEqual(['zone', 'a', 'f', 'm', 'x', 'P', 'Q', 't']);
     expect('arenas' in v1.summary()).toBe(false);
+    expect('mbufs' in v1.summary()).toBe(false);
   });
 });
