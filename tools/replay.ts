@@ -4,7 +4,7 @@
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../emu/index.js';
-import { malloc_vmstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
+import { malloc_vmstat_m, mbuf_started, netstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
 import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayReport, type Vmstat } from '../traces/index.js';
 import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseTunables, type MachineOptions } from './machine-options.js';
 import { countTraceEvents, progressShown, startProgress } from './progress.js';
@@ -23,6 +23,10 @@ export interface ReplayCliOptions extends MachineOptions {
   output?: string;
   zones: string;
   vmstat?: boolean;
+  /** --netstat: netstat -m after the report. */
+  netstat?: boolean;
+  /** --no-packet-zone: m_getcl takes an mbuf and a cluster from their own zones. */
+  packetZone?: boolean;
   cacheLock?: 'critical' | 'mutex';
   bucketSize?: string;
   autoTune?: boolean;
@@ -91,6 +95,7 @@ function parseBucketSize(text: string | undefined): number | undefined {
 
 let vmstat = '';
 let vmstatData: Vmstat | undefined;
+let netstat = '';
 
 /** The trace's events when a bar will show them (the bar counts replayed events), else undefined. */
 async function barTotal(file: string, io: ReplayIo): Promise<number | undefined> {
@@ -115,7 +120,9 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
       onFinish: (k) => {
         if (opts.vmstat === true && opts.json === true) vmstatData = vmstatRows(k, opts.allocator);
         else if (opts.vmstat === true) vmstat = kernelVmstat(k, opts.allocator);
+        if (opts.netstat === true) netstat = mbuf_started(k) ? `netstat -m:\n${netstat_m(k)}` : 'netstat -m: the trace has no mbuf events (b), so no mbuf zones were made';
       },
+      packetZone: opts.packetZone !== false,
       ...(opts.cacheLock === undefined ? {} : { cacheLock: opts.cacheLock }),
       ...(opts.bucketSize === undefined ? {} : { bucketSize: parseBucketSize(opts.bucketSize)! }),
       ...(opts.autoTune === true ? { autoTune: true } : {}),
@@ -140,10 +147,12 @@ export async function runReplay(file: string, opts: ReplayCliOptions, io: Replay
   checkOptions(opts);
   vmstat = '';
   vmstatData = undefined;
+  netstat = '';
   const report = await replayFile(file, opts, !(opts.locked ?? false), io, await barTotal(file, io));
   if (vmstatData !== undefined) report.vmstat = vmstatData;
   const text = opts.json === true ? JSON.stringify(report, null, 2) : formatReport(report, parseZones(opts.zones), opts.legend !== false);
-  emit(opts.vmstat === true && opts.json !== true ? `${text}\n\n${vmstat}` : text, opts, io);
+  const after = opts.json === true ? [] : [...(opts.vmstat === true ? [vmstat] : []), ...(opts.netstat === true ? [netstat] : [])];
+  emit([text, ...after].join('\n\n'), opts, io);
   return report;
 }
 
@@ -169,6 +178,7 @@ function addReplayOptions(c: Command): Command {
     .option('--invariants', 'UMA: an INVARIANTS kernel (uma_dbg checks on every operation)')
     .option('--lenient', 'count and skip events that break the trace rules instead of stopping')
     .option('--sysctl <name=value>', 'set a writable sysctl after boot (repeatable), e.g. vm.zone_burst=8', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--no-packet-zone', 'mbufs: m_getcl takes an mbuf and a cluster from their own zones instead of a packet from the packet zone (a what-if)')
     .option('--zones <n>', 'zones shown in the per-zone table', '8')
     .option('--json', 'print the JSON document instead of tables')
     .option('--no-legend', 'leave out the legend of columns and path labels under the tables')
@@ -183,6 +193,7 @@ export function replayCommand(): Command {
   )
     .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
     .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m); with --json, in the document')
+    .option('--netstat', 'after the report, netstat -m (the mbuf figures; with --json they are always in the document\'s mbuf section)')
     .action(async (file: string, opts: ReplayCliOptions) => {
       await runReplay(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
     });

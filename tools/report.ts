@@ -99,6 +99,15 @@ export function formatReport(r: ReplayReport, zones = 8, showLegend = true): str
       table(['op', 'path', 'ops', 'cycles', 'mean', 'p50', 'p99', 'max'], [...rows('v', v.allocs), ...rows('V', v.frees)], 2),
     );
   }
+  if (r.mbuf !== undefined) {
+    const b = r.mbuf;
+    const rows = (op: string, ps: typeof b.allocs) => ps.map((p) => [op, p.path, p.ops, p.cycles.total, fix(p.cycles.mean), p.cycles.p50, p.cycles.p99, p.cycles.max]);
+    lines.push(
+      '',
+      `mbufs (${b.packetZone ? 'm_getcl from the packet zone' : 'no packet zone: m_getcl is m_gethdr + m_clget'}): allocations and frees by the path they completed on; ${int(b.failures)} failed, ${int(b.skippedFrees)} free${b.skippedFrees === 1 ? '' : 's'} of them skipped`,
+      table(['op', 'path', 'ops', 'cycles', 'mean', 'p50', 'p99', 'max'], [...rows('b', b.allocs), ...rows('B', b.frees)], 2),
+    );
+  }
   lines.push('', 'per CPU:', table(['cpu', 'busy cyc', 'spin cyc', 'idle cyc'], r.cpus.map((c) => [`cpu${c.cpu}`, c.busyCycles, c.spinCycles, c.idleCycles])));
   const shown = r.zones.slice(0, zones);
   if (shown.length > 0) {

@@ -67,13 +67,17 @@ export const opNames: readonly string[] = ['', 'zone', 'a', 'f', 'm', 'x', 'P', 
 export const mbufKinds = ['mbuf', 'pkthdr', 'cluster', 'chain'] as const;
 export type MbufKind = (typeof mbufKinds)[number];
 /**
- * Longest `chain:N`: 64 mbufs (64 × MLEN = 14,336 bytes of data), the most DMA segments FreeBSD's
+ * Longest `chain:N`: 64 mbufs (64 × MLEN = 13,824 bytes of data), the most DMA segments FreeBSD's
  * em(4) and igb(4) map for one packet (EM_MAX_SCATTER, IGB_MAX_SCATTER: 64 in the 10.x/11.x
  * drivers; 32 or 40 in others); a driver m_defrag's a longer chain before it sends it.
  */
 export const MAX_MBUF_CHAIN = 64;
-/** MLEN on FreeBSD amd64: MSIZE 256 less the 32-byte struct m_hdr, the data of a plain mbuf. */
-export const MLEN = 224;
+/**
+ * MLEN on FreeBSD amd64: MSIZE 256 less the 40-byte struct m_hdr (three pointers, m_len,
+ * m_flags, m_type, padded to 8), the data of a plain mbuf; kernel/kern/mbuf.ts's MLEN, which a
+ * test keeps equal.
+ */
+export const MLEN = 216;
 
 /** vmem(9) fit strategies of a `v` event; firstfit (M_FIRSTFIT, Bonwick's instant fit) when none is given. */
 export const vmemStrategies = ['firstfit', 'bestfit', 'nextfit'] as const;

@@ -28,7 +28,8 @@
 
 import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
 import {
-  M_BESTFIT, M_FIRSTFIT, M_NEXTFIT, M_NOWAIT, M_WAITOK, PAGE_SIZE, VMEM_ADDR_MAX, VMEM_ADDR_MIN, boot, sysctl, sysctlSet, vm_waiting, vmem_alloc,
+  M_BESTFIT, M_DONTWAIT, M_FIRSTFIT, M_NEXTFIT, M_NOWAIT, M_PKTHDR, M_WAITOK, MT_DATA, PAGE_SIZE, VMEM_ADDR_MAX, VMEM_ADDR_MIN, boot, m_freem,
+  m_get, m_getchain, m_getcl, m_gethdr, mbuf, mbufStats, mbuf_init, mbuf_started, pkthdr as pkthdr_t, sysctl, sysctlSet, vm_waiting, vmem_alloc,
   vmem_create, vmem_free, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, type Kernel, type Tunables,
 } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
@@ -80,13 +81,15 @@ export interface ReplayOptions {
   sysctl?: Record<string, number>;
   /** Boot tunables (kernel/kern/kern_environment.ts), e.g. vm.kmem_backend: vmem. */
   tunables?: Tunables;
+  /** mbufs (`b` events): m_getcl through the packet zone (default) or, false, an mbuf and a cluster from their own zones. */
+  packetZone?: boolean;
   /** Called with the kernel once the trace is replayed (for views of its statistics). */
   onFinish?: (k: Kernel) => void;
 }
 
 interface LiveObject {
   va: number;
-  kind: number; // OP_ALLOC, OP_MALLOC, OP_PALLOC or OP_VALLOC
+  kind: number; // OP_ALLOC, OP_MALLOC, OP_PALLOC, OP_VALLOC or OP_MBUF
   zone: number; // the zone, or the arena (v)
   size: number;
   pages: number[] | undefined;
@@ -228,6 +231,19 @@ export interface VmemTotals {
   arenas: number;
 }
 
+/** The mbuf figures of a replay (format version 2, `b`/`B`). */
+export interface MbufTotals {
+  /** `b` events by the path they completed on, and `B` events. */
+  allocs: OpTable;
+  frees: OpTable;
+  /** `b` events that failed (M_DONTWAIT at the cluster limit, or no memory). */
+  failures: number;
+  /** `B` events of objects whose `b` failed, skipped. */
+  skippedFrees: number;
+  /** Whether m_getcl used the packet zone. */
+  packetZone: boolean;
+}
+
 /** The allocator's effective options, defaults included, as the report's run states them. */
 export function allocatorRun(name: AllocatorName, o: AllocatorOptions): AllocatorRun {
   const aligned = o.aligned ?? false;
@@ -272,6 +288,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     arenaCreate: m.label('arena.create'),
     vmemXalloc: k.label['vmem.xalloc'],
     vmemXfree: k.label['vmem.xfree'],
+    mbufGet: k.label['mbuf.get'],
+    mbufFree: k.label['mbuf.free'],
   };
   const queues: EventQueue[] = Array.from({ length: ncpus }, () => new EventQueue());
   /** Live objects by incarnation: the event number of their allocation in the trace. */
@@ -282,6 +300,14 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   const vmemReady = new Map<number, { time: number }>();
   let vmemStarting = false;
   const vmemTotals: VmemTotals = { allocs: new OpTable(m), frees: new OpTable(m), failures: 0, skippedFrees: 0, arenas: 0 };
+  const packetZone = opts.packetZone ?? true;
+  const mbufTotals: MbufTotals = { allocs: new OpTable(m), frees: new OpTable(m), failures: 0, skippedFrees: 0, packetZone };
+  /** mbuf_init done (key 0), or under way on some CPU (mbufStarting). */
+  const mbufReady = new Map<number, { time: number }>();
+  let mbufStarting = false;
+  const mbufWaiters = new Map<number, number[]>();
+  /** The counter context of mbuf events: the zones table's "mbufs" row. */
+  let mbufContext = 0;
   /** Who sleeps waiting for an incarnation, or a zone id, to appear. */
   const objectWaiters = new Map<number, number[]>();
   const zoneWaiters = new Map<number, number[]>();
@@ -368,10 +394,10 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   function outOfMemory(cpu: number): UserError {
     const ev = current[cpu]!;
     let held = 0;
-    for (const o of objects.values()) if (o.kind !== OP_VALLOC) held += o.kind === OP_PALLOC ? PAGE_SIZE * 2 ** o.size : o.kind === OP_ALLOC ? zones.get(o.zone)!.size : o.size;
+    for (const o of objects.values()) if (o.kind !== OP_VALLOC && o.kind !== OP_MBUF) held += o.kind === OP_PALLOC ? PAGE_SIZE * 2 ** o.size : o.kind === OP_ALLOC ? zones.get(o.zone)!.size : o.size;
     const free = (sysctl(k, 'vm.stats.vm.v_free_count') ?? 0) * PAGE_SIZE;
     let n = 0;
-    for (const o of objects.values()) if (o.kind !== OP_VALLOC) n++;
+    for (const o of objects.values()) if (o.kind !== OP_VALLOC && o.kind !== OP_MBUF) n++;
     return new UserError(
       `${where(ev)}${what(ev)} cannot be satisfied: ${ram}, ${bytes(free)} free and ${bytes(held)} in ${n} live object${n === 1 ? '' : 's'} of the trace, and no CPU will free any`,
     );
@@ -413,6 +439,48 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     if (!vmem_started(k)) yield* vmem_startup(k, cpu);
     vmemReady.set(0, { time: cpu.clock });
     wakeWaiters(vmemWaiters, 0, cpu.clock);
+  }
+
+  /** mbuf_init (SYSINIT(mbuf) upstream), once, by the first CPU with an mbuf event; the others wait. */
+  function* mbufStart(cpu: Cpu): Task {
+    if (mbufReady.has(0)) return;
+    if (mbufStarting) {
+      yield* waitFor(cpu, mbufReady, mbufWaiters, 0, 'waiting for mbuf_init');
+      return;
+    }
+    mbufStarting = true;
+    mbufContext = m.context('mbufs');
+    if (!mbuf_started(k)) {
+      cpu.enter(label.zoneCreate);
+      yield* mbuf_init(k, cpu, { packetZone });
+      cpu.leave();
+    }
+    mbufReady.set(0, { time: cpu.clock });
+    wakeWaiters(mbufWaiters, 0, cpu.clock);
+  }
+
+  /**
+   * What a driver does to an mbuf it got: sets m_len (and m_pkthdr.len) and writes the data
+   * through m_data, the first `touch` lines of it (a received frame's headers: the cluster's
+   * first line, or the mbuf's own data).
+   */
+  function touchMbuf(cpu: Cpu, mp: number, pkthdr: boolean, bytes: number): void {
+    if (touch === 0) return;
+    cpu.enter(label.touch);
+    cpu.store32(mp + mbuf.m_len, 0);
+    if (pkthdr) cpu.store32(mp + mbuf.m_pkthdr + pkthdr_t.len, 0);
+    const data = cpu.loadPtr(mp + mbuf.m_data);
+    const lines = Math.min(touch, Math.ceil(bytes / 64));
+    for (let i = 0; i < lines; i++) cpu.store64(data + i * 64, i);
+    cpu.leave();
+  }
+
+  /** Before the free: the transmitting side reads the frame's first line through m_data. */
+  function touchMbufRead(cpu: Cpu, mp: number): void {
+    if (touch === 0) return;
+    cpu.enter(label.touch);
+    cpu.load64(cpu.loadPtr(mp + mbuf.m_data));
+    cpu.leave();
   }
 
   function touchWrite(cpu: Cpu, va: number, bytes: number): void {
@@ -561,10 +629,38 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         totals.frees++;
         return;
       }
-      case OP_MBUF:
-      case OP_MFREEM:
-        // ev.mbuf and ev.size (chain:N) say what to allocate: m_get, m_gethdr, m_getcl or an N-mbuf chain; B is m_freem.
-        throw new UserError(`${where(ev)}mbuf events cannot be replayed yet (issue 12: the mbuf allocator)`);
+      case OP_MBUF: {
+        yield* mbufStart(cpu);
+        const kind = ev.mbuf ?? 'mbuf';
+        const task = kind === 'mbuf' ? m_get(k, cpu, M_DONTWAIT, MT_DATA)
+          : kind === 'pkthdr' ? m_gethdr(k, cpu, M_DONTWAIT, MT_DATA)
+            : kind === 'cluster' ? m_getcl(k, cpu, M_DONTWAIT, MT_DATA, M_PKTHDR)
+              : m_getchain(k, cpu, ev.size, M_DONTWAIT, MT_DATA);
+        const mp = (yield* timed(cpu, mbufContext, label.mbufGet, task, mbufTotals.allocs)) as number;
+        cpu.setContext(0);
+        const failed = mp === 0;
+        if (failed) mbufTotals.failures++;
+        else {
+          totals.allocations++;
+          touchMbuf(cpu, mp, kind === 'pkthdr' || kind === 'cluster', kind === 'cluster' ? 2048 : 216);
+        }
+        objects.set(key, { va: mp, kind: OP_MBUF, zone: 0, size: ev.size, pages: undefined, time: cpu.clock, failed });
+        wakeWaiters(objectWaiters, key, cpu.clock);
+        return;
+      }
+      case OP_MFREEM: {
+        const o = yield* waitFor(cpu, objects, objectWaiters, key, `waiting for object ${ev.obj}`);
+        objects.delete(key);
+        if (o.failed === true) {
+          mbufTotals.skippedFrees++;
+          return;
+        }
+        touchMbufRead(cpu, o.va);
+        yield* timed(cpu, mbufContext, label.mbufFree, m_freem(k, cpu, o.va), mbufTotals.frees);
+        cpu.setContext(0);
+        totals.frees++;
+        return;
+      }
     }
   }
 
@@ -678,6 +774,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     counters: m.snapshot().minus(start),
     zoneNames: [...zones.values()].map((z) => z.name),
     vmem: vmemTotals.arenas > 0 ? vmemTotals : undefined,
+    mbuf: mbuf_started(k) ? { totals: mbufTotals, netstat: mbufStats(k) } : undefined,
   });
 }
 

@@ -8,7 +8,9 @@ import type { CounterSnapshot, Machine } from '../emu/index.js';
 import type { Kernel } from '../kernel/index.js';
 import type { ReplayAllocator } from './allocators.js';
 import { Histogram } from './histogram.js';
-import type { OpTable, ReplayTotals, VmemTotals } from './replay.js';
+import type { MbufTotals, OpTable, ReplayTotals, VmemTotals } from './replay.js';
+import { netstatMSchema } from './netstat.js';
+import type { NetstatM } from '../kernel/index.js';
 import { replayRunSchema, type ReplayRun } from './run.js';
 import { vmstatSchema } from './vmstat.js';
 
@@ -150,6 +152,17 @@ export const replayReportSchema = z
       })
       .optional()
       .describe('format-version-2 traces with arenas: vmem\'s allocations and frees apart, by path (the paths table mixes them: a quantum-cache hit and a quantum-cache free both end on vmem.qcache)'),
+    mbuf: z
+      .object({
+        packetZone: z.boolean().describe('whether m_getcl took packets from the packet zone (false: --no-packet-zone, an mbuf and a cluster from their own zones)'),
+        allocs: z.array(vmemPathSchema).describe('the b events (m_get, m_gethdr, m_getcl, chains) by the path they completed on, costliest first'),
+        frees: z.array(vmemPathSchema).describe('the B events (m_freem) by path, costliest first'),
+        failures: count('b events that failed (M_DONTWAIT: the cluster limit or no memory), not counted as allocations'),
+        skippedFrees: count('B events of objects whose b failed, skipped'),
+        netstat: netstatMSchema.describe('netstat -m at the end of the run'),
+      })
+      .optional()
+      .describe('format-version-2 traces with mbuf events: their allocations and frees by path, and netstat -m'),
   })
   .describe('a replay: what each allocation cost, by path, zone, label and CPU');
 export type ReplayReport = z.infer<typeof replayReportSchema>;
@@ -190,6 +203,7 @@ export interface ReportInput {
   counters: CounterSnapshot;
   zoneNames: string[];
   vmem?: VmemTotals | undefined;
+  mbuf?: { totals: MbufTotals; netstat: NetstatM } | undefined;
 }
 
 function vmemRows(t: OpTable): VmemPathStats[] {
@@ -272,5 +286,13 @@ export function buildReport(r: ReportInput): ReplayReport {
     ...(r.vmem === undefined
       ? {}
       : { vmem: { arenas: r.vmem.arenas, allocs: vmemRows(r.vmem.allocs), frees: vmemRows(r.vmem.frees), failures: r.vmem.failures, skippedFrees: r.vmem.skippedFrees } }),
+    ...(r.mbuf === undefined
+      ? {}
+      : {
+        mbuf: {
+          packetZone: r.mbuf.totals.packetZone, allocs: vmemRows(r.mbuf.totals.allocs), frees: vmemRows(r.mbuf.totals.frees),
+          failures: r.mbuf.totals.failures, skippedFrees: r.mbuf.totals.skippedFrees, netstat: r.mbuf.netstat,
+        },
+      }),
   };
 }

@@ -218,6 +218,32 @@ export function* m_getm(k: Kernel, cpu: Cpu, m: number, len: number, how: number
   return top;
 }
 
+/**
+ * kmemu's, not upstream's: a chain of n plain mbufs (m_get each, linked by m_next), what
+ * sosend's copy loop builds for data written in pieces smaller than MINCLSIZE; the trace
+ * format's `chain:N`. Completes on mbuf.getm as m_getm does. Returns the first mbuf, or 0
+ * (having freed what it took) when an m_get fails.
+ */
+export function* m_getchain(k: Kernel, cpu: Cpu, n: number, how: number, type: number): Task<number> {
+  if (!Number.isInteger(n) || n < 1) panic(cpu, 'm_getchain(): n is < 1');
+  opEnter(k, cpu, 'mbuf.getm');
+  let top = 0;
+  let cur = 0;
+  for (let i = 0; i < n; i++) {
+    const mb = yield* m_get(k, cpu, how, type);
+    if (mb === 0) {
+      if (top !== 0) yield* m_freem(k, cpu, top);
+      opLeave(k, cpu);
+      return 0;
+    }
+    if (cur === 0) top = mb;
+    else cpu.storePtr(cur + mbuf.m_next, mb);
+    cur = mb;
+  }
+  opLeave(k, cpu);
+  return top;
+}
+
 /** mb_dupcl: n shares m's storage (MEXT_ADD_REF on the count), as m_copym does. */
 export function* mb_dupcl(_k: Kernel, cpu: Cpu, n: number, m: number): Task {
   const me = m + mbuf.m_ext;

@@ -162,18 +162,41 @@ describe('trace format version 2: mbufs', () => {
 });
 
 describe('replay of mbuf events', () => {
-  it.each([
-    ['kmemu-trace 2\n# cpus: 1\n0 t 10\n0 b 1 cluster\n0 B 1\n', 4],
-    ['kmemu-trace 2\n# cpus: 2\n0 t 100000\n0 b 1 mbuf\n1 b 2 chain:3\n0 B 2\n', 5],
-  ])('replay() refuses the first mbuf event it reaches with one UserError naming the trace file and line', async (text, line) => {
+  const run = async (text: string, packetZone = true) => {
     const file = traceFile('replay-mb.trace', text);
     const reader = await TraceReader.open(file);
     try {
-      await expect(replay(reader, { machine: loadMachineConfig('coursework', { cpus: 2 }) })).rejects.toThrow(
-        new UserError(`${file}:${line}: mbuf events cannot be replayed yet (issue 12: the mbuf allocator)`),
-      );
+      return await replay(reader, { machine: loadMachineConfig('coursework', { cpus: 2 }), allocator: 'uma', packetZone });
     } finally {
       await reader.close();
     }
+  };
+  const paths = (rows: { path: string; ops: number }[]) => Object.fromEntries(rows.map((r) => [r.path, r.ops]));
+  const TEXT = 'kmemu-trace 2\n# cpus: 2\n0 b 1 cluster\n0 b 2 mbuf\n0 b 3 pkthdr\n1 b 4 chain:3\n1 B 1\n1 B 2\n0 B 3\n0 B 4\n';
+
+  it('runs every kind on the CPU the trace gives, files each under its mbuf path, and ends with netstat -m', async () => {
+    const r = await run(TEXT);
+    expect(r.mbuf).toBeDefined();
+    expect(paths(r.mbuf!.allocs)).toEqual({ 'mbuf.getcl': 1, 'mbuf.get': 2, 'mbuf.getm': 1 });
+    expect(paths(r.mbuf!.frees)).toEqual({ 'mbuf.free_ext': 1, 'mbuf.free': 3 });
+    expect([r.mbuf!.packetZone, r.mbuf!.failures, r.mbuf!.skippedFrees]).toEqual([true, 0, 0]);
+    const n = r.mbuf!.netstat;
+    // Everything was freed: nothing in use, the packet zone's bucket of packets cached.
+    expect([n.mbufs.current, n.clusters.current, n.packets.current]).toEqual([0, 0, 0]);
+    expect(n.packets.cache).toBeGreaterThan(0);
+    expect(r.totals.allocations).toBe(4);
+    expect(r.totals.frees).toBe(4);
+  });
+
+  it('--no-packet-zone: m_getcl is an mbuf and a cluster from their own zones, and no packet is ever made', async () => {
+    const r = await run(TEXT, false);
+    expect(r.mbuf!.packetZone).toBe(false);
+    expect(r.mbuf!.netstat.packets).toEqual({ current: 0, cache: 0 });
+    expect(r.mbuf!.netstat.clusters.cache).toBeGreaterThan(0);
+    expect(paths(r.mbuf!.frees)).toEqual({ 'mbuf.free_ext': 1, 'mbuf.free': 3 });
+  });
+
+  it('is deterministic: the same trace gives the same report, byte for byte', async () => {
+    expect(JSON.stringify(await run(TEXT))).toBe(JSON.stringify(await run(TEXT)));
   });
 });
