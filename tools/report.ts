@@ -120,8 +120,15 @@ export function formatReport(r: ReplayReport, zones = 8, showLegend = true): str
   return lines.join('\n');
 }
 
-function mean(paths: readonly PathStats[], prefix: string): { ops: number; mean: number } {
-  const sel = paths.filter((p) => p.path.includes(prefix));
+/** Whether a path is an allocation's or a free's: zones' and UMA's `.alloc`/`.free`, vmem's xalloc/xfree, mbuf(9)'s get/free. */
+function pathKind(path: string): 'alloc' | 'free' | undefined {
+  if (path.includes('.alloc') || path.endsWith('.xalloc') || path.startsWith('mbuf.get') || path === 'mbuf.clget') return 'alloc';
+  if (path.includes('.free') || path.endsWith('.xfree')) return 'free';
+  return undefined;
+}
+
+function mean(paths: readonly PathStats[], kind: 'alloc' | 'free'): { ops: number; mean: number } {
+  const sel = paths.filter((p) => pathKind(p.path) === kind);
   const ops = sel.reduce((n, p) => n + p.ops, 0);
   return { ops, mean: sel.reduce((n, p) => n + p.cycles.total, 0) / Math.max(1, ops) };
 }
@@ -132,8 +139,8 @@ export function compareDoc(perCpu: ReplayReport, locked: ReplayReport): CompareD
   const perOp = (r: ReplayReport) => r.totals.allocatorCycles / Math.max(1, r.totals.allocatorOps);
   const spin = (r: ReplayReport) => r.cpus.reduce((n, c) => n + c.spinCycles, 0);
   const op = (kind: 'alloc' | 'free') => {
-    const a = mean(perCpu.paths, kind === 'alloc' ? '.alloc' : '.free');
-    const b = mean(locked.paths, kind === 'alloc' ? '.alloc' : '.free');
+    const a = mean(perCpu.paths, kind);
+    const b = mean(locked.paths, kind);
     return { perCpu: a.mean, locked: b.mean, ratio: b.mean / a.mean };
   };
   const names = [...new Set([...perCpu.paths, ...locked.paths].map((p) => p.path))].sort();

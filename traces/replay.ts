@@ -29,7 +29,7 @@
 import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
 import {
   M_BESTFIT, M_DONTWAIT, M_FIRSTFIT, M_NEXTFIT, M_NOWAIT, M_PKTHDR, M_WAITOK, MT_DATA, PAGE_SIZE, VMEM_ADDR_MAX, VMEM_ADDR_MIN, boot, m_freem,
-  m_get, m_getchain, m_getcl, m_gethdr, mbuf, mbufStats, mbuf_init, mbuf_started, pkthdr as pkthdr_t, sysctl, sysctlSet, vm_waiting, vmem_alloc,
+  m_get, m_getchain, m_getcl, m_gethdr, mbuf, mbufStats, mbuf_init, mbuf_started, pkthdr as pkthdr_t, type UmaZoneOptions, sysctl, sysctlSet, vm_waiting, vmem_alloc,
   vmem_create, vmem_free, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, type Kernel, type Tunables,
 } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
@@ -452,7 +452,11 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     mbufContext = m.context('mbufs');
     if (!mbuf_started(k)) {
       cpu.enter(label.zoneCreate);
-      yield* mbuf_init(k, cpu, { packetZone });
+      const zone: UmaZoneOptions = { pcpu: allocOpts.pcpu, aligned: allocOpts.aligned ?? false };
+      if (allocOpts.cacheLock !== undefined) zone.cacheLock = allocOpts.cacheLock;
+      if (allocOpts.bucketSize !== undefined) zone.bucketSize = allocOpts.bucketSize;
+      if (allocOpts.autoTune !== undefined) zone.autoTune = allocOpts.autoTune;
+      yield* mbuf_init(k, cpu, { packetZone, zone });
       cpu.leave();
     }
     mbufReady.set(0, { time: cpu.clock });

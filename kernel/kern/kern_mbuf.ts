@@ -42,7 +42,7 @@ import {
 } from './mbuf.js';
 import {
   kmem_alloc3, UMA_ALIGN_PTR, uma_find_refcnt, UMA_ZONE_MAXBUCKET, UMA_ZONE_NOFREE, UMA_ZONE_REFCNT, umaHandle, umaOptions,
-  umaZoneStats, type UmaCallback, type UmaZone, type UmaZoneStats, uma_zalloc_arg, uma_zcreate, uma_zfree_arg, uma_zone_set_max,
+  umaZoneStats, type UmaCallback, type UmaZone, type UmaZoneOptions, type UmaZoneStats, uma_zalloc_arg, uma_zcreate, uma_zfree_arg, uma_zone_set_max,
   uma_zsecond_create,
 } from '../vm/index.js';
 
@@ -70,6 +70,11 @@ export interface MbufOptions {
   packetZone?: boolean;
   /** The kern.ipc.nmbclusters tunable (default 1024 + 64 * maxusers; 0: no limit). */
   nmbclusters?: number;
+  /**
+   * kmemu's what-ifs for the mbuf zones, as for any UMA zone (per-CPU buckets off for compare's
+   * locked run, the aligned cache, the bucket size, ...); default upstream's.
+   */
+  zone?: UmaZoneOptions;
 }
 
 interface MbufState {
@@ -252,18 +257,19 @@ export function* mbuf_init(k: Kernel, cpu: Cpu, opts: MbufOptions = {}): Task {
   if (g === 0) panic(cpu, 'mbuf_init: no memory for the mbuf globals');
   const s: MbufState = { g, packetZone: opts.packetZone ?? true, console: [], depth: [], opLabel: [] };
   const cb = callbacks(k, () => s);
+  const zopts: UmaZoneOptions = opts.zone ?? {};
   cpu.store32(g + mbuf_globals.nmbclusters, nmbclusters);
   const clusterZone = function* (name: string, size: number, limit: number): Task<UmaZone> {
-    const z = yield* uma_zcreate(k, cpu, name, size, cb.mb_ctor_clust, cb.mb_dtor_clust, undefined, undefined, UMA_ALIGN_PTR, UMA_ZONE_REFCNT | UMA_ZONE_NOFREE);
+    const z = yield* uma_zcreate(k, cpu, name, size, cb.mb_ctor_clust, cb.mb_dtor_clust, undefined, undefined, UMA_ALIGN_PTR, UMA_ZONE_REFCNT | UMA_ZONE_NOFREE, zopts);
     if (limit > 0) yield* uma_zone_set_max(k, cpu, z, limit);
     return z;
   };
-  const zmbuf = yield* uma_zcreate(k, cpu, MBUF_MEM_NAME, MSIZE, cb.mb_ctor_mbuf, cb.mb_dtor_mbuf, undefined, undefined, MSIZE - 1, UMA_ZONE_MAXBUCKET);
+  const zmbuf = yield* uma_zcreate(k, cpu, MBUF_MEM_NAME, MSIZE, cb.mb_ctor_mbuf, cb.mb_dtor_mbuf, undefined, undefined, MSIZE - 1, UMA_ZONE_MAXBUCKET, zopts);
   cpu.storePtr(g + mbuf_globals.zone_mbuf, zmbuf.z);
   const zclust = yield* clusterZone(MBUF_CLUSTER_MEM_NAME, MCLBYTES, nmbclusters);
   cpu.storePtr(g + mbuf_globals.zone_clust, zclust.z);
   if (s.packetZone) {
-    const zpack = yield* uma_zsecond_create(k, cpu, MBUF_PACKET_MEM_NAME, cb.mb_ctor_pack, cb.mb_dtor_pack, cb.mb_zinit_pack, cb.mb_zfini_pack, zmbuf);
+    const zpack = yield* uma_zsecond_create(k, cpu, MBUF_PACKET_MEM_NAME, cb.mb_ctor_pack, cb.mb_dtor_pack, cb.mb_zinit_pack, cb.mb_zfini_pack, zmbuf, zopts);
     cpu.storePtr(g + mbuf_globals.zone_pack, zpack.z);
   }
   const jumbo = [
