@@ -28,21 +28,34 @@
 //   the item freed straight to its slab), uma.free.backend (pages given back during the free).
 //   Each operation ends with one cpu.completeOp on the deepest path it went down.
 //
-// What kmemu adds, per zone (the handle says; the hot path never reads it from memory):
-// - cacheLock 'critical' (2005 onward) or 'mutex': CPU_LOCK, a lock per CPU in the 2003
-//   uma_pcpu_mtx[] array (32-byte mutexes side by side, or a line each in the aligned layout).
-// - aligned: uz_cpu[] as 2019's cache-line-aligned uma_cache instead of 2005's 32-byte
-//   structures packed after the header.
-// - autoTune: the 2013 rule: uz_count grows when the zone lock is found contended (trylock
-//   fails) and shrinks by one on each depot drain.
-// - uz_count 0 (pcpu: false, or UMA_ZONE_NOBUCKET) sends every request to the slab layer.
+// The default zone is 2005's (uma_core.c rev 1.136, uma_int.h rev 1.37): struct uma_zone of
+// 120 bytes with uz_cpu[] packed after it, the fast path touching uz_ctor / uz_dtor and its
+// uma_cache only; uz_count bumped on every bucket fill miss up to BUCKET_MAX; no more than
+// mp_ncpus bucket fills at once (the next caller takes a single item from a slab); an internal
+// keg in slab_zalloc (uk_recurse) gives no item but to "UMA Slabs"; M_WAITOK going round the
+// slab layer until it has a slab.
+// What kmemu adds, per zone, with the era of each (the handle says; the hot path never reads it
+// from memory):
+// - cacheLock 'critical' (2005 onward, the default) or 'mutex' (2003): CPU_LOCK, a lock per CPU
+//   in the uma_pcpu_mtx[] array (32-byte mutexes side by side, or a line each when aligned).
+// - aligned (2019): uz_cpu[] as the cache-line-aligned uma_cache, from the line after the
+//   header, instead of 2005's 32-byte structures packed after it.
+// - autoTune (2013): uz_count grows only when the zone lock is found contended (trylock
+//   fails, on alloc or free) and shrinks by one on each depot drain, instead of 2005's growth.
+// - depotMax (2019): uz_bktmax, the depot's limit; bucketSize: uz_count set by hand.
+// - uz_count 0 (pcpu: false, or 2013's UMA_ZONE_NOBUCKET) sends every request that misses the
+//   (then empty) per-CPU cache to the slab layer.
 // Deviations:
 // - The slab back pointer of a page (vsetslab/vtoslab) lives in its vm_page's rb_left link
 //   (unused here, the page lookup being by hash): the page's object field is kernel_object's.
 // - Function pointers (ctor, dtor, init, fini, allocf, freef, import, release) are stored in
 //   memory as addresses in the kernel's text, each naming a JS callback of this kernel.
 // - The hash of off-page slabs keeps its initial 32 buckets (no hash_expand from a timeout).
-// - A zone header from "UMA Zones" has room for either uz_cpu[] layout.
+// - A zone item from "UMA Zones" holds, below the zone's address, kmemu's block of fields from
+//   later eras (uma_int.ts: uz_flags, uz_size, the depot counters, the name) and after the
+//   header room for either uz_cpu[] layout.
+// - page_alloc panics (as 2005's kmem_malloc does when kmem_map is full) rather than fail an
+//   M_WAITOK request the slab layer would retry for ever.
 // - A UMA "stack" scratch word for import/release of one item sits in the CPU's globaldata page.
 
 import { type Cpu, type Task, hex64, spinTryAcquire } from '../../emu/index.js';
@@ -60,7 +73,7 @@ import {
   UMA_SLAB_PRIV, UMA_SLAB_SHIFT, UMA_SLAB_SIZE, UMA_SMALLEST_UNIT, UMA_ZFLAG_BUCKET, UMA_ZFLAG_CACHEONLY, UMA_ZFLAG_DRAINING, UMA_ZFLAG_FULL, UMA_ZFLAG_INHERIT,
   UMA_ZFLAG_INTERNAL, UMA_ZFLAG_PRIVALLOC, UMA_ZONE_HASH, UMA_ZONE_INHERIT, UMA_ZONE_MALLOC, UMA_ZONE_MAXBUCKET, UMA_ZONE_MTXCLASS,
   UMA_ZONE_NOBUCKET, UMA_ZONE_NOFREE, UMA_ZONE_OFFPAGE, UMA_ZONE_SECONDARY, UMA_ZONE_VM, UMA_ZONE_VTOSLAB, UMA_ZONE_ZINIT,
-  bucketZoneEntries, mtx, ub_bucket, uma_bucket, uma_cache, uma_globals, uma_keg, uma_slab, uma_zone, us_freelist, zoneCacheOffset,
+  bucketZoneEntries, mtx, ub_bucket, uma_bucket, uma_cache, uma_globals, uma_keg, uma_slab, uma_zone, UMA_ZONE_EXT, us_freelist, zoneCacheOffset,
   zoneCacheStride, zoneHeaderSize,
 } from './uma_int.js';
 import { kmem_alloc3, kmem_alloc_nofault, kmem_free, kmem_malloc } from './vm_kern.js';
@@ -259,6 +272,12 @@ function cacheOf(h: UmaZone, cpuid: number): number {
   return h.z + zoneCacheOffset(h.aligned) + cpuid * zoneCacheStride(h.aligned);
 }
 
+/** An item's size: the keg's uk_size as 2005 reads it, or a cache zone's uz_size. */
+function zoneSize(cpu: Cpu, z: number): number {
+  const keg = cpu.loadPtr(z + uma_zone.uz_keg);
+  return keg !== 0 ? cpu.load32(keg + uma_keg.uk_size) : cpu.load32(z + uma_zone.uz_size);
+}
+
 function pcpuMtx(k: Kernel, h: UmaZone, cpuid: number): number {
   return g(k, 'uma_pcpu_mtx') + cpuid * (h.aligned ? 64 : mtx.sizeof);
 }
@@ -404,6 +423,11 @@ function* page_alloc(k: Kernel, cpu: Cpu, bytes: number, wait: number): Task<{ m
   // whose kmem_malloc refuses both, clears M_WAITOK.
   if ((wait & M_NOWAIT) !== 0) wait &= ~M_WAITOK;
   const mem = k.kmem_backend === 'vmem' ? yield* kmem_malloc(k, cpu, k.kmem_arena, bytes, wait) : yield* kmem_alloc3(k, cpu, k.kernel_map, bytes, 0);
+  // 2005's kmem_malloc never fails an M_WAITOK request (the slab layer loops on it): it waits
+  // for pages, and panics when the map has no room left.
+  if (mem === 0 && (wait & M_NOWAIT) === 0) {
+    panic(cpu, `kmem_malloc(${bytes}): kmem_map too small: ${umaPages(k).kmem * PAGE_SIZE} total allocated`);
+  }
   return { mem, pflag: UMA_SLAB_KMEM };
 }
 
@@ -664,6 +688,12 @@ function* keg_free_slab(k: Kernel, cpu: Cpu, keg: number, slab: number, start: n
  */
 function* uma_zone_slab(k: Kernel, cpu: Cpu, z: number, flags: number): Task<number> {
   const keg = cpu.loadPtr(z + uma_zone.uz_keg);
+  // An internal keg already in slab_zalloc (its backend recursing into UMA, e.g. for a bucket)
+  // gives no item; the bucket's caller copes with NULL. "UMA Slabs" is exempt: an off-page
+  // slab header under M_WAITOK must not fail (2005's uk_recurse rule).
+  if ((cpu.load32(keg + uma_keg.uk_flags) & UMA_ZFLAG_INTERNAL) !== 0 && cpu.load32(keg + uma_keg.uk_recurse) !== 0 && z !== cpu.loadPtr(g(k, 'slabzone'))) {
+    return 0;
+  }
   const reserve = (flags & M_USE_RESERVE) !== 0 ? 0 : cpu.load32(keg + uma_keg.uk_reserve);
   for (;;) {
     if (cpu.load32(keg + uma_keg.uk_free) > reserve) {
@@ -682,7 +712,7 @@ function* uma_zone_slab(k: Kernel, cpu: Cpu, z: number, flags: number): Task<num
       cpu.store32(z + uma_zone.uz_flags, (cpu.load32(z + uma_zone.uz_flags) | UMA_ZFLAG_FULL) >>> 0);
       if ((flags & M_NOWAIT) !== 0) break;
       add64(cpu, z + uma_zone.uz_sleeps, 1);
-      yield* msleep(k, cpu, keg, cpu.loadPtr(z + uma_zone.uz_lock), 'keglimit');
+      yield* msleep(k, cpu, keg, cpu.loadPtr(z + uma_zone.uz_lock), 'zonelimit');
       continue;
     }
     add32(cpu, keg + uma_keg.uk_recurse, 1);
@@ -692,8 +722,9 @@ function* uma_zone_slab(k: Kernel, cpu: Cpu, z: number, flags: number): Task<num
       listInsertHead(cpu, keg + uma_keg.uk_part_slab, slab, uma_slab.us_link_next, uma_slab.us_link_prev);
       return slab;
     }
-    // Another CPU may have added a slab while the lock was dropped: look again, then fail.
-    flags |= M_NOVM;
+    // Another CPU may have added a slab while the lock was dropped: look again, then (only
+    // M_NOWAIT) fail. M_WAITOK goes round again, as 2005 does.
+    if ((flags & M_NOWAIT) !== 0) flags |= M_NOVM;
   }
   return 0;
 }
@@ -820,7 +851,14 @@ function* uma_zalloc_bucket(k: Kernel, cpu: Cpu, z: number, flags: number): Task
     yield* ZONE_LOCK(k, cpu, z);
   }
   if (bucket === 0) return false;
-  cpu.store16(z + uma_zone.uz_fills, cpu.load16(z + uma_zone.uz_fills) + 1);
+  // No more fills under way at once than there are CPUs (2005, SMP): the bucket goes back and
+  // the caller takes a single item from the slab layer.
+  const fills = cpu.load16(z + uma_zone.uz_fills);
+  if (fills >= k.ncpus) {
+    yield* bucket_free(k, cpu, bucket);
+    return false;
+  }
+  cpu.store16(z + uma_zone.uz_fills, fills + 1);
   const max = Math.min(cpu.load16(bucket + uma_bucket.ub_entries), cpu.load16(z + uma_zone.uz_count));
   const saved = cpu.load16(bucket + uma_bucket.ub_cnt);
   let cnt = saved;
@@ -949,12 +987,6 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
   cpu.work(14);
   if ((flags & (M_WAITOK | M_NOWAIT)) === 0) flags |= M_WAITOK;
   const inv = st(k).options.invariants;
-  if (cpu.load16(z + uma_zone.uz_count) === 0 || (cpu.load32(z + uma_zone.uz_flags) & UMA_ZFLAG_INTERNAL) !== 0) {
-    path.go(SLAB);
-    const item = yield* uma_zalloc_internal(k, cpu, z, udata, flags);
-    path.end();
-    return item;
-  }
   let haveCache = false;
   for (;;) {
     if (!haveCache) {
@@ -977,15 +1009,15 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
           uma_dbg_alloc(k, cpu, z, 0, item);
           yield* ZONE_UNLOCK(k, cpu, z);
         }
-        const size = cpu.load32(z + uma_zone.uz_size);
+        // As 2005: the item's size (the keg's uk_size) is read only for a ctor or M_ZERO.
         const ctor = cpu.loadPtr(z + uma_zone.uz_ctor);
-        if (ctor !== 0 && (yield* callCb(k, cpu, ctor, item, size, udata, flags)) !== 0) {
+        if (ctor !== 0 && (yield* callCb(k, cpu, ctor, item, zoneSize(cpu, z), udata, flags)) !== 0) {
           add64(cpu, z + uma_zone.uz_fails, 1);
           yield* uma_zfree_internal(k, cpu, z, item, udata, SKIP_DTOR);
           path.end();
           return 0;
         }
-        if ((flags & M_ZERO) !== 0) bzero(cpu, item, size);
+        if ((flags & M_ZERO) !== 0) bzero(cpu, item, zoneSize(cpu, z));
         cpu.work(16); // the bucket tests, the decrement and index, the ctor and M_ZERO tests, epilogue
         cpu.branch(); // ret
         path.end();
@@ -1001,6 +1033,14 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
     // The per-CPU cache is empty: to the zone, which needs its lock.
     yield* cacheExit(k, cpu, h);
     haveCache = false;
+    // uz_count 0 (buckets off, NOBUCKET, internal zones; FreeBSD 10 tests it on this slow path):
+    // every request to the slab layer.
+    if (cpu.load16(z + uma_zone.uz_count) === 0) {
+      path.go(SLAB);
+      const item = yield* uma_zalloc_internal(k, cpu, z, udata, flags);
+      path.end();
+      return item;
+    }
     path.go(DEPOT);
     const lockfail = h.autoTune ? yield* zoneLockContended(k, cpu, z) : (yield* ZONE_LOCK(k, cpu, z), false);
     yield* cacheEnter(k, cpu, h);
@@ -1029,8 +1069,10 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
     }
     yield* cacheExit(k, cpu, h);
     haveCache = false;
+    // 2005 bumps uz_count on every fill so that the zone comes here less; the 2013 rule
+    // (autoTune) only when the zone lock was found contended.
     const count = cpu.load16(z + uma_zone.uz_count);
-    if (lockfail && count < BUCKET_MAX) cpu.store16(z + uma_zone.uz_count, count + 1);
+    if ((h.autoTune ? lockfail : true) && count < BUCKET_MAX) cpu.store16(z + uma_zone.uz_count, count + 1);
     path.go(SLAB);
     if (yield* uma_zalloc_bucket(k, cpu, z, flags)) {
       yield* ZONE_UNLOCK(k, cpu, z);
@@ -1090,15 +1132,15 @@ export function* uma_zfree_arg(k: Kernel, cpu: Cpu, h: UmaZone, item: number, ud
   }
   const keg = cpu.loadPtr(z + uma_zone.uz_keg);
   const dtor = cpu.loadPtr(z + uma_zone.uz_dtor);
-  if (dtor !== 0) yield* callCb(k, cpu, dtor, item, cpu.load32(z + uma_zone.uz_size), udata, 0);
+  if (dtor !== 0) yield* callCb(k, cpu, dtor, item, zoneSize(cpu, z), udata, 0);
   if (st(k).options.invariants) {
     yield* ZONE_LOCK(k, cpu, z);
     const malloc = keg !== 0 && (cpu.load32(keg + uma_keg.uk_flags) & UMA_ZONE_MALLOC) !== 0;
     uma_dbg_free(k, cpu, z, malloc ? udata : 0, item);
     yield* ZONE_UNLOCK(k, cpu, z);
   }
-  const zflags = cpu.load32(z + uma_zone.uz_flags);
-  if (cpu.load16(z + uma_zone.uz_count) === 0 || (zflags & UMA_ZFLAG_INTERNAL) !== 0 || (keg !== 0 && (cpu.load32(keg + uma_keg.uk_flags) & UMA_ZFLAG_FULL) !== 0)) {
+  // As 2005: a keg at its limit takes frees straight to its slabs (the test may race).
+  if (keg !== 0 && (cpu.load32(keg + uma_keg.uk_flags) & UMA_ZFLAG_FULL) !== 0) {
     path.go(SLAB);
     yield* uma_zfree_internal(k, cpu, z, item, udata, SKIP_DTOR);
     path.end();
@@ -1133,6 +1175,12 @@ export function* uma_zfree_arg(k: Kernel, cpu: Cpu, h: UmaZone, item: number, ud
     }
     yield* cacheExit(k, cpu, h);
     haveCache = false;
+    if (cpu.load16(z + uma_zone.uz_count) === 0) {
+      path.go(SLAB);
+      yield* uma_zfree_internal(k, cpu, z, item, udata, SKIP_DTOR);
+      path.end();
+      return;
+    }
     path.go(DEPOT);
     const lockfail = h.autoTune ? yield* zoneLockContended(k, cpu, z) : (yield* ZONE_LOCK(k, cpu, z), false);
     yield* cacheEnter(k, cpu, h);
@@ -1314,8 +1362,9 @@ function setName(cpu: Cpu, z: number, name: string): void {
   cpu.storePtr(z + uma_zone.uz_name, buf);
 }
 
+/** zone_ctor: `headerBytes` from z (the header and its caches), kmemu's block below z zeroed too. */
 function* zone_ctor(k: Kernel, cpu: Cpu, z: number, headerBytes: number, a: ZoneArgs, o: UmaZoneOptions): Task {
-  bzero(cpu, z, headerBytes);
+  bzero(cpu, z - UMA_ZONE_EXT, UMA_ZONE_EXT + headerBytes);
   setName(cpu, z, a.name);
   cpu.storePtr(z + uma_zone.uz_ctor, a.ctor);
   cpu.storePtr(z + uma_zone.uz_dtor, a.dtor);
@@ -1381,9 +1430,10 @@ function makeHandle(k: Kernel, z: number, o: UmaZoneOptions): UmaZone {
 
 function* zoneCreate(k: Kernel, cpu: Cpu, a: ZoneArgs, o: UmaZoneOptions): Task<UmaZone> {
   if (((a.align + 1) & a.align) !== 0) panic(cpu, `invalid zone alignment ${a.align} for "${a.name}"`);
-  const z = yield* uma_zalloc_internal(k, cpu, g(k, 'masterzone_z'), 0, M_WAITOK);
-  if (z === 0) panic(cpu, `uma_zcreate(${a.name}): no memory for the zone`);
-  yield* zone_ctor(k, cpu, z, zoneHeaderSize(k.ncpus), a, o);
+  const item = yield* uma_zalloc_internal(k, cpu, g(k, 'masterzone_z'), 0, M_WAITOK);
+  if (item === 0) panic(cpu, `uma_zcreate(${a.name}): no memory for the zone`);
+  const z = item + UMA_ZONE_EXT;
+  yield* zone_ctor(k, cpu, z, zoneHeaderSize(k.ncpus) - UMA_ZONE_EXT, a, o);
   return makeHandle(k, z, o);
 }
 
@@ -1595,7 +1645,7 @@ export function* uma_zdestroy(k: Kernel, cpu: Cpu, h: UmaZone): Task {
     yield* uma_zfree_internal(k, cpu, g(k, 'masterzone_k'), keg, 0, SKIP_NONE);
   }
   st(k).handles.delete(z);
-  yield* uma_zfree_internal(k, cpu, g(k, 'masterzone_z'), z, 0, SKIP_NONE);
+  yield* uma_zfree_internal(k, cpu, g(k, 'masterzone_z'), z - UMA_ZONE_EXT, 0, SKIP_NONE);
 }
 
 // --- Tuning --------------------------------------------------------------------------------
