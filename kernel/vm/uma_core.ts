@@ -50,7 +50,8 @@
 //   (unused here, the page lookup being by hash): the page's object field is kernel_object's.
 // - Function pointers (ctor, dtor, init, fini, allocf, freef, import, release) are stored in
 //   memory as addresses in the kernel's text, each naming a JS callback of this kernel.
-// - The hash of off-page slabs keeps its initial 32 buckets (no hash_expand from a timeout).
+// - uma_timeout (hash_expand, the working set) runs when called, not from a 20-second callout;
+//   M_UMAHASH is registered with malloc(9) at the first expansion, not at boot.
 // - A zone item from "UMA Zones" holds, below the zone's address, kmemu's block of fields from
 //   later eras (uma_int.ts: uz_flags, uz_size, the depot counters, the name) and after the
 //   header room for either uz_cpu[] layout.
@@ -60,7 +61,7 @@
 
 import { type Cpu, type Task, hex64, spinTryAcquire } from '../../emu/index.js';
 import {
-  crit_enter, crit_exit, globaldata, type Kernel, panic, PINTERLOCKED, spin_lock, spin_unlock, spinlock,
+  crit_enter, crit_exit, free, globaldata, type Kernel, malloc, malloc_init, type MallocType, panic, PINTERLOCKED, spin_lock, spin_unlock, spinlock,
   tsleep, tsleep_interlock, vm_object, vm_page, wakeup_one,
 } from '../kern/index.js';
 import {
@@ -73,7 +74,7 @@ import {
   UMA_SLAB_PRIV, UMA_SLAB_SHIFT, UMA_SLAB_SIZE, UMA_SMALLEST_UNIT, UMA_ZFLAG_BUCKET, UMA_ZFLAG_CACHEONLY, UMA_ZFLAG_DRAINING, UMA_ZFLAG_FULL, UMA_ZFLAG_INHERIT,
   UMA_ZFLAG_INTERNAL, UMA_ZFLAG_PRIVALLOC, UMA_ZONE_HASH, UMA_ZONE_INHERIT, UMA_ZONE_MALLOC, UMA_ZONE_MAXBUCKET, UMA_ZONE_MTXCLASS,
   UMA_ZONE_NOBUCKET, UMA_ZONE_NOFREE, UMA_ZONE_OFFPAGE, UMA_ZONE_SECONDARY, UMA_ZONE_VM, UMA_ZONE_VTOSLAB, UMA_ZONE_ZINIT,
-  bucketZoneEntries, mtx, ub_bucket, uma_bucket, uma_cache, uma_globals, uma_keg, uma_slab, uma_zone, UMA_ZONE_EXT, us_freelist, zoneCacheOffset,
+  bucketZoneEntries, mtx, ub_bucket, uma_hash, uma_bucket, uma_cache, uma_globals, uma_keg, uma_slab, uma_zone, UMA_ZONE_EXT, us_freelist, zoneCacheOffset,
   zoneCacheStride, zoneHeaderSize,
 } from './uma_int.js';
 import { kmem_alloc3, kmem_alloc_nofault, kmem_free, kmem_malloc } from './vm_kern.js';
@@ -141,6 +142,8 @@ interface UmaOp {
 }
 
 interface UmaState {
+  /** M_UMAHASH, registered at the first hash_expand. */
+  umahash: MallocType | undefined;
   readonly fns: AnyFn[];
   readonly fnIndex: Map<AnyFn, number>;
   readonly handles: Map<number, UmaZone>;
@@ -163,7 +166,7 @@ function st(k: Kernel): UmaState {
   let s = states.get(k);
   if (s === undefined) {
     s = {
-      fns: [], fnIndex: new Map(), handles: new Map(), ops: [], options: { invariants: true, trash: false }, console: [],
+      umahash: undefined, fns: [], fnIndex: new Map(), handles: new Map(), ops: [], options: { invariants: true, trash: false }, console: [],
       page_alloc: 0, page_free: 0, startup_alloc: 0, obj_alloc: 0, zero_init: 0, trash: [0, 0, 0, 0], zone_import: 0, zone_release: 0,
     };
     states.set(k, s);
@@ -1606,9 +1609,91 @@ export function* uma_reclaim(k: Kernel, cpu: Cpu, trim = false): Task<number> {
   return pages;
 }
 
-/** uma_timeout's per-zone work: the depot's working set since the last timeout. */
+/**
+ * hash_alloc: a zeroed table of twice `oldsize` heads (malloc(9), M_UMAHASH, M_NOWAIT), or of
+ * UMA_HASH_SIZE_INIT from "UMA Hash" when oldsize is 0. Returns [table, size], table 0 on failure.
+ */
+function* hash_alloc(k: Kernel, cpu: Cpu, oldsize: number): Task<[number, number]> {
+  let tab: number;
+  let size: number;
+  if (oldsize !== 0) {
+    size = oldsize * 2;
+    const s = st(k);
+    s.umahash ??= yield* malloc_init(k, cpu, 'UMAHash');
+    tab = yield* malloc(k, cpu, size * 8, s.umahash, M_NOWAIT);
+  } else {
+    size = UMA_HASH_SIZE_INIT;
+    tab = yield* uma_zalloc_internal(k, cpu, cpu.loadPtr(g(k, 'hashzone')), 0, M_WAITOK);
+  }
+  if (tab !== 0) bzero(cpu, tab, size * 8);
+  return [tab, size];
+}
+
+/** hash_free: a table back to "UMA Hash" (the initial size) or to malloc(9). */
+function* hash_free(k: Kernel, cpu: Cpu, tab: number, size: number): Task {
+  if (tab === 0) return;
+  if (size === UMA_HASH_SIZE_INIT) yield* uma_zfree_internal(k, cpu, cpu.loadPtr(g(k, 'hashzone')), tab, 0, SKIP_NONE);
+  else yield* free(k, cpu, tab, st(k).umahash!);
+}
+
+/**
+ * hash_expand: every slab of the keg's hash rehashed into the larger table `tab` (the zone
+ * lock held). Returns false, leaving the old table, when the new one is no larger.
+ */
+function hash_expand(cpu: Cpu, keg: number, tab: number, size: number): boolean {
+  const h = keg + uma_keg.uk_hash;
+  const oldtab = cpu.loadPtr(h + uma_hash.uh_slab_hash);
+  const oldsize = cpu.load32(h + uma_hash.uh_hashsize);
+  if (tab === 0 || oldsize >= size) return false;
+  for (let i = 0; i < oldsize; i++) {
+    for (let slab = cpu.loadPtr(oldtab + i * 8); slab !== 0; slab = cpu.loadPtr(oldtab + i * 8)) {
+      cpu.storePtr(oldtab + i * 8, cpu.loadPtr(slab + uma_slab.us_hlink));
+      const b = tab + (Math.floor(cpu.loadPtr(slab + uma_slab.us_data) / 2 ** UMA_SLAB_SHIFT) & (size - 1)) * 8;
+      cpu.storePtr(slab + uma_slab.us_hlink, cpu.loadPtr(b));
+      cpu.storePtr(b, slab);
+    }
+  }
+  cpu.storePtr(h + uma_hash.uh_slab_hash, tab);
+  cpu.store32(h + uma_hash.uh_hashsize, size);
+  cpu.store32(h + uma_hash.uh_hashmask, size - 1);
+  return true;
+}
+
+/**
+ * zone_timeout's hash work: a HASH keg with at least as many slabs as hash heads gets a table
+ * twice the size, allocated and freed with the zone lock dropped (2005's staged dance).
+ */
+function* zone_timeout_hash(k: Kernel, cpu: Cpu, z: number): Task {
+  const keg = cpu.loadPtr(z + uma_zone.uz_keg);
+  if (keg === 0 || (cpu.load32(z + uma_zone.uz_flags) & UMA_ZONE_SECONDARY) !== 0) return;
+  yield* ZONE_LOCK(k, cpu, z);
+  const h = keg + uma_keg.uk_hash;
+  const size = cpu.load32(h + uma_hash.uh_hashsize);
+  if ((cpu.load32(keg + uma_keg.uk_flags) & UMA_ZONE_HASH) !== 0 && cpu.load32(keg + uma_keg.uk_pages) / cpu.load16(keg + uma_keg.uk_ppera) >= size) {
+    yield* ZONE_UNLOCK(k, cpu, z);
+    const [tab, newsize] = yield* hash_alloc(k, cpu, size);
+    yield* ZONE_LOCK(k, cpu, z);
+    if (tab !== 0) {
+      const oldtab = cpu.loadPtr(h + uma_hash.uh_slab_hash);
+      const oldsize = cpu.load32(h + uma_hash.uh_hashsize);
+      const expanded = hash_expand(cpu, keg, tab, newsize);
+      yield* ZONE_UNLOCK(k, cpu, z);
+      if (expanded) yield* hash_free(k, cpu, oldtab, oldsize);
+      else yield* hash_free(k, cpu, tab, newsize);
+      yield* ZONE_LOCK(k, cpu, z);
+    }
+  }
+  yield* ZONE_UNLOCK(k, cpu, z);
+}
+
+/**
+ * uma_timeout (every UMA_TIMEOUT = 20 s upstream; here when called: by the replay driver or a
+ * test): bucket_enable, then per zone the off-page hash's expansion and the depot's working
+ * set since the last timeout.
+ */
 export function* uma_timeout(k: Kernel, cpu: Cpu): Task {
   for (const z of allZones(k, (va) => cpu.loadPtr(va))) {
+    yield* zone_timeout_hash(k, cpu, z);
     yield* ZONE_LOCK(k, cpu, z);
     const imax = cpu.load32(z + uma_zone.uz_imax);
     const imin = cpu.load32(z + uma_zone.uz_imin);
@@ -1637,8 +1722,7 @@ export function* uma_zdestroy(k: Kernel, cpu: Cpu, h: UmaZone): Task {
     const free = cpu.load32(keg + uma_keg.uk_free);
     const pages = cpu.load32(keg + uma_keg.uk_pages);
     if (free !== 0 || pages !== 0) st(k).console.push(`Freed UMA keg (${zname(cpu, z)}) was not empty (${free} items).  Lost ${pages} pages of memory.`);
-    const tab = cpu.loadPtr(keg + uma_keg.uk_hash);
-    if (tab !== 0) yield* uma_zfree_internal(k, cpu, cpu.loadPtr(g(k, 'hashzone')), tab, 0, SKIP_NONE);
+    yield* hash_free(k, cpu, cpu.loadPtr(keg + uma_keg.uk_hash + uma_hash.uh_slab_hash), cpu.load32(keg + uma_keg.uk_hash + uma_hash.uh_hashsize));
     yield* spin_lock(k, cpu, g(k, 'uma_mtx'));
     listRemove(cpu, keg, uma_keg.uk_link_next, uma_keg.uk_link_prev);
     yield* spin_unlock(k, cpu, g(k, 'uma_mtx'));

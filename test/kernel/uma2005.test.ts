@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Machine } from '../../emu/index.js';
 import {
-  M_NOWAIT, M_WAITOK, UMA_ALIGN_PTR, kmem_alloc3, uma_cache, uma_keg, uma_zalloc, uma_zcreate, uma_zfree, uma_zone, uma_zone_set_allocf,
+  M_NOWAIT, M_WAITOK, UMA_ALIGN_PTR, kmem_alloc3, mallocTypeStats, uma_cache, uma_hash, uma_keg, uma_timeout, uma_zalloc, uma_zcreate, uma_zfree, uma_zone, uma_zone_set_allocf,
   umaHandle, umaOptions, umaZoneStats, zoneCacheOffset, type Kernel, type UmaAllocf, type UmaZone, type UmaZoneOptions,
 } from '../../kernel/index.js';
 import { bootedMachine, onCpu } from './helpers.js';
@@ -169,5 +169,33 @@ describe('uma as of 2005', () => {
       // (160-175) on line 2, which the two CPUs share, as in 2005.
       expect([...lines].sort()).toEqual([0, 2]);
     }
+  });
+
+  it('uma_timeout() doubles an off-page hash once the keg has as many slabs as heads (hash_expand), and frees still find their slabs', () => {
+    const { m, k } = bootedMachine();
+    const odd = zone(m, k, 'odd', 512); // off-page, 8 items a slab
+    const keg = k.peekPtr(odd.z + uma_zone.uz_keg);
+    const hash = keg + uma_keg.uk_hash;
+    const size = () => [k.peek32(hash + uma_hash.uh_hashsize), k.peek32(hash + uma_hash.uh_hashmask)];
+    const items = allocN(m, k, odd, 8);
+    onCpu(m, 0, (cpu) => uma_timeout(k, cpu));
+    expect(k.peek32(keg + uma_keg.uk_pages)).toBeLessThan(32);
+    expect(size()).toEqual([32, 31]);
+    const hashFrees0 = stats(k, 'UMA Hash').used;
+    items.push(...allocN(m, k, odd, 32 * 8));
+    const pages = k.peek32(keg + uma_keg.uk_pages);
+    expect(pages).toBeGreaterThanOrEqual(32);
+    onCpu(m, 0, (cpu) => uma_timeout(k, cpu));
+    expect(size()).toEqual([64, 63]);
+    // The old table went back to "UMA Hash", the new one is M_UMAHASH's 512 bytes.
+    expect(stats(k, 'UMA Hash').used - hashFrees0).toBe(-1);
+    expect(mallocTypeStats(k).find((t) => t.name === 'UMAHash')).toMatchObject({ inUse: 1, memUse: 512 });
+    onCpu(m, 0, function* (cpu) {
+      for (const it of items) yield* uma_zfree(k, cpu, odd, it);
+    });
+    expect(stats(k, 'odd')).toMatchObject({ used: 0, kegPages: pages });
+    // No slab lost in the rehash: every one is found again and drained.
+    onCpu(m, 0, (cpu) => uma_timeout(k, cpu));
+    expect(size()).toEqual([64, 63]);
   });
 });
