@@ -43,6 +43,7 @@
 // - autoTune (2013): uz_count grows only when the zone lock is found contended (trylock
 //   fails, on alloc or free) and shrinks by one on each depot drain, instead of 2005's growth.
 // - depotMax (2019): uz_bktmax, the depot's limit; bucketSize: uz_count set by hand.
+// - Cache zones (2013's uma_zcache_create, keg 0) keep their uz_count without autoTune.
 // - uz_count 0 (pcpu: false, or 2013's UMA_ZONE_NOBUCKET) sends every request that misses the
 //   (then empty) per-CPU cache to the slab layer.
 // Deviations:
@@ -1073,9 +1074,11 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
     yield* cacheExit(k, cpu, h);
     haveCache = false;
     // 2005 bumps uz_count on every fill so that the zone comes here less; the 2013 rule
-    // (autoTune) only when the zone lock was found contended.
+    // (autoTune) only when the zone lock was found contended. A cache zone (keg 0: 2013's
+    // uma_zcache_create, vmem's quantum caches) has no 2005 rule and keeps its uz_count.
     const count = cpu.load16(z + uma_zone.uz_count);
-    if ((h.autoTune ? lockfail : true) && count < BUCKET_MAX) cpu.store16(z + uma_zone.uz_count, count + 1);
+    const grow = h.autoTune ? lockfail : cpu.loadPtr(z + uma_zone.uz_keg) !== 0;
+    if (grow && count < BUCKET_MAX) cpu.store16(z + uma_zone.uz_count, count + 1);
     path.go(SLAB);
     if (yield* uma_zalloc_bucket(k, cpu, z, flags)) {
       yield* ZONE_UNLOCK(k, cpu, z);
