@@ -174,7 +174,7 @@ function addReplayOptions(c: Command): Command {
     .option('--aligned', 'per-CPU state in cache-line-aligned slots instead of upstream\'s layout (vm_zone, UMA)')
     .addOption(new Option('--cache-lock <how>', 'UMA: what protects the per-CPU cache').choices(['critical', 'mutex']))
     .option('--bucket-size <items>', 'UMA: items per bucket (what-if)')
-    .option('--auto-tune', 'UMA: grow buckets when the zone lock is contended, shrink on reclaim')
+    .option('--auto-tune', 'UMA: the 2013 rule: grow buckets only when the zone lock is contended, shrink on reclaim (default: 2005, grow on every fill)')
     .option('--invariants', 'UMA: an INVARIANTS kernel (uma_dbg checks on every operation)')
     .option('--lenient', 'count and skip events that break the trace rules instead of stopping')
     .option('--sysctl <name=value>', 'set a writable sysctl after boot (repeatable), e.g. vm.zone_burst=8', (v: string, acc: string[]) => [...acc, v], [] as string[])

@@ -63,7 +63,7 @@ export interface ReplayOptions {
   cacheLock?: 'critical' | 'mutex';
   /** UMA: items per bucket (a what-if) instead of upstream's choice. */
   bucketSize?: number;
-  /** UMA: grow buckets when the zone lock is contended, shrink on reclaim. */
+  /** UMA: the 2013 rule (grow buckets only when the zone lock is contended, shrink on reclaim) instead of 2005's growth on every fill. */
   autoTune?: boolean;
   /** UMA: an INVARIANTS kernel (uma_dbg checks on every operation). */
   invariants?: boolean;

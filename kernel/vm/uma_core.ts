@@ -28,21 +28,36 @@
 //   the item freed straight to its slab), uma.free.backend (pages given back during the free).
 //   Each operation ends with one cpu.completeOp on the deepest path it went down.
 //
-// What kmemu adds, per zone (the handle says; the hot path never reads it from memory):
-// - cacheLock 'critical' (2005 onward) or 'mutex': CPU_LOCK, a lock per CPU in the 2003
-//   uma_pcpu_mtx[] array (32-byte mutexes side by side, or a line each in the aligned layout).
-// - aligned: uz_cpu[] as 2019's cache-line-aligned uma_cache instead of 2005's 32-byte
-//   structures packed after the header.
-// - autoTune: the 2013 rule: uz_count grows when the zone lock is found contended (trylock
-//   fails) and shrinks by one on each depot drain.
-// - uz_count 0 (pcpu: false, or UMA_ZONE_NOBUCKET) sends every request to the slab layer.
+// The default zone is 2005's (uma_core.c rev 1.136, uma_int.h rev 1.37): struct uma_zone of
+// 120 bytes with uz_cpu[] packed after it, the fast path touching uz_ctor / uz_dtor and its
+// uma_cache only; uz_count bumped on every bucket fill miss up to BUCKET_MAX; no more than
+// mp_ncpus bucket fills at once (the next caller takes a single item from a slab); an internal
+// keg in slab_zalloc (uk_recurse) gives no item but to "UMA Slabs" and "UMA RCntSlabs"; M_WAITOK going round the
+// slab layer until it has a slab.
+// What kmemu adds, per zone, with the era of each (the handle says; the hot path never reads it
+// from memory):
+// - cacheLock 'critical' (2005 onward, the default) or 'mutex' (2003): CPU_LOCK, a lock per CPU
+//   in the uma_pcpu_mtx[] array (32-byte mutexes side by side, or a line each when aligned).
+// - aligned (2019): uz_cpu[] as the cache-line-aligned uma_cache, from the line after the
+//   header, instead of 2005's 32-byte structures packed after it.
+// - autoTune (2013): uz_count grows only when the zone lock is found contended (trylock
+//   fails, on alloc or free) and shrinks by one on each depot drain, instead of 2005's growth.
+// - depotMax (2019): uz_bktmax, the depot's limit; bucketSize: uz_count set by hand.
+// - Cache zones (2013's uma_zcache_create, keg 0) keep their uz_count without autoTune.
+// - uz_count 0 (pcpu: false, or 2013's UMA_ZONE_NOBUCKET) sends every request that misses the
+//   (then empty) per-CPU cache to the slab layer.
 // Deviations:
 // - The slab back pointer of a page (vsetslab/vtoslab) lives in its vm_page's rb_left link
 //   (unused here, the page lookup being by hash): the page's object field is kernel_object's.
 // - Function pointers (ctor, dtor, init, fini, allocf, freef, import, release) are stored in
 //   memory as addresses in the kernel's text, each naming a JS callback of this kernel.
-// - The hash of off-page slabs keeps its initial 32 buckets (no hash_expand from a timeout).
-// - A zone header from "UMA Zones" has room for either uz_cpu[] layout.
+// - uma_timeout (hash_expand, the working set) runs when called, not from a 20-second callout;
+//   M_UMAHASH is registered with malloc(9) at the first expansion, not at boot.
+// - A zone item from "UMA Zones" holds, below the zone's address, kmemu's block of fields from
+//   later eras (uma_int.ts: uz_flags, uz_size, the depot counters, the name) and after the
+//   header room for either uz_cpu[] layout.
+// - page_alloc panics (as 2005's kmem_malloc does when kmem_map is full) rather than fail an
+//   M_WAITOK request the slab layer would retry for ever.
 // - A UMA "stack" scratch word for import/release of one item sits in the CPU's globaldata page.
 // - UMA_ZONE_REFCNT (mbuma, 2004): slabs of struct uma_slab_refcnt, a reference count beside
 //   each free-list index, found by uma_find_refcnt through vtoslab. "UMA RCntSlabs" (their
@@ -53,7 +68,7 @@
 
 import { type Cpu, type Task, hex64, spinTryAcquire } from '../../emu/index.js';
 import {
-  crit_enter, crit_exit, globaldata, type Kernel, panic, PINTERLOCKED, spin_lock, spin_unlock, spinlock,
+  crit_enter, crit_exit, free, globaldata, type Kernel, malloc, malloc_init, type MallocType, panic, PINTERLOCKED, spin_lock, spin_unlock, spinlock,
   tsleep, tsleep_interlock, vm_object, vm_page, wakeup_one,
 } from '../kern/index.js';
 import {
@@ -66,7 +81,8 @@ import {
   UMA_SLAB_PRIV, UMA_SLAB_SHIFT, UMA_SLAB_SIZE, UMA_SMALLEST_UNIT, UMA_ZFLAG_BUCKET, UMA_ZFLAG_CACHEONLY, UMA_ZFLAG_DRAINING, UMA_ZFLAG_FULL, UMA_ZFLAG_INHERIT,
   UMA_ZFLAG_INTERNAL, UMA_ZFLAG_PRIVALLOC, UMA_ZONE_HASH, UMA_ZONE_INHERIT, UMA_ZONE_MALLOC, UMA_ZONE_MAXBUCKET, UMA_ZONE_MTXCLASS,
   UMA_ZONE_NOBUCKET, UMA_ZONE_NOFREE, UMA_ZONE_OFFPAGE, UMA_ZONE_REFCNT, UMA_ZONE_SECONDARY, UMA_ZONE_VM, UMA_ZONE_VTOSLAB, UMA_ZONE_ZINIT,
-  UMA_FRITMREF_SZ, uma_slab_refcnt_sizeof, usr_freelist, usr_refcnt, bucketZoneEntries, mtx, ub_bucket, uma_bucket, uma_cache, uma_globals, uma_keg, uma_slab, uma_zone, us_freelist, zoneCacheOffset,
+  UMA_FRITMREF_SZ, uma_slab_refcnt_sizeof, usr_freelist, usr_refcnt, bucketZoneEntries, mtx, ub_bucket, uma_hash, uma_bucket, uma_cache,
+  uma_globals, uma_keg, uma_slab, uma_zone, UMA_ZONE_EXT, us_freelist, zoneCacheOffset,
   zoneCacheStride, zoneHeaderSize,
 } from './uma_int.js';
 import { kmem_alloc3, kmem_alloc_nofault, kmem_free, kmem_malloc } from './vm_kern.js';
@@ -134,6 +150,8 @@ interface UmaOp {
 }
 
 interface UmaState {
+  /** M_UMAHASH, registered at the first hash_expand. */
+  umahash: MallocType | undefined;
   readonly fns: AnyFn[];
   readonly fnIndex: Map<AnyFn, number>;
   readonly handles: Map<number, UmaZone>;
@@ -158,7 +176,8 @@ function st(k: Kernel): UmaState {
   let s = states.get(k);
   if (s === undefined) {
     s = {
-      fns: [], fnIndex: new Map(), handles: new Map(), ops: [], options: { invariants: true, trash: false }, console: [], refcntKegs: new Set(),
+      umahash: undefined, fns: [], fnIndex: new Map(), handles: new Map(), ops: [], options: { invariants: true, trash: false }, console: [],
+      refcntKegs: new Set(),
       page_alloc: 0, page_free: 0, startup_alloc: 0, obj_alloc: 0, zero_init: 0, trash: [0, 0, 0, 0], zone_import: 0, zone_release: 0,
     };
     states.set(k, s);
@@ -265,6 +284,12 @@ export function umaHandle(k: Kernel, z: number): UmaZone {
 
 function cacheOf(h: UmaZone, cpuid: number): number {
   return h.z + zoneCacheOffset(h.aligned) + cpuid * zoneCacheStride(h.aligned);
+}
+
+/** An item's size: the keg's uk_size as 2005 reads it, or a cache zone's uz_size. */
+function zoneSize(cpu: Cpu, z: number): number {
+  const keg = cpu.loadPtr(z + uma_zone.uz_keg);
+  return keg !== 0 ? cpu.load32(keg + uma_keg.uk_size) : cpu.load32(z + uma_zone.uz_size);
 }
 
 function pcpuMtx(k: Kernel, h: UmaZone, cpuid: number): number {
@@ -458,6 +483,11 @@ function* page_alloc(k: Kernel, cpu: Cpu, bytes: number, wait: number): Task<{ m
   // whose kmem_malloc refuses both, clears M_WAITOK.
   if ((wait & M_NOWAIT) !== 0) wait &= ~M_WAITOK;
   const mem = k.kmem_backend === 'vmem' ? yield* kmem_malloc(k, cpu, k.kmem_arena, bytes, wait) : yield* kmem_alloc3(k, cpu, k.kernel_map, bytes, 0);
+  // 2005's kmem_malloc never fails an M_WAITOK request (the slab layer loops on it): it waits
+  // for pages, and panics when the map has no room left.
+  if (mem === 0 && (wait & M_NOWAIT) === 0) {
+    panic(cpu, `kmem_malloc(${bytes}): kmem_map too small: ${umaPages(k).kmem * PAGE_SIZE} total allocated`);
+  }
   return { mem, pflag: UMA_SLAB_KMEM };
 }
 
@@ -726,6 +756,13 @@ function* keg_free_slab(k: Kernel, cpu: Cpu, keg: number, slab: number, start: n
  */
 function* uma_zone_slab(k: Kernel, cpu: Cpu, z: number, flags: number): Task<number> {
   const keg = cpu.loadPtr(z + uma_zone.uz_keg);
+  // An internal keg already in slab_zalloc (its backend recursing into UMA, e.g. for a bucket)
+  // gives no item; the bucket's caller copes with NULL. "UMA Slabs" is exempt: an off-page
+  // slab header under M_WAITOK must not fail (2005's uk_recurse rule).
+  if ((cpu.load32(keg + uma_keg.uk_flags) & UMA_ZFLAG_INTERNAL) !== 0 && cpu.load32(keg + uma_keg.uk_recurse) !== 0 &&
+    z !== cpu.loadPtr(g(k, 'slabzone')) && z !== cpu.loadPtr(g(k, 'slabrefzone'))) {
+    return 0;
+  }
   const reserve = (flags & M_USE_RESERVE) !== 0 ? 0 : cpu.load32(keg + uma_keg.uk_reserve);
   for (;;) {
     if (cpu.load32(keg + uma_keg.uk_free) > reserve) {
@@ -744,7 +781,7 @@ function* uma_zone_slab(k: Kernel, cpu: Cpu, z: number, flags: number): Task<num
       cpu.store32(z + uma_zone.uz_flags, (cpu.load32(z + uma_zone.uz_flags) | UMA_ZFLAG_FULL) >>> 0);
       if ((flags & M_NOWAIT) !== 0) break;
       add64(cpu, z + uma_zone.uz_sleeps, 1);
-      yield* msleep(k, cpu, keg, cpu.loadPtr(z + uma_zone.uz_lock), 'keglimit');
+      yield* msleep(k, cpu, keg, cpu.loadPtr(z + uma_zone.uz_lock), 'zonelimit');
       continue;
     }
     add32(cpu, keg + uma_keg.uk_recurse, 1);
@@ -754,8 +791,9 @@ function* uma_zone_slab(k: Kernel, cpu: Cpu, z: number, flags: number): Task<num
       listInsertHead(cpu, keg + uma_keg.uk_part_slab, slab, uma_slab.us_link_next, uma_slab.us_link_prev);
       return slab;
     }
-    // Another CPU may have added a slab while the lock was dropped: look again, then fail.
-    flags |= M_NOVM;
+    // Another CPU may have added a slab while the lock was dropped: look again, then (only
+    // M_NOWAIT) fail. M_WAITOK goes round again, as 2005 does.
+    if ((flags & M_NOWAIT) !== 0) flags |= M_NOVM;
   }
   return 0;
 }
@@ -882,7 +920,14 @@ function* uma_zalloc_bucket(k: Kernel, cpu: Cpu, z: number, flags: number): Task
     yield* ZONE_LOCK(k, cpu, z);
   }
   if (bucket === 0) return false;
-  cpu.store16(z + uma_zone.uz_fills, cpu.load16(z + uma_zone.uz_fills) + 1);
+  // No more fills under way at once than there are CPUs (2005, SMP): the bucket goes back and
+  // the caller takes a single item from the slab layer.
+  const fills = cpu.load16(z + uma_zone.uz_fills);
+  if (fills >= k.ncpus) {
+    yield* bucket_free(k, cpu, bucket);
+    return false;
+  }
+  cpu.store16(z + uma_zone.uz_fills, fills + 1);
   const max = Math.min(cpu.load16(bucket + uma_bucket.ub_entries), cpu.load16(z + uma_zone.uz_count));
   const saved = cpu.load16(bucket + uma_bucket.ub_cnt);
   let cnt = saved;
@@ -1011,12 +1056,6 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
   cpu.work(14);
   if ((flags & (M_WAITOK | M_NOWAIT)) === 0) flags |= M_WAITOK;
   const inv = st(k).options.invariants;
-  if (cpu.load16(z + uma_zone.uz_count) === 0 || (cpu.load32(z + uma_zone.uz_flags) & UMA_ZFLAG_INTERNAL) !== 0) {
-    path.go(SLAB);
-    const item = yield* uma_zalloc_internal(k, cpu, z, udata, flags);
-    path.end();
-    return item;
-  }
   let haveCache = false;
   for (;;) {
     if (!haveCache) {
@@ -1039,15 +1078,15 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
           uma_dbg_alloc(k, cpu, z, 0, item);
           yield* ZONE_UNLOCK(k, cpu, z);
         }
-        const size = cpu.load32(z + uma_zone.uz_size);
+        // As 2005: the item's size (the keg's uk_size) is read only for a ctor or M_ZERO.
         const ctor = cpu.loadPtr(z + uma_zone.uz_ctor);
-        if (ctor !== 0 && (yield* callCb(k, cpu, ctor, item, size, udata, flags)) !== 0) {
+        if (ctor !== 0 && (yield* callCb(k, cpu, ctor, item, zoneSize(cpu, z), udata, flags)) !== 0) {
           add64(cpu, z + uma_zone.uz_fails, 1);
           yield* uma_zfree_internal(k, cpu, z, item, udata, SKIP_DTOR);
           path.end();
           return 0;
         }
-        if ((flags & M_ZERO) !== 0) bzero(cpu, item, size);
+        if ((flags & M_ZERO) !== 0) bzero(cpu, item, zoneSize(cpu, z));
         cpu.work(16); // the bucket tests, the decrement and index, the ctor and M_ZERO tests, epilogue
         cpu.branch(); // ret
         path.end();
@@ -1063,6 +1102,14 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
     // The per-CPU cache is empty: to the zone, which needs its lock.
     yield* cacheExit(k, cpu, h);
     haveCache = false;
+    // uz_count 0 (buckets off, NOBUCKET, internal zones; FreeBSD 10 tests it on this slow path):
+    // every request to the slab layer.
+    if (cpu.load16(z + uma_zone.uz_count) === 0) {
+      path.go(SLAB);
+      const item = yield* uma_zalloc_internal(k, cpu, z, udata, flags);
+      path.end();
+      return item;
+    }
     path.go(DEPOT);
     const lockfail = h.autoTune ? yield* zoneLockContended(k, cpu, z) : (yield* ZONE_LOCK(k, cpu, z), false);
     yield* cacheEnter(k, cpu, h);
@@ -1091,8 +1138,12 @@ export function* uma_zalloc_arg(k: Kernel, cpu: Cpu, h: UmaZone, udata: number, 
     }
     yield* cacheExit(k, cpu, h);
     haveCache = false;
+    // 2005 bumps uz_count on every fill so that the zone comes here less; the 2013 rule
+    // (autoTune) only when the zone lock was found contended. A cache zone (keg 0: 2013's
+    // uma_zcache_create, vmem's quantum caches) has no 2005 rule and keeps its uz_count.
     const count = cpu.load16(z + uma_zone.uz_count);
-    if (lockfail && count < BUCKET_MAX) cpu.store16(z + uma_zone.uz_count, count + 1);
+    const grow = h.autoTune ? lockfail : cpu.loadPtr(z + uma_zone.uz_keg) !== 0;
+    if (grow && count < BUCKET_MAX) cpu.store16(z + uma_zone.uz_count, count + 1);
     path.go(SLAB);
     if (yield* uma_zalloc_bucket(k, cpu, z, flags)) {
       yield* ZONE_UNLOCK(k, cpu, z);
@@ -1152,15 +1203,15 @@ export function* uma_zfree_arg(k: Kernel, cpu: Cpu, h: UmaZone, item: number, ud
   }
   const keg = cpu.loadPtr(z + uma_zone.uz_keg);
   const dtor = cpu.loadPtr(z + uma_zone.uz_dtor);
-  if (dtor !== 0) yield* callCb(k, cpu, dtor, item, cpu.load32(z + uma_zone.uz_size), udata, 0);
+  if (dtor !== 0) yield* callCb(k, cpu, dtor, item, zoneSize(cpu, z), udata, 0);
   if (st(k).options.invariants) {
     yield* ZONE_LOCK(k, cpu, z);
     const malloc = keg !== 0 && (cpu.load32(keg + uma_keg.uk_flags) & UMA_ZONE_MALLOC) !== 0;
     uma_dbg_free(k, cpu, z, malloc ? udata : 0, item);
     yield* ZONE_UNLOCK(k, cpu, z);
   }
-  const zflags = cpu.load32(z + uma_zone.uz_flags);
-  if (cpu.load16(z + uma_zone.uz_count) === 0 || (zflags & UMA_ZFLAG_INTERNAL) !== 0 || (keg !== 0 && (cpu.load32(keg + uma_keg.uk_flags) & UMA_ZFLAG_FULL) !== 0)) {
+  // As 2005: a keg at its limit takes frees straight to its slabs (the test may race).
+  if (keg !== 0 && (cpu.load32(keg + uma_keg.uk_flags) & UMA_ZFLAG_FULL) !== 0) {
     path.go(SLAB);
     yield* uma_zfree_internal(k, cpu, z, item, udata, SKIP_DTOR);
     path.end();
@@ -1195,6 +1246,12 @@ export function* uma_zfree_arg(k: Kernel, cpu: Cpu, h: UmaZone, item: number, ud
     }
     yield* cacheExit(k, cpu, h);
     haveCache = false;
+    if (cpu.load16(z + uma_zone.uz_count) === 0) {
+      path.go(SLAB);
+      yield* uma_zfree_internal(k, cpu, z, item, udata, SKIP_DTOR);
+      path.end();
+      return;
+    }
     path.go(DEPOT);
     const lockfail = h.autoTune ? yield* zoneLockContended(k, cpu, z) : (yield* ZONE_LOCK(k, cpu, z), false);
     yield* cacheEnter(k, cpu, h);
@@ -1382,8 +1439,9 @@ function setName(cpu: Cpu, z: number, name: string): void {
   cpu.storePtr(z + uma_zone.uz_name, buf);
 }
 
+/** zone_ctor: `headerBytes` from z (the header and its caches), kmemu's block below z zeroed too. */
 function* zone_ctor(k: Kernel, cpu: Cpu, z: number, headerBytes: number, a: ZoneArgs, o: UmaZoneOptions): Task {
-  bzero(cpu, z, headerBytes);
+  bzero(cpu, z - UMA_ZONE_EXT, UMA_ZONE_EXT + headerBytes);
   setName(cpu, z, a.name);
   cpu.storePtr(z + uma_zone.uz_ctor, a.ctor);
   cpu.storePtr(z + uma_zone.uz_dtor, a.dtor);
@@ -1449,9 +1507,10 @@ function makeHandle(k: Kernel, z: number, o: UmaZoneOptions): UmaZone {
 
 function* zoneCreate(k: Kernel, cpu: Cpu, a: ZoneArgs, o: UmaZoneOptions): Task<UmaZone> {
   if (((a.align + 1) & a.align) !== 0) panic(cpu, `invalid zone alignment ${a.align} for "${a.name}"`);
-  const z = yield* uma_zalloc_internal(k, cpu, g(k, 'masterzone_z'), 0, M_WAITOK);
-  if (z === 0) panic(cpu, `uma_zcreate(${a.name}): no memory for the zone`);
-  yield* zone_ctor(k, cpu, z, zoneHeaderSize(k.ncpus), a, o);
+  const item = yield* uma_zalloc_internal(k, cpu, g(k, 'masterzone_z'), 0, M_WAITOK);
+  if (item === 0) panic(cpu, `uma_zcreate(${a.name}): no memory for the zone`);
+  const z = item + UMA_ZONE_EXT;
+  yield* zone_ctor(k, cpu, z, zoneHeaderSize(k.ncpus) - UMA_ZONE_EXT, a, o);
   return makeHandle(k, z, o);
 }
 
@@ -1629,9 +1688,91 @@ export function* uma_reclaim(k: Kernel, cpu: Cpu, trim = false): Task<number> {
   return pages;
 }
 
-/** uma_timeout's per-zone work: the depot's working set since the last timeout. */
+/**
+ * hash_alloc: a zeroed table of twice `oldsize` heads (malloc(9), M_UMAHASH, M_NOWAIT), or of
+ * UMA_HASH_SIZE_INIT from "UMA Hash" when oldsize is 0. Returns [table, size], table 0 on failure.
+ */
+function* hash_alloc(k: Kernel, cpu: Cpu, oldsize: number): Task<[number, number]> {
+  let tab: number;
+  let size: number;
+  if (oldsize !== 0) {
+    size = oldsize * 2;
+    const s = st(k);
+    s.umahash ??= yield* malloc_init(k, cpu, 'UMAHash');
+    tab = yield* malloc(k, cpu, size * 8, s.umahash, M_NOWAIT);
+  } else {
+    size = UMA_HASH_SIZE_INIT;
+    tab = yield* uma_zalloc_internal(k, cpu, cpu.loadPtr(g(k, 'hashzone')), 0, M_WAITOK);
+  }
+  if (tab !== 0) bzero(cpu, tab, size * 8);
+  return [tab, size];
+}
+
+/** hash_free: a table back to "UMA Hash" (the initial size) or to malloc(9). */
+function* hash_free(k: Kernel, cpu: Cpu, tab: number, size: number): Task {
+  if (tab === 0) return;
+  if (size === UMA_HASH_SIZE_INIT) yield* uma_zfree_internal(k, cpu, cpu.loadPtr(g(k, 'hashzone')), tab, 0, SKIP_NONE);
+  else yield* free(k, cpu, tab, st(k).umahash!);
+}
+
+/**
+ * hash_expand: every slab of the keg's hash rehashed into the larger table `tab` (the zone
+ * lock held). Returns false, leaving the old table, when the new one is no larger.
+ */
+function hash_expand(cpu: Cpu, keg: number, tab: number, size: number): boolean {
+  const h = keg + uma_keg.uk_hash;
+  const oldtab = cpu.loadPtr(h + uma_hash.uh_slab_hash);
+  const oldsize = cpu.load32(h + uma_hash.uh_hashsize);
+  if (tab === 0 || oldsize >= size) return false;
+  for (let i = 0; i < oldsize; i++) {
+    for (let slab = cpu.loadPtr(oldtab + i * 8); slab !== 0; slab = cpu.loadPtr(oldtab + i * 8)) {
+      cpu.storePtr(oldtab + i * 8, cpu.loadPtr(slab + uma_slab.us_hlink));
+      const b = tab + (Math.floor(cpu.loadPtr(slab + uma_slab.us_data) / 2 ** UMA_SLAB_SHIFT) & (size - 1)) * 8;
+      cpu.storePtr(slab + uma_slab.us_hlink, cpu.loadPtr(b));
+      cpu.storePtr(b, slab);
+    }
+  }
+  cpu.storePtr(h + uma_hash.uh_slab_hash, tab);
+  cpu.store32(h + uma_hash.uh_hashsize, size);
+  cpu.store32(h + uma_hash.uh_hashmask, size - 1);
+  return true;
+}
+
+/**
+ * zone_timeout's hash work: a HASH keg with at least as many slabs as hash heads gets a table
+ * twice the size, allocated and freed with the zone lock dropped (2005's staged dance).
+ */
+function* zone_timeout_hash(k: Kernel, cpu: Cpu, z: number): Task {
+  const keg = cpu.loadPtr(z + uma_zone.uz_keg);
+  if (keg === 0 || (cpu.load32(z + uma_zone.uz_flags) & UMA_ZONE_SECONDARY) !== 0) return;
+  yield* ZONE_LOCK(k, cpu, z);
+  const h = keg + uma_keg.uk_hash;
+  const size = cpu.load32(h + uma_hash.uh_hashsize);
+  if ((cpu.load32(keg + uma_keg.uk_flags) & UMA_ZONE_HASH) !== 0 && cpu.load32(keg + uma_keg.uk_pages) / cpu.load16(keg + uma_keg.uk_ppera) >= size) {
+    yield* ZONE_UNLOCK(k, cpu, z);
+    const [tab, newsize] = yield* hash_alloc(k, cpu, size);
+    yield* ZONE_LOCK(k, cpu, z);
+    if (tab !== 0) {
+      const oldtab = cpu.loadPtr(h + uma_hash.uh_slab_hash);
+      const oldsize = cpu.load32(h + uma_hash.uh_hashsize);
+      const expanded = hash_expand(cpu, keg, tab, newsize);
+      yield* ZONE_UNLOCK(k, cpu, z);
+      if (expanded) yield* hash_free(k, cpu, oldtab, oldsize);
+      else yield* hash_free(k, cpu, tab, newsize);
+      yield* ZONE_LOCK(k, cpu, z);
+    }
+  }
+  yield* ZONE_UNLOCK(k, cpu, z);
+}
+
+/**
+ * uma_timeout (every UMA_TIMEOUT = 20 s upstream; here when called: by the replay driver or a
+ * test): bucket_enable, then per zone the off-page hash's expansion and the depot's working
+ * set since the last timeout.
+ */
 export function* uma_timeout(k: Kernel, cpu: Cpu): Task {
   for (const z of allZones(k, (va) => cpu.loadPtr(va))) {
+    yield* zone_timeout_hash(k, cpu, z);
     yield* ZONE_LOCK(k, cpu, z);
     const imax = cpu.load32(z + uma_zone.uz_imax);
     const imin = cpu.load32(z + uma_zone.uz_imin);
@@ -1660,8 +1801,7 @@ export function* uma_zdestroy(k: Kernel, cpu: Cpu, h: UmaZone): Task {
     const free = cpu.load32(keg + uma_keg.uk_free);
     const pages = cpu.load32(keg + uma_keg.uk_pages);
     if (free !== 0 || pages !== 0) st(k).console.push(`Freed UMA keg (${zname(cpu, z)}) was not empty (${free} items).  Lost ${pages} pages of memory.`);
-    const tab = cpu.loadPtr(keg + uma_keg.uk_hash);
-    if (tab !== 0) yield* uma_zfree_internal(k, cpu, cpu.loadPtr(g(k, 'hashzone')), tab, 0, SKIP_NONE);
+    yield* hash_free(k, cpu, cpu.loadPtr(keg + uma_keg.uk_hash + uma_hash.uh_slab_hash), cpu.load32(keg + uma_keg.uk_hash + uma_hash.uh_hashsize));
     yield* spin_lock(k, cpu, g(k, 'uma_mtx'));
     listRemove(cpu, keg, uma_keg.uk_link_next, uma_keg.uk_link_prev);
     yield* spin_unlock(k, cpu, g(k, 'uma_mtx'));
@@ -1669,7 +1809,7 @@ export function* uma_zdestroy(k: Kernel, cpu: Cpu, h: UmaZone): Task {
     st(k).refcntKegs.delete(keg);
   }
   st(k).handles.delete(z);
-  yield* uma_zfree_internal(k, cpu, g(k, 'masterzone_z'), z, 0, SKIP_NONE);
+  yield* uma_zfree_internal(k, cpu, g(k, 'masterzone_z'), z - UMA_ZONE_EXT, 0, SKIP_NONE);
 }
 
 // --- Tuning --------------------------------------------------------------------------------

@@ -7,8 +7,10 @@
 // uma_bucket, uma_hash. Deviations:
 // - Flag values follow the 2013 headers, where the later flags (NOBUCKET, MAXBUCKET, the
 //   UMA_ZFLAG_* bits in the top of a 32-bit uz_flags) have room; the 2002 ones keep theirs.
-// - struct uma_zone carries the 2019 depot counters uz_bktcount / uz_bktmax and a working-set
-//   estimate (uz_wssize, uz_imin, uz_imax) next to 2005's uz_full_bucket / uz_free_bucket.
+// - struct uma_zone is 2005's (120 bytes, uz_cpu[] after it); the fields kmemu adds from later
+//   eras (the 2019 depot counters uz_bktcount / uz_bktmax and working-set estimate uz_wssize,
+//   uz_imin, uz_imax; uz_flags, uz_size, uz_sleeps, uz_count_min, the cache zones' import and
+//   release) sit in a block right below the zone's address, at negative offsets.
 // - struct mtx is a spinlock word plus upstream's lock_object fields, 32 bytes as on amd64.
 
 import { PAGE_SIZE } from '../amd64/index.js';
@@ -186,8 +188,11 @@ export const uma_keg = struct('uma_keg', [
   ['uk_name', 'ptr'],
 ]);
 
-/** struct uma_zone up to uz_cpu[]; the per-CPU caches follow (zoneCacheOffset). */
-export const uma_zone = struct('uma_zone', [
+/**
+ * struct uma_zone as 2005's uma_int.h (rev 1.37) lays it out on amd64: 116 bytes of fields
+ * padded to 120 for uz_cpu[], whose 32-byte uma_caches follow from byte 120 (zoneCacheOffset).
+ */
+const uma_zone_2005 = struct('uma_zone', [
   ['uz_name', 'ptr'],
   ['uz_lock', 'ptr'], // the keg's uk_lock, or uz_lockstore for a cache-only zone
   ['uz_keg', 'ptr'],
@@ -199,15 +204,24 @@ export const uma_zone = struct('uma_zone', [
   ['uz_dtor', 'ptr'],
   ['uz_init', 'ptr'],
   ['uz_fini', 'ptr'],
-  ['uz_import', 'ptr'],
-  ['uz_release', 'ptr'],
-  ['uz_arg', 'ptr'],
   ['uz_allocs', 'u64'],
   ['uz_frees', 'u64'],
   ['uz_fails', 'u64'],
-  ['uz_sleeps', 'u64'],
   ['uz_fills', 'u16'],
   ['uz_count', 'u16'],
+]);
+
+/**
+ * kmemu's zone fields that 2005's struct uma_zone lacks (the 2013 cache zones' import/release
+ * and uz_count_min, later eras' uz_flags, uz_size and uz_sleeps, the 2019 depot counters, a
+ * cache-only zone's lock and the name): a block just below the zone's address, so that
+ * uma_zone itself, and the lines its fast path touches, are 2005's. A multiple of 64 bytes.
+ */
+const uma_zone_ext = struct('uma_zone (kmemu)', [
+  ['uz_import', 'ptr'],
+  ['uz_release', 'ptr'],
+  ['uz_arg', 'ptr'],
+  ['uz_sleeps', 'u64'],
   ['uz_count_min', 'u16'],
   ['uz_flags', 'u32'],
   ['uz_bktcount', 'u32'],
@@ -218,7 +232,18 @@ export const uma_zone = struct('uma_zone', [
   ['uz_size', 'u32'],
   ['uz_lockstore', embed(mtx)],
   ['uz_namebuf', array('u8', UMA_NAME_MAX)],
-]);
+], 64);
+
+/** Bytes of kmemu's block below a zone's address (uma_zone_ext). */
+export const UMA_ZONE_EXT = uma_zone_ext.sizeof;
+
+type ExtField = Exclude<keyof typeof uma_zone_ext, 'sizeof' | 'alignof' | 'structName'>;
+const extOffsets = Object.fromEntries(
+  Object.entries(uma_zone_ext).filter(([f]) => f.startsWith('uz_')).map(([f, off]) => [f, (off as number) - UMA_ZONE_EXT]),
+) as Record<ExtField, number>;
+
+/** struct uma_zone up to uz_cpu[] (2005's 120 bytes); kmemu's fields at negative offsets. */
+export const uma_zone = Object.freeze({ ...uma_zone_2005, ...extOffsets });
 
 /** Where uz_cpu[] starts: right after the header (upstream), or on the next line (aligned). */
 export function zoneCacheOffset(aligned: boolean): number {
@@ -229,9 +254,12 @@ export function zoneCacheStride(aligned: boolean): number {
   return aligned ? uma_cache_aligned.sizeof : uma_cache.sizeof;
 }
 
-/** Bytes of a zone header with `ncpus` caches; the "UMA Zones" item holds either layout. */
+/**
+ * Bytes of a zone item from "UMA Zones" with `ncpus` caches: kmemu's block, the header and
+ * room for either uz_cpu[] layout. The zone's address is the item's plus UMA_ZONE_EXT.
+ */
 export function zoneHeaderSize(ncpus: number): number {
-  return zoneCacheOffset(true) + ncpus * uma_cache_aligned.sizeof;
+  return UMA_ZONE_EXT + zoneCacheOffset(true) + ncpus * uma_cache_aligned.sizeof;
 }
 
 /** Bucket zones (uma_core.c of 2005): entries per bucket, smallest first. */
@@ -277,8 +305,10 @@ const UMA_MAXCPU = 64;
  */
 export const uma_globals = struct('uma_globals', [
   ['masterkeg', embed(uma_keg)],
-  ['masterzone_k', { bytes: uma_zone.sizeof, align: 64 }],
-  ['masterzone_z', { bytes: uma_zone.sizeof, align: 64 }],
+  ['masterzone_k_ext', { bytes: UMA_ZONE_EXT, align: 64 }], // kmemu's block of masterzone_k, right below it
+  ['masterzone_k', { bytes: uma_zone.sizeof, align: 8 }],
+  ['masterzone_z_ext', { bytes: UMA_ZONE_EXT, align: 64 }],
+  ['masterzone_z', { bytes: uma_zone.sizeof, align: 8 }],
   ['uma_kegs', 'ptr'], // LIST_HEAD of every keg
   ['uma_cachezones', 'ptr'], // LIST_HEAD of cache-only zones
   ['uma_boot_pages', 'ptr'], // LIST_HEAD of unused boot pages (slab headers on them)

@@ -6,7 +6,7 @@ describe('boot on many CPUs', () => {
   it('boot() on 64 CPUs puts "UMA Zones" on two-page slabs with the header on the slab (the zone header is 4352 bytes)', () => {
     const { m, k } = bootedMachine({ cpus: 64 });
     expect(SMP_MAXCPU).toBe(64);
-    // 256 bytes of uma_zone up to the line-aligned uz_cpu[], then 64 lines of uma_cache.
+    // 128 bytes of kmemu's zone fields, 128 of uma_zone up to the line-aligned uz_cpu[], then 64 lines of uma_cache.
     expect(zoneHeaderSize(64)).toBe(4352);
     const zones = umaZoneStats(k).find((z) => z.name === 'UMA Zones')!;
     const keg = k.peekPtr(zones.zone + uma_zone.uz_keg);

@@ -104,5 +104,6 @@ describe('kernel arenas (vm.kmem_backend=vmem)', () => {
 });
 
 // 3 pages, M_ZERO, on the 32 MiB coursework machine, 1 CPU.
-const CYCLES = { allocCycles: 24208, freeCycles: 1984 };
+// 24208 before UMA's 2005 zone layout (the btag zones' header lines moved).
+const CYCLES = { allocCycles: 24332, freeCycles: 1984 };
 const PLAIN = 55;

@@ -62,8 +62,8 @@ describe('uma scaling', () => {
   it('upstream\'s packed uma_cache array moves lines between neighbouring CPUs on the per-CPU path', async () => {
     // In strict order (quantum 0): with the out-of-order core a per-CPU operation is short
     // enough that the default 1000-cycle quantum lets a CPU run many of them ahead of its
-    // neighbours, and their plain stores to the shared lines then rarely interleave (11,471
-    // transfers packed against 1,340 aligned; strict order: 186,950 against 2,072).
+    // neighbours, and their plain stores to the shared lines then rarely interleave (strict
+    // order, 2005's 120-byte header: 120,118 transfers packed against 194 aligned).
     const packed = await run(16, { pcpu: true, aligned: false }, 8000, 0);
     const aligned = await run(16, { pcpu: true, aligned: true }, 8000, 0);
     const c2c = (r: ReplayReport) => ['uma.alloc.cpucache', 'uma.free.cpucache'].reduce((n, p) => n + r.paths.find((x) => x.path === p)!.c2cTransfers, 0);
