@@ -1,46 +1,13 @@
 // Trace format version 2, mbufs: `b OBJ KIND` and `B OBJ` read, written, checked against the
-// Rules, counted by trace stats, and refused by the replayer (the mbuf allocator is issue 12).
+// Rules, counted by trace stats, and replayed on the mbuf allocator.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { UserError, loadMachineConfig } from '../../emu/index.js';
-import { OP_MBUF, OP_MFREEM, OP_THINK, TraceReader, TraceStats, TraceWriter, newEvent, replay } from '../../traces/index.js';
-import type { TraceEvent, TraceReaderOptions } from '../../traces/index.js';
+import { describe, expect, it } from 'vitest';
+import { ev, traceFiles } from './trace-files.js';
+import { loadMachineConfig } from '../../emu/index.js';
+import { OP_MBUF, OP_MFREEM, OP_THINK, TraceReader, TraceStats, TraceWriter, replay } from '../../traces/index.js';
+import type { TraceEvent } from '../../traces/index.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmemu-trace-mbuf-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function ev(fields: Partial<TraceEvent>): TraceEvent {
-  return { ...newEvent(), ...fields };
-}
-
-function traceFile(name: string, text: string): string {
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-async function readAll(file: string, options: TraceReaderOptions = {}): Promise<{ events: TraceEvent[]; reader: TraceReader }> {
-  const reader = await TraceReader.open(file, options);
-  const events: TraceEvent[] = [];
-  for (let batch = await reader.next(); batch !== null; batch = await reader.next()) {
-    for (const e of batch) events.push({ ...e, flags: e.flags.slice(), line: 0 });
-  }
-  await reader.close();
-  return { events, reader };
-}
-
-async function readError(text: string, options: TraceReaderOptions = {}): Promise<string> {
-  const file = traceFile('bad.trace', text);
-  try {
-    await readAll(file, options);
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    return (err as Error).message.replace(file, 'T');
-  }
-  throw new Error('no error');
-}
+const { scratch, traceFile, readAll, readError } = traceFiles('kmemu-trace-mbuf-');
 
 const MB_TEXT = [
   'kmemu-trace 2',
@@ -80,7 +47,7 @@ describe('trace format version 2: mbufs', () => {
   });
 
   it('TraceWriter writes b and B lines that read back as the same events, in canonical text', async () => {
-    const file = path.join(tmp, 'rt.trace');
+    const file = scratch('rt.trace');
     const w = TraceWriter.create(file, { cpus: 2 }, { version: 2 });
     for (const e of MB_EVENTS) w.write(e);
     w.close();
@@ -89,11 +56,11 @@ describe('trace format version 2: mbufs', () => {
   });
 
   it('TraceWriter refuses b and B in a version-1 trace, a chain of 0 or 65 mbufs and an unknown kind', () => {
-    const w = TraceWriter.create(path.join(tmp, 'w1.trace'), {});
+    const w = TraceWriter.create(scratch('w1.trace'), {});
     expect(() => w.mbuf(0, 1, 'cluster')).toThrow('a version-1 trace cannot hold "b" events: create the writer with version 2');
     expect(() => w.mfreem(0, 1)).toThrow('a version-1 trace cannot hold "B" events: create the writer with version 2');
     w.abort();
-    const w2 = TraceWriter.create(path.join(tmp, 'w2.trace'), {}, { version: 2 });
+    const w2 = TraceWriter.create(scratch('w2.trace'), {}, { version: 2 });
     expect(() => w2.mbuf(0, 1, 'chain', 0)).toThrow('an mbuf chain has 1 to 64 mbufs, not 0');
     expect(() => w2.mbuf(0, 1, 'chain', 65)).toThrow('an mbuf chain has 1 to 64 mbufs, not 65');
     expect(() => w2.mbuf(0, 1, 'jumbo' as 'mbuf')).toThrow('not an mbuf kind: "jumbo"');

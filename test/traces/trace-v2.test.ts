@@ -1,49 +1,15 @@
 // Trace format version 2: vmem arenas and their allocations (`arena`, `v`, `V`), and version 1
 // read and written exactly as before (the mbuf ops `b`/`B` are in trace-mbuf.test.ts).
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../emu/index.js';
+import { describe, expect, it } from 'vitest';
+import { ev, traceFiles } from './trace-files.js';
 import {
-  OP_ALLOC, OP_ARENA, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, TraceReader, TraceStats, TraceWriter, newEvent, newVmemArgs,
+  OP_ALLOC, OP_ARENA, OP_THINK, OP_VALLOC, OP_VFREE, OP_ZONE, TraceStats, TraceWriter, newVmemArgs,
 } from '../../traces/index.js';
-import type { TraceEvent, TraceReaderOptions, VmemArgs } from '../../traces/index.js';
+import type { TraceEvent, VmemArgs } from '../../traces/index.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmemu-trace-v2-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function ev(fields: Partial<TraceEvent>): TraceEvent {
-  return { ...newEvent(), ...fields };
-}
+const { scratch, traceFile, readAll, readError } = traceFiles('kmemu-trace-v2-');
 const args = (fields: Partial<VmemArgs>): VmemArgs => ({ ...newVmemArgs(), ...fields });
-
-function traceFile(name: string, text: string): string {
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-async function readAll(file: string, options: TraceReaderOptions = {}): Promise<{ events: TraceEvent[]; reader: TraceReader }> {
-  const reader = await TraceReader.open(file, options);
-  const events: TraceEvent[] = [];
-  for (let batch = await reader.next(); batch !== null; batch = await reader.next()) {
-    for (const e of batch) events.push({ ...e, flags: e.flags.slice(), line: 0 });
-  }
-  await reader.close();
-  return { events, reader };
-}
-
-async function readError(text: string, options: TraceReaderOptions = {}): Promise<string> {
-  const file = traceFile('bad.trace', text);
-  try {
-    await readAll(file, options);
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    return (err as Error).message.replace(file, 'T');
-  }
-  throw new Error('no error');
-}
 
 const V2_TEXT = [
   'kmemu-trace 2',
@@ -80,7 +46,7 @@ describe('trace format version 2', () => {
   });
 
   it('TraceWriter writes version 2 lines that read back as the same events, and the text is canonical', async () => {
-    const file = path.join(tmp, 'rt2.trace');
+    const file = scratch('rt2.trace');
     const w = TraceWriter.create(file, { cpus: 2 }, { version: 2 });
     for (const e of V2_EVENTS) w.write(e);
     w.close();
@@ -103,7 +69,7 @@ describe('trace format version 2', () => {
   });
 
   it('TraceWriter writes version 1 by default and refuses a version-2 op there', () => {
-    const file = path.join(tmp, 'v1.trace');
+    const file = scratch('v1.trace');
     const w = TraceWriter.create(file, {});
     w.zone(0, 1, 'z', 64);
     expect(() => w.valloc(0, 1, 1, 4096)).toThrow('a version-1 trace cannot hold "v" events: create the writer with version 2');
