@@ -72,12 +72,8 @@ export type MbufKind = (typeof mbufKinds)[number];
  * drivers; 32 or 40 in others); a driver m_defrag's a longer chain before it sends it.
  */
 export const MAX_MBUF_CHAIN = 64;
-/**
- * MLEN on FreeBSD amd64: MSIZE 256 less the 40-byte struct m_hdr (three pointers, m_len,
- * m_flags, m_type, padded to 8), the data of a plain mbuf; kernel/kern/mbuf.ts's MLEN, which a
- * test keeps equal.
- */
-export const MLEN = 216;
+/** MLEN on FreeBSD amd64 (216: MSIZE 256 less the 40-byte struct m_hdr), kernel/kern/mbuf.ts's. */
+export { MLEN } from '../kernel/index.js';
 
 /** vmem(9) fit strategies of a `v` event; firstfit (M_FIRSTFIT, Bonwick's instant fit) when none is given. */
 export const vmemStrategies = ['firstfit', 'bestfit', 'nextfit'] as const;

@@ -1,10 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { UserError } from '../../emu/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { ev, traceFiles } from './trace-files.js';
 import { openAtomicOutputs } from '../../traces/atomic-output.js';
 import {
   MAX_ITEM_SIZE, MAX_MALLOC_SIZE, MAX_PAGE_ORDER, OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE,
@@ -12,12 +11,8 @@ import {
 } from '../../traces/index.js';
 import type { TraceEvent, TraceReaderOptions } from '../../traces/index.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kmemu-trace-io-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function ev(fields: Partial<TraceEvent>): TraceEvent {
-  return { ...newEvent(), ...fields };
-}
+const { scratch, traceFile, readError } = traceFiles('kmemu-trace-io-');
+const tmp = path.dirname(scratch('x'));
 
 const EVENTS: TraceEvent[] = [
   ev({ cpu: 0, op: OP_ZONE, zone: 1, name: 'kmalloc-64', size: 64 }),
@@ -47,22 +42,6 @@ function withoutLines(events: TraceEvent[]): TraceEvent[] {
   return events.map((e) => ({ ...e, line: 0 }));
 }
 
-function traceFile(name: string, text: string): string {
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, text);
-  return file;
-}
-
-async function readError(text: string, options: TraceReaderOptions = {}): Promise<string> {
-  const file = traceFile('bad.trace', text);
-  try {
-    await readAll(file, options);
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    return (err as Error).message.replace(file, 'T');
-  }
-  throw new Error('no error');
-}
 
 describe('TraceWriter and TraceReader', () => {
   it.each(['rt.trace', 'rt.trace.gz'])('a trace written with TraceWriter reads back as the same events (%s)', async (name) => {
