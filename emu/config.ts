@@ -100,7 +100,7 @@ export const machineConfigSchema = z
   .strictObject({
     name: z.string().default('custom'),
     cpus: z.number().int().min(1).max(64).describe('number of CPUs'),
-    clockGHz: z.number().positive().max(100).describe('clock rate, used only to print times'),
+    clockGHz: z.number().positive().max(100).describe('clock rate: prints times, and turns the kernel\'s timeouts (hz ticks, as the pageout daemon\'s sleep) into cycles'),
     seed: z.number().int().min(0).describe('seed of every random choice the machine makes'),
     syncQuantum: cycles('how far a CPU may run ahead of the slowest runnable CPU between synchronization points (0: strict order at every kernel entry, every preset\'s default; more is a speed option that undercounts coherence traffic)'),
     memory: z.strictObject({

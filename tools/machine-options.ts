@@ -4,7 +4,7 @@
 import { type Command } from 'commander';
 import { UsageError, defaultPresetName, loadMachineConfig, machinePresets } from '../emu/index.js';
 import type { MachineConfig } from '../emu/index.js';
-import { tunableCheck, tunableList, type Tunables } from '../kernel/index.js';
+import { tunableCheck, tunableList, tunableUsage, type Tunables } from '../kernel/index.js';
 
 /** Upper bound of --cpus: the machine config's, and the kernel's SMP_MAXCPU. */
 const MAX_CPUS = 64;
@@ -49,7 +49,7 @@ export function machineLabel(opts: MachineOptions): string {
 export function addTunableOption(command: Command): Command {
   return command.option(
     '--tunable <name=value>',
-    `a boot tunable (repeatable): ${tunableList.map((t) => `${t.name}=${t.values.join('|')} (default ${t.default})`).join('; ')}`,
+    `a boot tunable (repeatable): ${tunableList.map(tunableUsage).join('; ')}`,
     (v: string, acc: string[]) => [...acc, v],
     [] as string[],
   );

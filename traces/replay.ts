@@ -30,7 +30,7 @@ import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, t
 import {
   M_BESTFIT, M_DONTWAIT, M_FIRSTFIT, M_NEXTFIT, M_NOWAIT, M_PKTHDR, M_WAITOK, MT_DATA, PAGE_SIZE, VMEM_ADDR_MAX, VMEM_ADDR_MIN, boot, m_freem,
   m_get, m_getchain, m_getcl, m_gethdr, mbuf, mbufStats, mbuf_init, mbuf_started, pkthdr as pkthdr_t, type UmaZoneOptions, sysctl, sysctlSet, vm_waiting, vmem_alloc,
-  vmem_create, vmem_free, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, type Kernel, type Tunables,
+  userret, vmem_create, vmem_free, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, type Kernel, type Tunables,
 } from '../kernel/index.js';
 import { type AllocatorOptions, type ReplayAllocator, UmaAllocator, VmZoneAllocator } from './allocators.js';
 import {
@@ -681,6 +681,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       ev.cpu = cpu.id;
       yield* cpu.checkpoint();
       yield* runEvent(cpu, ev, key);
+      yield* userret(k, cpu);
     }
   };
 

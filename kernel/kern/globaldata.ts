@@ -30,3 +30,5 @@ export const globaldata = struct('globaldata', [
 
 /** The globaldata page: the globaldata, then its CPU's thread, cache-line aligned. */
 export const GD_THREAD_OFFSET = Math.ceil(globaldata.sizeof / 64) * 64;
+/** Then, a line further on, the CPU's struct vmmeter (gd_cnt, structs.ts). */
+export const GD_CNT_OFFSET = GD_THREAD_OFFSET + Math.ceil(thread.sizeof / 64) * 64;

@@ -17,3 +17,4 @@ export * from './subr_vmem.js';
 export * from './mbuf.js';
 export * from './kern_mbuf.js';
 export * from './uipc_mbuf.js';
+export * from './subr_trap.js';

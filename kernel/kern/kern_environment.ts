@@ -12,14 +12,23 @@
 //                then runs at boot, and the boundary-tag zone gets its pages from kmem_arena with
 //                its reserve (kernel/kern/subr_vmem.ts).
 // kmemu's own name: FreeBSD chose at build time, not by tunable.
+//
+// kern.ipc.nmbclusters — the mbuf cluster zone's limit (FreeBSD 6's tunable_mbinit, a
+// TUNABLE_INT: kern_mbuf.ts). Unset, the kernel computes 1024 + 64 * maxusers at boot, and
+// that is the value reports give; 0 means no limit.
 
 import { UserError } from '../../emu/index.js';
 
 export interface TunableEntry {
   name: string;
   description: string;
-  values: readonly string[];
-  default: string;
+  /** The values a string tunable takes; absent for an integer tunable (`range`). */
+  values?: readonly string[];
+  /** The integers an integer tunable takes, inclusive. */
+  range?: readonly [number, number];
+  /** The value when unset; for a tunable the kernel computes at boot, how it does (`computed`). */
+  default?: string;
+  computed?: string;
 }
 
 export const tunableList: readonly TunableEntry[] = [
@@ -29,11 +38,18 @@ export const tunableList: readonly TunableEntry[] = [
     values: ['kmem_alloc3', 'vmem'],
     default: 'kmem_alloc3',
   },
+  {
+    name: 'kern.ipc.nmbclusters',
+    description: 'Maximum number of mbuf clusters allowed (0: no limit)',
+    range: [0, 2 ** 31 - 1],
+    computed: '1024 + 64 * maxusers',
+  },
 ];
 
 /** The tunables a boot takes, by name. */
 export interface Tunables {
   'vm.kmem_backend'?: 'kmem_alloc3' | 'vmem';
+  'kern.ipc.nmbclusters'?: string;
 }
 
 /** Every tunable with its effective value (defaults included), for reports. */
@@ -46,11 +62,25 @@ export type TunableValues = Record<string, string>;
 export function tunableCheck(name: string, value: string): string | undefined {
   const t = tunableList.find((e) => e.name === name);
   if (t === undefined) return `${name} is not a tunable of this kernel (tunables: ${tunableList.map((e) => e.name).join(', ')})`;
-  if (!t.values.includes(value)) return `${name} takes ${t.values.map((v) => `"${v}"`).join(' or ')}, not "${value}"`;
+  if (t.values !== undefined && !t.values.includes(value)) return `${name} takes ${t.values.map((v) => `"${v}"`).join(' or ')}, not "${value}"`;
+  if (t.range !== undefined) {
+    const [min, max] = t.range;
+    const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+    if (!(n >= min && n <= max)) return `${name} takes an integer from ${min} to ${max}, not "${value}"`;
+  }
   return undefined;
 }
 
-/** The effective values of every tunable: `given` over the defaults; a UserError for a bad one. */
+/** How --help shows what a tunable takes and its default. */
+export function tunableUsage(t: TunableEntry): string {
+  const takes = t.values !== undefined ? t.values.join('|') : `${t.range![0]}..${t.range![1]}`;
+  return `${t.name}=${takes} (default ${t.default ?? t.computed ?? 'none'})`;
+}
+
+/**
+ * The effective values of every tunable with a fixed default: `given` over the defaults; a
+ * UserError for a bad one. The kernel adds those it computes at boot (Kernel.tunables).
+ */
 export function tunableValues(given: Readonly<Record<string, string | undefined>> = {}): TunableValues {
   const out: TunableValues = {};
   for (const [name, value] of Object.entries(given)) {
@@ -58,6 +88,9 @@ export function tunableValues(given: Readonly<Record<string, string | undefined>
     const problem = tunableCheck(name, value);
     if (problem !== undefined) throw new UserError(problem);
   }
-  for (const t of tunableList) out[t.name] = given[t.name] ?? t.default;
+  for (const t of tunableList) {
+    const v = given[t.name] ?? t.default;
+    if (v !== undefined) out[t.name] = v;
+  }
   return out;
 }

@@ -26,7 +26,7 @@ import { vmem_init, vmem_set_reclaim } from './subr_vmem.js';
 import { KvaEnd, KvaStart } from '../amd64/index.js';
 import { vmstats } from './structs.js';
 import {
-  kmem_alloc3, kmem_free, kmem_malloc, kva_alloc, kva64, uma_reclaim, KMEM_ZBASE, KMEM_ZMASK, KMEM_ZMAX, KMEM_ZSHIFT, kmemzoneSizes, M_MAGIC, M_WAITOK,
+  kmem_alloc3, kmem_free, kmem_malloc, kva_alloc, kva64, pagedaemon_wakeup, uma_reclaim, KMEM_ZBASE, KMEM_ZMASK, KMEM_ZMAX, KMEM_ZSHIFT, kmemzoneSizes, M_MAGIC, M_WAITOK,
   M_ZERO, malloc_type, malloc_type_stats, p, UMA_ALIGN_CACHE, UMA_ALIGN_PTR, uma_globals, uma_keg,
   UMA_NAME_MAX, uma_slab, UMA_SLAB_KMEM, UMA_SLAB_MALLOC, uma_zalloc_arg, uma_zalloc_internal, uma_zcreate,
   uma_zfree_arg, uma_zfree_internal, uma_zone, UMA_ZONE_MALLOC, umaHandle, umaReader, type UmaZone, us_size,
@@ -65,9 +65,10 @@ export const VM_KMEM_SIZE_SCALE = 1;
 /** amd64's VM_KMEM_SIZE_MAX: three fifths of kernel virtual memory. */
 export const VM_KMEM_SIZE_MAX = Math.floor(((KvaEnd - KvaStart + 1) * 3) / 5);
 
-/** kmem_reclaim: kmem_arena's reclaim function, uma_reclaim (no pagedaemon to wake). */
+/** kmem_reclaim: kmem_arena's reclaim function, uma_reclaim, then a wakeup of the pagedaemon. */
 function* kmem_reclaim(k: Kernel, cpu: Cpu): Task {
   yield* uma_reclaim(k, cpu);
+  yield* pagedaemon_wakeup(k, cpu);
 }
 
 /**

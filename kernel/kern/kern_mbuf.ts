@@ -23,8 +23,9 @@
 //   fill every mbuf and cluster with junk); the KASSERTs of mb_dtor_pack and mb_dtor_clust run
 //   with UMA's INVARIANTS option (on by default) and panic with upstream's text.
 // - nmbclusters is 1024 + 64 * maxusers, maxusers from memory as subr_param.c computes it (one
-//   per 2 MiB of physical memory, 32 to 384): 3072 on a 32 MiB machine. MbufOptions.nmbclusters
-//   is the kern.ipc.nmbclusters boot tunable (0: no limit). kern.ipc.nmbclusters is read-only:
+//   per 2 MiB of physical memory, 32 to 384): 3072 on a 32 MiB machine, unless the boot tunable
+//   kern.ipc.nmbclusters says otherwise (0: no limit); MbufOptions.nmbclusters overrides both,
+//   for tests. The sysctl kern.ipc.nmbclusters is read-only:
 //   FreeBSD 6's write changed the integer but not the zone's limit.
 // - mb_args, on the caller's stack upstream, is a slot in the CPU's globaldata page.
 // - netstat -m is FreeBSD 6's text; without the packet zone (packetZone: false, a what-if:
@@ -32,7 +33,7 @@
 //   line is printed as live amd64 would: no sf_bufs (0/0/0).
 
 import { type Cpu, type Task } from '../../emu/index.js';
-import { type Kernel } from './kernel.js';
+import { type Kernel, maxusersOf } from './kernel.js';
 import { panic } from './panic.js';
 import { embed, struct } from './struct.js';
 import {
@@ -43,7 +44,7 @@ import {
 import {
   kmem_alloc3, UMA_ALIGN_PTR, uma_find_refcnt, UMA_ZONE_MAXBUCKET, UMA_ZONE_NOFREE, UMA_ZONE_REFCNT, umaHandle, umaOptions,
   umaZoneStats, type UmaCallback, type UmaZone, type UmaZoneOptions, type UmaZoneStats, uma_zalloc_arg, uma_zcreate, uma_zfree_arg, uma_zone_set_max,
-  uma_zsecond_create,
+  uma_zsecond_create, vm_lowmem_register,
 } from '../vm/index.js';
 
 const ENOMEM = 12;
@@ -68,7 +69,7 @@ export const mbuf_globals = struct('mbuf_globals', [
 export interface MbufOptions {
   /** The packet secondary zone (default); false: m_getcl is m_gethdr + m_clget (a what-if). */
   packetZone?: boolean;
-  /** The kern.ipc.nmbclusters tunable (default 1024 + 64 * maxusers; 0: no limit). */
+  /** The cluster limit, over the kern.ipc.nmbclusters tunable (0: no limit). */
   nmbclusters?: number;
   /**
    * kmemu's what-ifs for the mbuf zones, as for any UMA zone (per-CPU buckets off for compare's
@@ -88,6 +89,15 @@ interface MbufState {
 }
 
 const states = new WeakMap<Kernel, MbufState>();
+
+/**
+ * mb_reclaim, mbuf_init's vm_lowmem handler: counts the call (mbstat.m_drain, netstat -m's "calls
+ * to protocol drain routines") and runs every protocol's pr_drain, of which kmemu has none.
+ */
+function* mb_reclaim(k: Kernel, cpu: Cpu): Task {
+  const at = mbufState(k, cpu).g + mbuf_globals.mbstat + mbstat.m_drain;
+  cpu.store64(at, cpu.load64(at) + 1);
+}
 
 /** Whether mbuf_init has run on this kernel. */
 export function mbuf_started(k: Kernel): boolean {
@@ -121,7 +131,7 @@ export function mbArgs(k: Kernel, cpu: Cpu, flags: number, type: number): number
 
 /** subr_param.c's maxusers when not set: one per 2 MiB of physical memory, 32 to 384. */
 export function maxusers(k: Kernel): number {
-  return Math.min(384, Math.max(32, Math.floor(k.physmem / ((2 * 1024 * 1024) / 4096))));
+  return maxusersOf(k.physmem);
 }
 
 // --- Constructors, destructors, the packet zone's init and fini ---------------------------------
@@ -251,7 +261,7 @@ function callbacks(k: Kernel, s: () => MbufState) {
  */
 export function* mbuf_init(k: Kernel, cpu: Cpu, opts: MbufOptions = {}): Task {
   if (states.has(k)) return;
-  const nmbclusters = opts.nmbclusters ?? 1024 + maxusers(k) * 64;
+  const nmbclusters = opts.nmbclusters ?? Number(k.tunables['kern.ipc.nmbclusters']);
   if (!Number.isInteger(nmbclusters) || nmbclusters < 0) panic(cpu, `mbuf_init: bad kern.ipc.nmbclusters ${nmbclusters}`);
   const g = yield* kmem_alloc3(k, cpu, k.kernel_map, 4096, 0);
   if (g === 0) panic(cpu, 'mbuf_init: no memory for the mbuf globals');
@@ -297,6 +307,7 @@ export function* mbuf_init(k: Kernel, cpu: Cpu, opts: MbufOptions = {}): Task {
   cpu.store64(st + mbstat.sf_allocwait, 0);
   cpu.store64(st + mbstat.sf_allocfail, 0);
   states.set(k, s);
+  vm_lowmem_register(k, mb_reclaim);
   yield* cpu.sync();
 }
 

@@ -10,7 +10,8 @@
 import { UserError } from '../../emu/index.js';
 import { type Kernel } from './kernel.js';
 import { KvaSize, PAGE_SIZE, ptoa } from '../amd64/index.js';
-import { vmstats } from './structs.js';
+import { vmmeter, vmstats } from './structs.js';
+import { GD_CNT_OFFSET } from './globaldata.js';
 import { vmem } from './subr_vmem.js';
 import { mbuf_started, nmbclusters } from './kern_mbuf.js';
 
@@ -39,6 +40,15 @@ function stat(field: keyof typeof vmstats & string) {
   return (k: Kernel) => k.peek32(k.vmstats + (vmstats as unknown as Record<string, number>)[field]!);
 }
 
+/** A vmmeter counter, summed over the CPUs' gd_cnt as vm_meter's sysctls do. */
+function meter(field: keyof typeof vmmeter & string) {
+  return (k: Kernel) => {
+    let n = 0;
+    for (let c = 0; c < k.ncpus; c++) n += k.peek32(k.gd(c) + GD_CNT_OFFSET + (vmmeter as unknown as Record<string, number>)[field]!);
+    return n;
+  };
+}
+
 export const sysctls: readonly SysctlEntry[] = [
   { name: 'hw.ncpu', description: 'Number of active CPUs', value: (k) => k.ncpus },
   { name: 'hw.physmem', description: 'Bytes of physical memory the kernel found', value: (k) => ptoa(k.physmem) },
@@ -58,8 +68,10 @@ export const sysctls: readonly SysctlEntry[] = [
   { name: 'vm.stats.vm.v_free_min', description: 'Minimum low-free-pages threshold', value: stat('v_free_min') },
   { name: 'vm.stats.vm.v_free_target', description: 'Desired free pages', value: stat('v_free_target') },
   { name: 'vm.stats.vm.v_interrupt_free_min', description: 'Reserved pages for interrupt code', value: stat('v_interrupt_free_min') },
-  { name: 'vm.stats.vm.v_tfree', description: 'Pages freed', value: stat('v_tfree') },
-  { name: 'vm.stats.vm.v_zfod', description: 'Pages zero-filled on demand', value: stat('v_zfod') },
+  { name: 'vm.stats.vm.v_cache_min', description: 'Min pages on cache queue', value: stat('v_cache_min') },
+  { name: 'vm.stats.vm.v_pdwakeups', description: 'Pagedaemon wakeups', value: meter('v_pdwakeups') },
+  { name: 'vm.stats.vm.v_tfree', description: 'Pages freed', value: meter('v_tfree') },
+  { name: 'vm.stats.vm.v_zfod', description: 'Pages zero-filled on demand', value: meter('v_zfod') },
   { name: 'vm.nkpt', description: 'Kernel page-table pages allocated by pmap_growkernel', value: u32((k) => k.nkpt) },
   { name: 'vm.zone_kmem_pages', description: 'Number of interrupt safe pages allocated by zone', value: u32((k) => k.zone_kmem_pages) },
   {

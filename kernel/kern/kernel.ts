@@ -84,8 +84,14 @@ export const kernelLabels = [
   'mbuf.getm',
   'mbuf.free',
   'mbuf.free_ext',
+  'vm.pageout',
 ] as const;
 export type KernelLabel = (typeof kernelLabels)[number];
+
+/** subr_param.c's maxusers when not set: one per 2 MiB of physical memory (pages), 32 to 384. */
+export function maxusersOf(physmem: number): number {
+  return Math.min(384, Math.max(32, Math.floor(physmem / ((2 * 1024 * 1024) / 4096))));
+}
 
 /** Bytes of .bss for one struct vmem (subr_vmem.ts's vmem.sizeof must fit: boot checks it). */
 export const VMEM_STORAGE = 2048;
@@ -152,6 +158,7 @@ export class Kernel implements SyncHost {
   readonly kernel_vm_end: number; // u64 variable
   readonly nkpt: number; // u32 variable
   readonly vm_pages_waiting: number; // u32 variable
+  readonly vm_pages_needed: number; // u32 variable, in vm_pages_waiting's line
   readonly slpqueBase: number;
   readonly gdBase: number;
   readonly map_entry_init: number; // the boot items of the map-entry zone
@@ -207,6 +214,7 @@ export class Kernel implements SyncHost {
     this.kernel_vm_end = bss.alloc(8);
     this.nkpt = bss.alloc(4);
     this.vm_pages_waiting = bss.alloc(4);
+    this.vm_pages_needed = bss.alloc(4, 4);
     this.slpqueBase = bss.alloc(SLPQUE_BUCKETS * slpque.sizeof);
     this.ncpus_va = bss.alloc(4);
     this.zlist = bss.alloc(8);
@@ -278,6 +286,8 @@ export class Kernel implements SyncHost {
     seg(0x10_0000, KERNLOAD);
     seg(this.firstaddr, memsize);
     this.physmem = this.phys_avail.reduce((n, s) => n + atop(s.end - s.start), 0);
+    // tunable_mbinit: the default the kern.ipc.nmbclusters tunable overrides.
+    this.tunables['kern.ipc.nmbclusters'] ??= String(1024 + 64 * maxusersOf(this.physmem));
 
     // pmap_bootstrap
     this.virtual2_start = KvaStart;

@@ -32,7 +32,7 @@ export const vm_page = struct('vm_page', [
   ['ku_pagecnt', 'u32'],
 ]);
 
-/** struct vmstats: the counters of vm_meter, one cache line after another as upstream. */
+/** struct vmstats: the page counts and thresholds of vm_meter, in one cache line. */
 export const vmstats = struct('vmstats', [
   ['v_page_count', 'u32'],
   ['v_free_count', 'u32'],
@@ -46,10 +46,17 @@ export const vmstats = struct('vmstats', [
   ['v_free_severe', 'u32'],
   ['v_interrupt_free_min', 'u32'],
   ['v_pageout_free_min', 'u32'],
+  ['v_cache_min', 'u32'],
+]);
+
+/**
+ * struct vmmeter: the event counters each CPU keeps for itself (DragonFly's mycpu->gd_cnt), in
+ * its globaldata page at GD_CNT_OFFSET; sysctl sums them over the CPUs.
+ */
+export const vmmeter = struct('vmmeter', [
   ['v_tfree', 'u32'],
   ['v_zfod', 'u32'],
-  ['v_intrans_coll', 'u32'],
-  ['v_smpinvltlb', 'u32'],
+  ['v_pdwakeups', 'u32'],
 ]);
 
 /** The free queue (upstream has 256 coloured PQ_FREE queues; we keep one). */

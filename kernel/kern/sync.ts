@@ -294,6 +294,37 @@ export function* lwkt_getalltokens(host: SyncHost, cpu: Cpu): Task {
   }
 }
 
+/** What lwkt_switched needs besides the SyncHost: functional reads and writes of kernel memory. */
+export interface SwitchHost extends SyncHost {
+  peek32(va: number): number;
+  poke32(va: number, value: number): void;
+}
+
+/**
+ * Runs `body` on this CPU as another kernel thread runs while the current one is switched out
+ * (to sleep): the current thread's tokens are let go (lwkt_relalltokens) and its token list set
+ * aside, so the other thread starts holding none; afterwards the list comes back and the tokens
+ * are taken again. kmemu has one thread per CPU, so instead of changing curthread the switch
+ * swaps the list, functionally: a real switch copies nothing, so this costs nothing either.
+ */
+export function* lwkt_switched<T>(host: SwitchHost, cpu: Cpu, body: () => Task<T>): Task<T> {
+  const held = lwkt_relalltokens(host, cpu);
+  const toks = host.tdToks(cpu.id);
+  const words = (TD_TOKDEPTH + 4 * MAXTOKS) / 4;
+  const saved: number[] = [];
+  for (let i = 0; i < words; i++) {
+    saved.push(host.peek32(toks + 4 * i));
+    host.poke32(toks + 4 * i, 0);
+  }
+  const r = yield* body();
+  for (let i = 0; i < words; i++) {
+    if (i < TD_TOKDEPTH / 4 && host.peek32(toks + 4 * i) !== 0) panic(cpu, 'lwkt_switched: the other thread still holds a token');
+    host.poke32(toks + 4 * i, saved[i]!);
+  }
+  if (held > 0) yield* lwkt_getalltokens(host, cpu);
+  return r;
+}
+
 // --- lockmgr (exclusive) ------------------------------------------------------------------
 
 export function* lockmgr_exclusive(host: SyncHost, cpu: Cpu, lk: number, wmesg: string): Task {

@@ -2,6 +2,7 @@
 // own allocations (vm_kern), DragonFly's vm_zone and FreeBSD's UMA. The one public surface of
 // kernel/vm/.
 export * from './vm_page.js';
+export * from './vm_pageout.js';
 export * from './vm_object.js';
 export * from './vm_map.js';
 export * from './vm_fault.js';

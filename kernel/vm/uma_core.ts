@@ -1964,6 +1964,11 @@ export function* uma_startup(k: Kernel, cpu: Cpu): Task {
   cpu.leave();
 }
 
+/** Whether uma_startup2 has run on this kernel (a functional read, for callers kmemu adds). */
+export function uma_booted(k: Kernel): boolean {
+  return states.has(k) && k.peek32(g(k, 'booted')) >= UMA_STARTUP2;
+}
+
 /** uma_startup2: the VM is up: slabs come from the backend and buckets are enabled. */
 export function* uma_startup2(k: Kernel, cpu: Cpu): Task {
   cpu.store32(g(k, 'booted'), UMA_STARTUP2);

@@ -8,19 +8,22 @@
 // - Pages never used since boot wait off the queue (kernel.ts) and come after it, lowest first.
 // - Pages are found by (object, pindex) through a hash table (as FreeBSD's vm_page_buckets
 //   did) rather than each object's RB tree.
-// - The active and inactive queues are counts only: there is no pagedaemon to scan them, and
+// - The active and inactive queues are counts only: the pagedaemon (vm_pageout.ts) scans none, and
 //   the free-page thresholds are set once boot is over, as when the pagedaemon starts.
-// - vm_wait sleeps until enough pages are freed (no one-second timeout).
+// - vm_wait sleeps until enough pages are freed (no one-second timeout); the pageout daemon it
+//   wakes may run on its CPU first (vm_pageout.ts), and when that pass brought the count back
+//   above the minimum it returns without sleeping.
 
 import { type Cpu, type Task } from '../../emu/index.js';
 import {
-  GD_THREAD_OFFSET, type Kernel, lwkt_gettoken, lwkt_reltoken, panic, thread, tsleep, vm_object, vm_page,
-  vm_page_lazy, vmstats, vpgqueue, wakeup,
+  GD_CNT_OFFSET, GD_THREAD_OFFSET, type Kernel, lwkt_gettoken, lwkt_reltoken, panic, thread, tsleep, vm_object, vm_page,
+  vm_page_lazy, vmmeter, vmstats, vpgqueue, wakeup,
 } from '../kern/index.js';
 import {
   PAGE_SIZE, PG_BUSY, PG_WANTED, PG_ZERO, pmap_zero_page, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_NONE,
   VM_ALLOC_INTERRUPT, VM_ALLOC_NORMAL, VM_ALLOC_QUICK, VM_ALLOC_RETRY, VM_ALLOC_SYSTEM, VM_ALLOC_ZERO,
 } from '../amd64/index.js';
+import { pagedaemon_wakeup, vm_page_count_min, vm_wait_pagedaemon } from './vm_pageout.js';
 
 const TWO_32 = 4294967296;
 
@@ -37,6 +40,12 @@ function addStat(k: Kernel, cpu: Cpu, field: keyof typeof vmstats & string, delt
 }
 
 export { addStat as vmstatsAdd, stat as vmstatsGet };
+
+/** ++mycpu->gd_cnt.FIELD: a counter of this CPU's own (struct vmmeter). */
+export function vmmeterInc(k: Kernel, cpu: Cpu, field: keyof typeof vmmeter & string): void {
+  const at = k.gd(cpu.id) + GD_CNT_OFFSET + (vmmeter as unknown as Record<string, number>)[field]!;
+  cpu.store32(at, cpu.load32(at) + 1);
+}
 
 // --- The (object, pindex) hash ------------------------------------------------------------
 
@@ -190,6 +199,9 @@ export function* vm_page_alloc(k: Kernel, cpu: Cpu, object: number, pindex: numb
     cpu.store16(m + vm_page.queue, PQ_NONE);
     if (object !== 0) vm_page_insert(k, cpu, m, object, pindex);
   }
+  // Success or not, the daemon is woken when paging is needed (the failure also counts
+  // vm_pageout_deficit upstream, which only a queue scan would use).
+  yield* pagedaemon_wakeup(k, cpu);
   yield* lwkt_reltoken(k, cpu, k.vm_token);
   cpu.leave();
   return m;
@@ -210,7 +222,7 @@ export function vm_page_busy(cpu: Cpu, m: number): void {
 export function* vm_page_free(k: Kernel, cpu: Cpu, m: number): Task {
   cpu.enter(k.label['vm_page.free']);
   yield* lwkt_gettoken(k, cpu, k.vm_token);
-  addStat(k, cpu, 'v_tfree', 1);
+  vmmeterInc(k, cpu, 'v_tfree');
   const queue = cpu.load16(m + vm_page.queue);
   if (cpu.load8(m + vm_page.busy) !== 0 || queue === PQ_FREE) {
     panic(cpu, queue === PQ_FREE ? 'vm_page_free: freeing free page' : 'vm_page_free: freeing busy page');
@@ -274,7 +286,7 @@ export function vm_page_activate(k: Kernel, cpu: Cpu, m: number): void {
 export function vm_page_zero_fill(k: Kernel, cpu: Cpu, m: number): void {
   cpu.enter(k.label['vm_page.zero']);
   pmap_zero_page(k, cpu, cpu.load64(m + vm_page.phys_addr));
-  addStat(k, cpu, 'v_zfod', 1);
+  vmmeterInc(k, cpu, 'v_zfod');
   cpu.leave();
 }
 
@@ -319,8 +331,13 @@ export function vm_waiting(k: Kernel, cpuId: number): boolean {
   return k.peekPtr(k.gd(cpuId) + GD_THREAD_OFFSET + thread.td_wchan) === k.vmstats + vmstats.v_free_count;
 }
 
-/** vm_wait: sleeps until freed pages bring the count back above the minimum. */
+/**
+ * vm_wait: wakes the pageout daemon, which runs its pass here if it can (vm_pageout.ts), then
+ * sleeps until freed pages bring the count back above the minimum, unless the pass already did.
+ */
 export function* vm_wait(k: Kernel, cpu: Cpu): Task {
+  yield* vm_wait_pagedaemon(k, cpu);
+  if (!vm_page_count_min(k, cpu)) return;
   cpu.store32(k.vm_pages_waiting, cpu.load32(k.vm_pages_waiting) + 1);
   yield* tsleep(k, cpu, k.vmstats + vmstats.v_free_count, 0, 'vmwait');
 }
@@ -342,5 +359,8 @@ export function vm_pageout_free_page_calc(k: Kernel, cpu: Cpu): void {
   setStat(k, cpu, 'v_free_reserved', reserved);
   setStat(k, cpu, 'v_free_severe', Math.floor((freeMin - reserved) / 2) + reserved);
   setStat(k, cpu, 'v_free_min', freeMin);
-  setStat(k, cpu, 'v_free_target', (stat(k, cpu, 'v_free_count') > 6144 ? 4 : 2) * freeMin + reserved);
+  const target = (stat(k, cpu, 'v_free_count') > 6144 ? 4 : 2) * freeMin + reserved;
+  setStat(k, cpu, 'v_free_target', target);
+  // vm_pageout's start: a cache queue target, which paging counts towards (vm_paging_needed).
+  setStat(k, cpu, 'v_cache_min', stat(k, cpu, 'v_free_count') > 2048 ? target : 0);
 }

@@ -3,9 +3,9 @@
 // cluster at once, the cluster limit (M_DONTWAIT fails, M_TRYWAIT sleeps until a free), netstat -m
 // after a known sequence, and the what-if without the packet zone.
 import { describe, expect, it } from 'vitest';
-import { type Cpu, type Machine, type Task } from '../../emu/index.js';
+import { type Cpu, Machine, type MachineConfigInput, machinePresets, mergeConfig, type Task } from '../../emu/index.js';
 import {
-  EXT_CLUSTER, EXT_PACKET, M_DONTWAIT, M_EXT, M_PKTHDR, M_TRYWAIT, MCLBYTES, MHLEN, MINCLSIZE, MLEN, MSIZE, MT_DATA, type Kernel,
+  boot, EXT_CLUSTER, EXT_PACKET, M_DONTWAIT, M_EXT, M_PKTHDR, M_TRYWAIT, MCLBYTES, MHLEN, MINCLSIZE, MLEN, MSIZE, MT_DATA, type Kernel,
   UMA_RCNTSLAB_SIZE, UMA_ZONE_HASH, UMA_ZONE_OFFPAGE, UMA_ZONE_REFCNT, UMA_ZONE_VTOSLAB, UMA_ALIGN_PTR, m_clget, m_ext, m_free,
   m_freem, m_get, m_getcl, m_gethdr, m_getm, mb_dupcl, mbuf, mbufStats, mbuf_init, mbuf_started, netstat_m,
   sysctl, uma_find_refcnt, uma_keg, uma_slab, uma_zalloc, uma_zcreate, uma_zone, umaHandle, umaZoneStats, usr_freelist,
@@ -138,7 +138,7 @@ describe('the packet zone', () => {
     expect([t1, t2, t3, t4]).toMatchInlineSnapshot(`
       [
         {
-          "cycles": 1103387,
+          "cycles": 1109473,
           "path": "mbuf.getcl",
         },
         {
@@ -312,6 +312,21 @@ function runBoth(m: Machine, body: (cpu: Cpu) => Task): void {
 }
 
 describe('nmbclusters', () => {
+  it('the boot tunable kern.ipc.nmbclusters sets the cluster zone\'s limit (0: none); the sysctl reads it back', () => {
+    for (const [value, limit] of [['300', 300], ['0', 0]] as const) {
+      const m = new Machine(mergeConfig(machinePresets['coursework'], { memory: { size: '32m' } }) as MachineConfigInput);
+      const k = boot(m, { 'kern.ipc.nmbclusters': value });
+      expect(k.tunables['kern.ipc.nmbclusters']).toBe(value);
+      onCpu(m, 0, (cpu) => mbuf_init(k, cpu));
+      expect([sysctl(k, 'kern.ipc.nmbclusters'), stats(k, 'mbuf_cluster')!.limit]).toEqual([limit, limit]);
+    }
+    // Unset, the boot computes it: 1024 + 64 * maxusers, and reports show that value.
+    expect(bootedMachine().k.tunables['kern.ipc.nmbclusters']).toBe('3072');
+    expect(() => boot(new Machine(machinePresets['coursework'] as MachineConfigInput), { 'kern.ipc.nmbclusters': '-1' })).toThrow(
+      'kern.ipc.nmbclusters takes an integer from 0 to 2147483647, not "-1"',
+    );
+  });
+
   it('at the limit M_DONTWAIT fails (counted as denied); M_TRYWAIT sleeps until another CPU frees a cluster', () => {
     const { m, k, run } = rig(2, { nmbclusters: 4 });
     expect(sysctl(k, 'kern.ipc.nmbclusters')).toBe(4);

@@ -81,7 +81,7 @@ describe('real outputs validate against their schemas', () => {
       machine: { given: 'coursework', config: loadMachineConfig('coursework', { cpus: 2 }) },
       allocator: { name: 'vmzone', pcpu: true, aligned: false },
       sysctl: { 'vm.zone_burst': 4 },
-      tunables: { 'vm.kmem_backend': 'kmem_alloc3' },
+      tunables: { 'vm.kmem_backend': 'kmem_alloc3', 'kern.ipc.nmbclusters': '8832' },
       touch: 2,
       trace: { name: 'kernel-mix-2cpu.trace', sha256: sha256(MIX) },
     });

@@ -61,7 +61,7 @@ describe('kmemu sysctl', () => {
   it('kmemu sysctl expands a prefix to every name under it, and only at a dot', async () => {
     const { out } = await run([...COURSEWORK, 'vm.stats.vm']);
     expect(out).toBe([
-      ...['v_page_count', 'v_free_count', 'v_wire_count', 'v_active_count', 'v_inactive_count', 'v_free_reserved', 'v_free_min', 'v_free_target', 'v_interrupt_free_min', 'v_tfree', 'v_zfod'].map(
+      ...['v_page_count', 'v_free_count', 'v_wire_count', 'v_active_count', 'v_inactive_count', 'v_free_reserved', 'v_free_min', 'v_free_target', 'v_interrupt_free_min', 'v_cache_min', 'v_pdwakeups', 'v_tfree', 'v_zfod'].map(
         (n) => `vm.stats.vm.${n}: ${cw.v(`vm.stats.vm.${n}`)}`,
       ),
       '',

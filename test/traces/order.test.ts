@@ -17,7 +17,7 @@ describe('synchronization quantum', () => {
     expect(await traffic(undefined, 'vmzone')).toBe(await traffic(0, 'vmzone'));
   });
 
-  it.each([['vmzone', 13025, 242], ['uma', 5328, 554]] as const)(
+  it.each([['vmzone', 11279, 248], ['uma', 5045, 540]] as const)(
     'run-ahead (syncQuantum 1000) undercounts the coherence traffic of pairs on %s: %i strict, %i run ahead',
     async (allocator, strict, ahead) => {
       expect(await traffic(0, allocator)).toBe(strict);
