@@ -16,6 +16,7 @@ import { cachesimCommand } from './cachesim.js';
 import { calibrateCommand } from './calibrate.js';
 import { EXIT_INPUT, EXIT_USAGE, formatCliError } from './errors.js';
 import { compareCommand, replayCommand } from './replay.js';
+import { sweepCommand } from './sweep/command.js';
 import { sysctlCommand } from './sysctl.js';
 import { traceCommand } from './trace.js';
 import { vmemCommand } from './vmem.js';
@@ -56,6 +57,7 @@ function program(): Command {
   p.addCommand(calibrateCommand());
   p.addCommand(vmemCommand());
   p.addCommand(vmstatCommand());
+  p.addCommand(sweepCommand());
   configure(p, '');
   return p;
 }

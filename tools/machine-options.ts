@@ -12,6 +12,12 @@ const MAX_CPUS = 64;
 export interface MachineOptions {
   machine?: string;
   cpus?: string;
+  /**
+   * How reports name the machine, when not as --machine gave it: a sweep runs a point with the
+   * path of its machine file, and names it as the point's command line does (relative to the
+   * sweep's directory). Not an option of the command line.
+   */
+  machineName?: string;
 }
 
 /** Adds --machine and --cpus to `command`; read them back with machineConfigFrom(). */
@@ -42,7 +48,7 @@ export function machineConfigFrom(opts: MachineOptions): MachineConfig {
 
 /** How to call the machine in output: the preset name or file as given. */
 export function machineLabel(opts: MachineOptions): string {
-  return opts.machine ?? defaultPresetName;
+  return opts.machineName ?? opts.machine ?? defaultPresetName;
 }
 
 /** Adds --tunable (repeatable) to `command`; read it back with parseTunables(). */

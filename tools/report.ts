@@ -121,13 +121,13 @@ export function formatReport(r: ReplayReport, zones = 8, showLegend = true): str
 }
 
 /** Whether a path is an allocation's or a free's: zones' and UMA's `.alloc`/`.free`, vmem's xalloc/xfree, mbuf(9)'s get/free. */
-function pathKind(path: string): 'alloc' | 'free' | undefined {
+export function pathKind(path: string): 'alloc' | 'free' | undefined {
   if (path.includes('.alloc') || path.endsWith('.xalloc') || path.startsWith('mbuf.get') || path === 'mbuf.clget') return 'alloc';
   if (path.includes('.free') || path.endsWith('.xfree')) return 'free';
   return undefined;
 }
 
-function mean(paths: readonly PathStats[], kind: 'alloc' | 'free'): { ops: number; mean: number } {
+export function mean(paths: readonly PathStats[], kind: 'alloc' | 'free'): { ops: number; mean: number } {
   const sel = paths.filter((p) => pathKind(p.path) === kind);
   const ops = sel.reduce((n, p) => n + p.ops, 0);
   return { ops, mean: sel.reduce((n, p) => n + p.cycles.total, 0) / Math.max(1, ops) };
@@ -166,7 +166,7 @@ export function compareDoc(perCpu: ReplayReport, locked: ReplayReport): CompareD
 }
 
 /** Per-operation counts of a run: every miss and transfer of the run over its allocator operations. */
-function perOp(r: ReplayReport) {
+export function perOp(r: ReplayReport) {
   const ops = Math.max(1, r.totals.allocatorOps);
   const all = (f: (x: RegionStats) => number) => r.regions.reduce((n, x) => n + f(x), 0) / ops;
   return {
