@@ -5,7 +5,7 @@ NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
 SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build demo test check typecheck lint bench fuzz clean schemas system-deps
+.PHONY: all install build demo test test-slurm check typecheck lint bench fuzz clean schemas system-deps
 
 all: build
 
@@ -66,6 +66,12 @@ system-deps:
 
 test: build system-deps
 	npx vitest run
+
+# The tests on a real single-node Slurm (test/slurm/): they install slurm-wlm and munge with
+# apt-get when missing, start munged, slurmctld and slurmd from a temp dir and stop them by PID.
+# Where that cannot be done (not root, no apt-get) they are skipped with a banner saying why.
+test-slurm: install
+	npx vitest run --config vitest.slurm.config.ts
 
 typecheck: $(NPM_STAMP)
 	npx tsc -p tsconfig.json --noEmit
