@@ -47,7 +47,10 @@ function configure(command: Command, parent: string): void {
 function program(): Command {
   const p = new Command('kmemu')
     .description('A cycle-accounted x86_64-like multiprocessor emulator running the BSD kernel memory allocators')
-    .version(`kmemu ${KMEMU_VERSION}`, '-V, --version', 'print the version');
+    .version(`kmemu ${KMEMU_VERSION}`, '-V, --version', 'print the version')
+    // So that a subcommand may have options of the same name as its parent's (sweep --out and
+    // sweep slurm --out): commander needs this on every ancestor of such a parent.
+    .enablePositionalOptions();
   p.addCommand(cachesimCommand());
   p.addCommand(sysctlCommand());
   p.addCommand(bootCommand());

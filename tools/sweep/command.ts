@@ -13,6 +13,8 @@ export function sweepCommand(): Command {
     .option('--jobs <n>', 'worker threads (default: the cores)')
     .option('--shard <k/n>', 'run only the points whose index is k modulo n (0 <= k < n), for kmemu sweep merge')
     .option('--dry-run', 'list the points and their ids, run nothing')
+    // Options after a subcommand's name are the subcommand's (sweep slurm --out).
+    .enablePositionalOptions()
     .action(async (spec: string, opts: { out?: string; jobs?: string; shard?: string; dryRun?: boolean }) => {
       const { runSweep } = await import('./run.js');
       await runSweep(spec, opts, io());

@@ -360,6 +360,18 @@ export async function mergeSweeps(dirs: readonly string[], out: string, io: Swee
     const src = found.get(p.id)!;
     if (resolve(src.dir) !== resolve(out)) writeFileAtomic(target, json(src.doc));
   }
+  // The generated traces and machine files the points' commands name (relative to DIR).
+  for (const { dir } of docs) {
+    if (resolve(dir) === resolve(out)) continue;
+    for (const sub of ['traces', 'machines']) {
+      if (!existsSync(join(dir, sub))) continue;
+      for (const f of readdirSync(join(dir, sub))) {
+        if (f.startsWith('.') || existsSync(join(out, sub, f))) continue;
+        mkdirSync(join(out, sub), { recursive: true });
+        writeFileAtomic(join(out, sub, f), readFileSync(join(dir, sub, f)));
+      }
+    }
+  }
   io.err(`kmemu: sweep merge: ${first.doc.points.length} points from ${dirs.length} director${dirs.length === 1 ? 'y' : 'ies'} (${dirs.map((d) => relative('.', d) || '.').join(', ')})\n`);
   return writeResults(out, first.doc, io);
 }

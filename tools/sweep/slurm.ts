@@ -91,8 +91,16 @@ export async function sweepSlurm(specFile: string, opts: SlurmOptions, io: Sweep
     return { jobId };
   }
   const pollMs = (opts.poll ?? 2) * 1000;
+  // A finished job leaves squeue's list; once slurmctld has forgotten it (MinJobAge), squeue
+  // says "Invalid job id specified" and exits 1 instead: gone either way.
   for (;;) {
-    const queued = run('squeue', ['-h', '-j', jobId, '-o', '%i']).trim();
+    let queued: string;
+    try {
+      queued = run('squeue', ['-h', '-j', jobId, '-o', '%i']).trim();
+    } catch (err) {
+      if (err instanceof UserError && /Invalid job id/i.test(err.message)) break;
+      throw err;
+    }
     if (queued === '') break;
     await new Promise((r) => setTimeout(r, pollMs));
   }
