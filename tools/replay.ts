@@ -13,6 +13,8 @@ import { compareDoc, formatCompare, formatReport } from './report.js';
 export interface ReplayCliOptions extends MachineOptions {
   allocator: AllocatorName;
   touch: string;
+  /** --warmup N: events per CPU before the measured window; absent: 0. */
+  warmup?: string;
   json?: boolean;
   aligned?: boolean;
   locked?: boolean;
@@ -46,6 +48,12 @@ function parseTouch(text: string): number {
   return Number(text);
 }
 
+function parseWarmup(text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^\d{1,15}$/.test(text)) throw new UsageError(`--warmup: expected a number of events per CPU of 0 or more, got "${text}"`);
+  return Number(text);
+}
+
 function parseZones(text: string): number {
   if (!/^\d{1,9}$/.test(text)) throw new UsageError(`--zones: expected an integer of 0 or more, got "${text}"`);
   return Number(text);
@@ -72,6 +80,7 @@ function checkOptions(opts: ReplayCliOptions): void {
     for (const [key, flag] of UMA_ONLY) if (opts[key] !== undefined) throw new UsageError(`${flag} applies to --allocator uma only`);
   }
   parseTouch(opts.touch);
+  parseWarmup(opts.warmup);
   parseZones(opts.zones);
   parseSysctls(opts.sysctl);
   parseTunables(opts.tunable);
@@ -113,6 +122,7 @@ async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, i
       pcpu,
       aligned: opts.aligned ?? false,
       touch: parseTouch(opts.touch),
+      warmup: parseWarmup(opts.warmup),
       traceName: file === '-' ? 'stdin' : basename(file),
       sysctl: parseSysctls(opts.sysctl),
       tunables: parseTunables(opts.tunable),
@@ -171,6 +181,7 @@ function addReplayOptions(c: Command): Command {
   return addTunableOption(addMachineOptions(c))
     .addOption(new Option('--allocator <name>', 'the kernel allocator to replay on').choices(['vmzone', 'uma']).default('vmzone'))
     .option('--touch <lines>', 'cache lines the consumer writes after each allocation', '1')
+    .option('--warmup <events>', 'events each CPU runs before its measured window starts (steady state): the report leaves them out', '0')
     .option('--aligned', 'per-CPU state in cache-line-aligned slots instead of upstream\'s layout (vm_zone, UMA)')
     .addOption(new Option('--cache-lock <how>', 'UMA: what protects the per-CPU cache').choices(['critical', 'mutex']))
     .option('--bucket-size <items>', 'UMA: items per bucket (what-if)')

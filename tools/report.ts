@@ -66,6 +66,12 @@ function pathRows(paths: readonly PathStats[]): (string | number)[][] {
 
 const pathHeader = ['path', 'ops', 'cycles', 'mean', 'p50', 'p99', 'L1D miss', 'LLC miss', 'TLB miss', 'walk cyc', 'c2c', 'spin cyc'];
 
+/** The heading's note of a warm-up ('' without one). */
+function warmupNote(warmup: number | undefined, leftOut?: number): string {
+  if (warmup === undefined) return '';
+  return `; measured after a warm-up of ${int(warmup)} event${warmup === 1 ? '' : 's'} per CPU${leftOut === undefined ? '' : ` (${int(leftOut)} left out)`}`;
+}
+
 /** A replay report as text. `zones` limits the per-zone section to the costliest zones. */
 export function formatReport(r: ReplayReport, zones = 8, showLegend = true): string {
   const t = r.totals;
@@ -73,7 +79,8 @@ export function formatReport(r: ReplayReport, zones = 8, showLegend = true): str
   lines.push(
     `${r.trace.name || 'trace'} on ${r.machine.name} (${r.machine.cpus} CPU${r.machine.cpus > 1 ? 's' : ''}, ${r.machine.clockGHz} GHz)` +
       `${r.trace.cpus > r.machine.cpus ? `, folded from ${r.trace.cpus} trace CPUs` : ''}; allocator ${r.allocator.name}, per-CPU caching ` +
-      `${r.allocator.perCpuCaching ? 'on' : 'off'}${r.allocator.alignedPerCpu ? ' (aligned per-CPU state)' : ''}, touch ${r.allocator.touchLines} line${r.allocator.touchLines === 1 ? '' : 's'}`,
+      `${r.allocator.perCpuCaching ? 'on' : 'off'}${r.allocator.alignedPerCpu ? ' (aligned per-CPU state)' : ''}, touch ${r.allocator.touchLines} line${r.allocator.touchLines === 1 ? '' : 's'}` +
+      warmupNote(r.run.warmup, r.totals.warmup?.events),
   );
   lines.push(
     `events ${int(t.events)}, allocations ${int(t.allocations)}, frees ${int(t.frees)}; makespan ${int(t.makespanCycles)} cycles (${seconds(r, t.makespanCycles)}); ` +
@@ -190,7 +197,7 @@ export function formatCompare(d: CompareDoc, showLegend = true): string {
   const lines: string[] = [];
   lines.push(
     `${a.trace.name || 'trace'} on ${a.machine.name} (${a.machine.cpus} CPU${a.machine.cpus > 1 ? 's' : ''}), allocator ${a.allocator.name}: ` +
-      `per-CPU caching on vs off (every request on the locked path)`,
+      `per-CPU caching on vs off (every request on the locked path)${warmupNote(d.run.warmup)}`,
   );
   const row = (label: string, x: number, y: number, digits = 0) => [label, digits ? fix(x, digits) : x, digits ? fix(y, digits) : y, `${fix(y / x, 2)}×`];
   lines.push(

@@ -25,8 +25,15 @@
 //   address ranges, not memory: they are never touched.
 // - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
 //   the machine pauses, more of the trace is read, and the run resumes.
+// - Warm-up (`warmup` N > 0): each CPU's first N events (every kind, counted as the CPU takes
+//   them off its queue) run as they would without it; when a CPU has finished its N-th event its
+//   measured window starts: a copy of its counter table and its clock. The report is of the
+//   windows: each CPU's counters are end minus its copy, and only operations, events and think
+//   time of events after a CPU's N-th are recorded. A CPU with N events or fewer contributes
+//   nothing. The makespan is the latest end clock minus the earliest window start, over the CPUs
+//   with a window. With N = 0 every CPU's window starts at the end of boot, as without warm-up.
 
-import { type Cpu, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
+import { type Cpu, CounterSnapshot, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
 import {
   M_BESTFIT, M_DONTWAIT, M_FIRSTFIT, M_NEXTFIT, M_NOWAIT, M_PKTHDR, M_WAITOK, MT_DATA, PAGE_SIZE, VMEM_ADDR_MAX, VMEM_ADDR_MIN, boot, m_freem,
   m_get, m_getchain, m_getcl, m_gethdr, mbuf, mbufStats, mbuf_init, mbuf_started, pkthdr as pkthdr_t, type UmaZoneOptions, sysctl, sysctlSet, vm_waiting, vmem_alloc,
@@ -69,6 +76,8 @@ export interface ReplayOptions {
   invariants?: boolean;
   /** Cache lines the consumer writes after each allocation (default 1). */
   touch?: number;
+  /** Events each CPU runs before its measured window starts (default 0: everything is measured). */
+  warmup?: number;
   /** Called now and then with the number of events replayed so far. */
   onProgress?: (events: number) => void;
   /** Extra allocators (UMA registers itself here when it exists). */
@@ -217,6 +226,13 @@ export interface ReplayTotals {
   thinkCycles: number;
 }
 
+/** What the warm-up part of a replay ran, left out of the report's window. */
+export interface WarmupTotals extends ReplayTotals {
+  /** Operations timed, and the sum of their latencies (cycles). */
+  allocatorOps: number;
+  allocatorCycles: number;
+}
+
 /** vmem's own figures of a replay (format version 2): its allocations and frees apart, by path. */
 export interface VmemTotals {
   /** `v` events by the path they completed on. */
@@ -275,6 +291,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   const make = opts.allocators?.[opts.allocator ?? 'vmzone'] ?? builtin;
   const allocator = make(k, allocOpts);
   const touch = opts.touch ?? 1;
+  const warmup = opts.warmup ?? 0;
+  if (!Number.isSafeInteger(warmup) || warmup < 0) throw new UserError(`replay: warmup: expected a number of events per CPU of 0 or more, got ${warmup}`);
   const ncpus = m.ncpus;
   const label = {
     touch: m.label('consumer.touch'),
@@ -317,6 +335,12 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   const current: TraceEvent[] = Array.from({ length: ncpus }, newEvent);
   const ops = new OpTable(m);
   const totals: ReplayTotals = { events: 0, allocations: 0, frees: 0, thinkCycles: 0 };
+  const warm: WarmupTotals = { events: 0, allocations: 0, frees: 0, thinkCycles: 0, allocatorOps: 0, allocatorCycles: 0 };
+  /** Events each CPU has taken off its queue; its event is in the window once this passes `warmup`. */
+  const taken = new Float64Array(ncpus);
+  /** Each CPU's counter table and clock when its window started (with a warm-up). */
+  const windowCtr: (Float64Array | undefined)[] = Array.from({ length: ncpus }, () => undefined);
+  const windowClock = new Float64Array(ncpus);
   let eof = false;
   let traceCpus = 0;
 
@@ -423,8 +447,14 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     cpu.lastOpLabel = fallbackLabel;
     const t0 = cpu.retired;
     const r = yield* op;
-    ops.add(context, cpu.lastOpLabel, cpu.retired - t0);
-    also?.add(context, cpu.lastOpLabel, cpu.retired - t0);
+    const cycles = cpu.retired - t0;
+    if (taken[cpu.id]! > warmup) {
+      ops.add(context, cpu.lastOpLabel, cycles);
+      also?.add(context, cpu.lastOpLabel, cycles);
+    } else {
+      warm.allocatorOps++;
+      warm.allocatorCycles += cycles;
+    }
     return r;
   }
 
@@ -502,7 +532,9 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   }
 
   function* runEvent(cpu: Cpu, ev: TraceEvent, key: number): Task {
-    totals.events++;
+    const measured = taken[cpu.id]! > warmup;
+    const t = measured ? totals : warm;
+    t.events++;
     switch (ev.op) {
       case OP_ZONE: {
         cpu.setContext(m.context(ev.name));
@@ -521,7 +553,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         if (va === 0) throw new UserError(`${where(ev)}${what(ev)} failed: the kernel is out of memory`);
         touchWrite(cpu, va, z.size);
         cpu.setContext(0);
-        totals.allocations++;
+        t.allocations++;
         objects.set(key, { va, kind: OP_ALLOC, zone: ev.zone, size: z.size, pages: undefined, time: cpu.clock });
         wakeWaiters(objectWaiters, key, cpu.clock);
         return;
@@ -533,7 +565,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         if (va === 0) throw new UserError(`${where(ev)}${what(ev)} failed: the kernel is out of memory`);
         touchWrite(cpu, va, ev.size);
         cpu.setContext(0);
-        totals.allocations++;
+        t.allocations++;
         objects.set(key, { va, kind: OP_MALLOC, zone: -1, size: ev.size, pages: undefined, time: cpu.clock });
         wakeWaiters(objectWaiters, key, cpu.clock);
         return;
@@ -545,7 +577,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         if (r.va === 0) throw new UserError(`${where(ev)}${what(ev)} failed: the kernel is out of memory`);
         touchWrite(cpu, r.va, 4096 * 2 ** ev.size);
         cpu.setContext(0);
-        totals.allocations++;
+        t.allocations++;
         objects.set(key, { va: r.va, kind: OP_PALLOC, zone: -1, size: ev.size, pages: r.pages, time: cpu.clock });
         wakeWaiters(objectWaiters, key, cpu.clock);
         return;
@@ -574,14 +606,14 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         touchRead(cpu, o.va);
         yield* timed(cpu, ctx, fallback, task);
         cpu.setContext(0);
-        totals.frees++;
+        t.frees++;
         return;
       }
       case OP_THINK:
         cpu.enter(label.think);
         cpu.compute(ev.size);
         cpu.leave();
-        totals.thinkCycles += ev.size;
+        t.thinkCycles += ev.size;
         return;
       case OP_ARENA: {
         const a = ev.vmem!;
@@ -612,8 +644,8 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         const r = (yield* timed(cpu, ar.context, label.vmemXalloc, task, vmemTotals.allocs)) as { error: number; addr: bigint };
         cpu.setContext(0);
         const failed = r.error !== 0;
-        if (failed) vmemTotals.failures++;
-        else totals.allocations++;
+        if (!failed) t.allocations++;
+        else if (measured) vmemTotals.failures++;
         objects.set(key, { va: 0, kind: OP_VALLOC, zone: ev.zone, size: ev.size, pages: undefined, time: cpu.clock, addr: r.addr, xalloc, failed });
         wakeWaiters(objectWaiters, key, cpu.clock);
         return;
@@ -622,7 +654,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         const o = yield* waitFor(cpu, objects, objectWaiters, key, `waiting for object ${ev.obj}`);
         objects.delete(key);
         if (o.failed === true) {
-          vmemTotals.skippedFrees++;
+          if (measured) vmemTotals.skippedFrees++;
           return;
         }
         const ar = arenas.get(o.zone)!;
@@ -630,7 +662,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         const task = o.xalloc === true ? vmem_xfree(k, cpu, ar.vm, o.addr!, size) : vmem_free(k, cpu, ar.vm, o.addr!, size);
         yield* timed(cpu, ar.context, label.vmemXfree, task, vmemTotals.frees);
         cpu.setContext(0);
-        totals.frees++;
+        t.frees++;
         return;
       }
       case OP_MBUF: {
@@ -643,9 +675,10 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         const mp = (yield* timed(cpu, mbufContext, label.mbufGet, task, mbufTotals.allocs)) as number;
         cpu.setContext(0);
         const failed = mp === 0;
-        if (failed) mbufTotals.failures++;
-        else {
-          totals.allocations++;
+        if (failed) {
+          if (measured) mbufTotals.failures++;
+        } else {
+          t.allocations++;
           touchMbuf(cpu, mp, kind === 'pkthdr' || kind === 'cluster', kind === 'cluster' ? 2048 : 216);
         }
         objects.set(key, { va: mp, kind: OP_MBUF, zone: 0, size: ev.size, pages: undefined, time: cpu.clock, failed });
@@ -656,13 +689,13 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         const o = yield* waitFor(cpu, objects, objectWaiters, key, `waiting for object ${ev.obj}`);
         objects.delete(key);
         if (o.failed === true) {
-          mbufTotals.skippedFrees++;
+          if (measured) mbufTotals.skippedFrees++;
           return;
         }
         touchMbufRead(cpu, o.va);
         yield* timed(cpu, mbufContext, label.mbufFree, m_freem(k, cpu, o.va), mbufTotals.frees);
         cpu.setContext(0);
-        totals.frees++;
+        t.frees++;
         return;
       }
     }
@@ -678,10 +711,15 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         continue;
       }
       const key = q.shift(ev);
+      const n = ++taken[cpu.id]!;
       ev.cpu = cpu.id;
       yield* cpu.checkpoint();
       yield* runEvent(cpu, ev, key);
       yield* userret(k, cpu);
+      if (n === warmup) {
+        windowCtr[cpu.id] = cpu.ctr.slice();
+        windowClock[cpu.id] = cpu.clock;
+      }
     }
   };
 
@@ -751,13 +789,27 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       read += batch.length;
       if (opts.onProgress !== undefined && read - lastProgress >= 16384) {
         lastProgress = read;
-        opts.onProgress(totals.events);
+        opts.onProgress(totals.events + warm.events);
       }
     }
   }
-  opts.onProgress?.(totals.events);
+  opts.onProgress?.(totals.events + warm.events);
   opts.onFinish?.(k);
   const sha256 = source.sha256 ?? null;
+  const end = m.snapshot();
+  // A CPU's window: from boot's end without a warm-up; with one, from its copy after its N-th
+  // event, or none (end minus end) when it had no event after that.
+  const inWindow = (c: number) => warmup === 0 || taken[c]! > warmup;
+  const from = warmup === 0
+    ? start
+    : new CounterSnapshot(end.labels, end.tables.map((t, c) => (inWindow(c) ? windowCtr[c]! : t)), end.clocks.map((t, c) => (inWindow(c) ? windowClock[c]! : t)), end.contexts);
+  let first = Infinity;
+  let last = 0;
+  for (let c = 0; c < ncpus; c++) {
+    if (!inWindow(c)) continue;
+    first = Math.min(first, from.clocks[c]!);
+    last = Math.max(last, end.clocks[c]!);
+  }
   return buildReport({
     run: {
       kmemu: KMEMU_VERSION,
@@ -767,6 +819,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       tunables: { ...k.tunables },
       touch,
       trace: sha256 === null ? null : { name: opts.traceName ?? '', sha256 },
+      ...(warmup > 0 ? { warmup } : {}),
     },
     machine: m,
     kernel: k,
@@ -775,8 +828,10 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     traceName: opts.traceName ?? '',
     traceCpus,
     totals,
+    ...(warmup > 0 ? { warmup: warm } : {}),
+    makespanCycles: last > first ? last - first : 0,
     ops,
-    counters: m.snapshot().minus(start),
+    counters: end.minus(from),
     zoneNames: [...zones.values()].map((z) => z.name),
     vmem: vmemTotals.arenas > 0 ? vmemTotals : undefined,
     mbuf: mbuf_started(k) ? { totals: mbufTotals, netstat: mbufStats(k) } : undefined,

@@ -8,7 +8,7 @@ import type { CounterSnapshot, Machine } from '../emu/index.js';
 import type { Kernel } from '../kernel/index.js';
 import type { ReplayAllocator } from './allocators.js';
 import { Histogram } from './histogram.js';
-import type { MbufTotals, OpTable, ReplayTotals, VmemTotals } from './replay.js';
+import type { MbufTotals, OpTable, ReplayTotals, VmemTotals, WarmupTotals } from './replay.js';
 import { netstatMSchema } from './netstat.js';
 import type { NetstatM } from '../kernel/index.js';
 import { replayRunSchema, type ReplayRun } from './run.js';
@@ -104,11 +104,13 @@ export const replayReportSchema = z
       .describe('the allocator (run.allocator has every option)'),
     totals: z
       .object({
-        events: count('events replayed'),
+        events: count('events replayed (with a warm-up: in the window)'),
         allocations: count('allocations (zone, malloc, page and vmem; a failed vmem allocation is not one)'),
         frees: count('frees (zone, malloc, page and vmem)'),
         thinkCycles: count('think time of the trace (cycles)'),
-        makespanCycles: count('the largest CPU clock at the end (cycles)'),
+        makespanCycles: count(
+          'the largest CPU clock at the end (cycles), from the end of boot; with a warm-up, the window\'s: the latest end clock less the earliest window start, over the CPUs with a window',
+        ),
         allocatorCycles: count('sum of every operation\'s latency (cycles)'),
         allocatorOps: count('operations timed'),
         memory: z
@@ -116,9 +118,23 @@ export const replayReportSchema = z
             pages: count('pages the allocator took from the VM and holds at the end'),
             cachedFreeItems: count('free items cached by the allocator at the end'),
           })
-          .describe('memory held by the allocator at the end'),
+          .describe('memory held by the allocator at the end (the end state: the same with or without a warm-up)'),
+        warmup: z
+          .object({
+            events: count('events of the warm-up (run.warmup per CPU, or all of a CPU\'s when it had fewer)'),
+            allocations: count('allocations of the warm-up'),
+            frees: count('frees of the warm-up'),
+            thinkCycles: count('think time of the warm-up (cycles)'),
+            allocatorOps: count('operations timed in the warm-up'),
+            allocatorCycles: count('sum of their latencies (cycles)'),
+          })
+          .optional()
+          .describe('with run.warmup: what the warm-up ran, left out of every other figure of the report'),
       })
-      .describe('the whole run'),
+      .describe(
+        'the whole run from the end of boot; with run.warmup N, the measured window: each CPU\'s starts when it has finished its N-th event (a CPU with N events or fewer has none), ' +
+          'and every figure of the report but the end state (memory, vmem.arenas, netstat, vmstat) is the windows\': counters are each CPU\'s end less its value at its window\'s start, and only operations, events and think time of events after a CPU\'s N-th are counted',
+      ),
     paths: z.array(pathStatsSchema).describe('one row per path an operation completed on, costliest first'),
     zones: z
       .array(
@@ -199,6 +215,10 @@ export interface ReportInput {
   traceName: string;
   traceCpus: number;
   totals: ReplayTotals;
+  /** With a warm-up: what it ran, left out of the rest. */
+  warmup?: WarmupTotals;
+  /** The window's makespan (cycles): the latest end clock less the earliest window start. */
+  makespanCycles: number;
   ops: OpTable;
   counters: CounterSnapshot;
   zoneNames: string[];
@@ -274,10 +294,11 @@ export function buildReport(r: ReportInput): ReplayReport {
       allocations: r.totals.allocations,
       frees: r.totals.frees,
       thinkCycles: r.totals.thinkCycles,
-      makespanCycles: Math.max(0, ...s.clocks),
+      makespanCycles: r.makespanCycles,
       allocatorCycles: paths.reduce((n, p) => n + p.cycles.total, 0),
       allocatorOps: paths.reduce((n, p) => n + p.ops, 0),
       memory: r.allocator.memory(),
+      ...(r.warmup === undefined ? {} : { warmup: { ...r.warmup } }),
     },
     paths,
     zones,

@@ -56,11 +56,17 @@ const replayShape = {
   tunables: z.record(z.string(), z.string()).describe('every boot tunable with its effective value, defaults included (--tunable), name → value'),
   touch: z.number().int().min(0).describe('cache lines the consumer writes after each allocation'),
   trace: inputRunSchema.nullable().describe('the trace file; null when the events came from elsewhere than a file (the library\'s EventSource)'),
+  warmup: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('--warmup: events each CPU ran before its measured window started (absent: no warm-up, the report measures everything from the end of boot)'),
 };
 
 export const replayRunSchema = z
   .object({ ...replayShape, allocator: allocatorRunSchema })
-  .describe('what ran: kmemu, the machine, the allocator, the sysctls, the boot tunables, the consumer touch and the trace');
+  .describe('what ran: kmemu, the machine, the allocator, the sysctls, the boot tunables, the consumer touch, the trace and the warm-up');
 export type ReplayRun = z.infer<typeof replayRunSchema>;
 
 export const compareRunSchema = z

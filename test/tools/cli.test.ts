@@ -38,6 +38,8 @@ describe('kmemu exit status and messages', () => {
     [['replay', TRACE, '--cpus', 'abc'], 2, 'kmemu: --cpus: expected an integer from 1 to 64, got "abc"'],
     [['replay', TRACE, '--zones', 'abc'], 2, 'kmemu: --zones: expected an integer of 0 or more, got "abc"'],
     [['replay', TRACE, '--touch', ''], 2, 'kmemu: --touch: expected a number of cache lines from 0 to 64, got ""'],
+    [['replay', TRACE, '--warmup', '-1'], 2, 'kmemu: --warmup: expected a number of events per CPU of 0 or more, got "-1"'],
+    [['compare', TRACE, '--warmup', 'x'], 2, 'kmemu: --warmup: expected a number of events per CPU of 0 or more, got "x"'],
     [['replay', TRACE, '--bucket-size', '8'], 2, 'kmemu: --bucket-size applies to --allocator uma only'],
     [['compare', TRACE, '--allocator', 'vmzone', '--cache-lock', 'mutex'], 2, 'kmemu: --cache-lock applies to --allocator uma only'],
     [['replay', TRACE, '--auto-tune'], 2, 'kmemu: --auto-tune applies to --allocator uma only'],

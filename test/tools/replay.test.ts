@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../emu/index.js';
+import { UsageError, UserError } from '../../emu/index.js';
 import { runCompare, runReplay, type ReplayCliOptions } from '../../tools/replay.js';
 
 const base = (o: Partial<ReplayCliOptions> = {}): ReplayCliOptions => ({
@@ -97,6 +97,46 @@ describe('kmemu replay and compare', () => {
     writeFileSync(bad, 'kmemu-trace 1\n0 zone 1 z 64\n0 f 1 5\n');
     await expect(runReplay(bad, base(), c.io)).rejects.toThrow(`${bad}:3: free of object 5, which is not live`);
     await expect(runCompare('-', base(), c.io)).rejects.toThrow('compare: the trace is replayed twice, so it must be a file, not "-"');
+  });
+
+  it('replay --warmup N says so in its heading and measures the window; 0 prints what no option does', async () => {
+    const text = async (o: Partial<ReplayCliOptions>) => {
+      const c = capture();
+      await runReplay('test/fixtures/traces/pairs-4cpu.trace', base({ cpus: '4', ...o }), c.io);
+      return c.out.join('');
+    };
+    const warm = await text({ warmup: '100' });
+    expect(warm).toMatch(/^pairs-4cpu\.trace on coursework \(4 CPUs, 1 GHz\); allocator vmzone, per-CPU caching on, touch 1 line; measured after a warm-up of 100 events per CPU \(400 left out\)\n/);
+    expect(warm).toContain('\nevents 1,610, allocations 805, frees 805; makespan 154,626 cycles (154.6 µs); allocator 342,653 cycles in 1,610 ops, 212.8 per op\n');
+    expect(warm).not.toContain('zone.alloc.zget');
+    expect(await text({ warmup: '0' })).toBe(await text({}));
+    expect(await text({ warmup: '0', json: true })).toBe(await text({ json: true }));
+  });
+
+  it('compare --warmup N passes it to both replays', async () => {
+    const c = capture();
+    const d = await runCompare('test/fixtures/traces/pairs-4cpu.trace', base({ cpus: '4', json: true, warmup: '100' }), c.io);
+    expect([d.run.warmup, d.perCpu.run.warmup, d.locked.run.warmup]).toEqual([100, 100, 100]);
+    expect([d.perCpu.totals.warmup!.events, d.locked.totals.warmup!.events]).toEqual([400, 400]);
+    expect([d.perCpu.totals.events, d.locked.totals.events]).toEqual([1610, 1610]);
+    expect([d.perCpu.totals.allocatorOps, d.locked.totals.allocatorOps]).toEqual([1610, 1610]);
+    const t = capture();
+    await runCompare('test/fixtures/traces/pairs-4cpu.trace', base({ cpus: '4', warmup: '100', legend: false }), t.io);
+    expect(t.out.join('').split('\n')[0]).toBe(
+      'pairs-4cpu.trace on coursework (4 CPUs), allocator vmzone: per-CPU caching on vs off (every request on the locked path); measured after a warm-up of 100 events per CPU',
+    );
+  });
+
+  it('--warmup takes a whole number of events: anything else is one line, for replay and compare', async () => {
+    const c = capture();
+    for (const bad of ['-1', 'x', '1.5', '']) {
+      const msg = `--warmup: expected a number of events per CPU of 0 or more, got "${bad}"`;
+      await expect(runReplay('test/fixtures/traces/pairs-4cpu.trace', base({ warmup: bad }), c.io)).rejects.toThrow(msg);
+      await expect(runCompare('test/fixtures/traces/pairs-4cpu.trace', base({ warmup: bad }), c.io)).rejects.toThrow(msg);
+    }
+    const err = await runReplay('test/fixtures/traces/pairs-4cpu.trace', base({ warmup: 'x' }), c.io).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(c.out).toEqual([]);
   });
 
   it('--sysctl sets a writable sysctl after boot: a smaller zone_burst means more trips to the locked list', async () => {

@@ -123,6 +123,15 @@ describe('real outputs validate against their schemas', () => {
     expect(errors('kmemu.report/1', doc)).toEqual([]);
   });
 
+  it('replay --json --warmup N states the warm-up in run.warmup and totals.warmup, and validates', async () => {
+    const doc = await replayJson({ warmup: '50' });
+    expect(errors('kmemu.report/1', doc)).toEqual([]);
+    expect(doc.run.warmup).toBe(50);
+    expect(doc.totals.warmup!.events).toBeGreaterThan(0);
+    const none = await replayJson({ warmup: '0' });
+    expect('warmup' in none.run || 'warmup' in none.totals).toBe(false);
+  });
+
   it('compare --json', async () => {
     let out = '';
     await runCompare('test/fixtures/traces/pairs-4cpu.trace', opts({ cpus: '4' }), { out: (t) => void (out += t), err: () => undefined });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadMachineConfig } from '../../emu/index.js';
-import { sysctl } from '../../kernel/index.js';
+import { sysctl, sysctl_vm_zone, uma_vmstat_z } from '../../kernel/index.js';
 import {
   OP_ALLOC, OP_FREE, OP_MALLOC, OP_MFREE, OP_PALLOC, OP_PFREE, OP_THINK, OP_ZONE, TraceReader, replay, type AllocatorName, type EventSource,
   type TraceEvent,
@@ -205,3 +205,106 @@ describe('replay: many CPUs, memory pressure, reused ids', () => {
   });
 });
 
+
+describe('replay: --warmup (steady-state windows)', () => {
+  const PAIRS = 'test/fixtures/traces/pairs-4cpu.trace';
+  const NET = 'test/fixtures/traces/net-forward-2cpu.trace';
+  /** pairs-4cpu on 4 CPUs of coursework (vm_zone), its end state (sysctl vm.zone) kept in `zones`. */
+  const pairsRun = async (warmup?: number, allocator: AllocatorName = 'vmzone') => {
+    let zones = '';
+    const r = await replay(await TraceReader.open(PAIRS), {
+      machine: loadMachineConfig('coursework', { cpus: 4 }),
+      allocator,
+      ...(warmup === undefined ? {} : { warmup }),
+      onFinish: (k) => {
+        zones = allocator === 'vmzone' ? sysctl_vm_zone(k) : uma_vmstat_z(k);
+      },
+    });
+    return { r, zones };
+  };
+  const ops = (r: { paths: { path: string; ops: number }[] }, path: string) => r.paths.find((p) => p.path === path)?.ops ?? 0;
+
+  it('replay() with warmup 0 gives the same report as without the option', async () => {
+    const [a, b] = [await pairsRun(), await pairsRun(0)];
+    expect(b.r).toEqual(a.r);
+    expect(JSON.stringify(b.r)).toBe(JSON.stringify(a.r));
+    expect(a.r.run.warmup).toBeUndefined();
+    expect(a.r.totals.warmup).toBeUndefined();
+  });
+
+  it('replay() with warmup 100 reports each CPU\'s window after its 100th event and ends in the same state', async () => {
+    const full = (await pairsRun()).r;
+    const { r, zones } = await pairsRun(100);
+    // CPU0 has 510 events (10 zones, 250 pairs), CPUs 1-3 500 each: 400 events of warm-up, and
+    // the zone creations and 45 pairs of CPU0's and 50 pairs of each other CPU's in it.
+    expect(r.run.warmup).toBe(100);
+    expect(r.totals.warmup).toEqual({ events: 400, allocations: 195, frees: 195, thinkCycles: 0, allocatorOps: 390, allocatorCycles: 171_509 });
+    expect([r.totals.events, r.totals.allocations, r.totals.frees]).toEqual([2010 - 400, 1000 - 195, 1000 - 195]);
+    // The same operations as the full run, with the same latencies: the window's are the rest.
+    expect(r.totals.allocatorOps).toBe(full.totals.allocatorOps - r.totals.warmup!.allocatorOps);
+    expect(r.totals.allocatorCycles).toBe(full.totals.allocatorCycles - r.totals.warmup!.allocatorCycles);
+    expect([r.totals.allocatorOps, r.totals.allocatorCycles, r.totals.makespanCycles]).toEqual([1610, 342_653, 154_626]);
+    expect(r.paths.reduce((n, p) => n + p.ops, 0)).toBe(r.totals.allocatorOps);
+    expect(r.zones.reduce((n, z) => n + z.ops, 0)).toBe(r.totals.allocatorOps);
+    expect(r.totals.makespanCycles).toBeLessThan(full.totals.makespanCycles);
+    const cycles = (x: typeof r) => x.regions.reduce((n, g) => n + g.cycles, 0);
+    expect(cycles(r)).toBeLessThan(cycles(full));
+    // Per CPU: the window's cycles are the CPU's clock at the end less at its window's start.
+    expect(r.cpus.map((c) => c.busyCycles + c.spinCycles + c.idleCycles)).toEqual([40_689, 102_606, 102_275, 101_185]);
+    expect(r.totals.memory).toEqual(full.totals.memory);
+    expect(zones).toBe((await pairsRun()).zones);
+  });
+
+  it('after the warm-up, steady-state pairs cost less per operation: the zone\'s first allocations (zget) are left out', async () => {
+    const mean = (x: { totals: { allocatorCycles: number; allocatorOps: number } }) => x.totals.allocatorCycles / x.totals.allocatorOps;
+    const full = (await pairsRun()).r;
+    const steady = (await pairsRun(100)).r;
+    expect([ops(full, 'zone.alloc.zget'), ops(steady, 'zone.alloc.zget')]).toEqual([3, 0]);
+    expect(steady.regions.find((x) => x.label === 'zone.alloc.zget')).toBeUndefined();
+    expect(mean(steady)).toBeLessThan(mean(full));
+    expect([Math.round(mean(full) * 10) / 10, Math.round(mean(steady) * 10) / 10]).toEqual([257.1, 212.8]);
+    // UMA: the slab layer's and the backend's allocations, and the depot's, are all in the warm-up.
+    const uFull = (await pairsRun(undefined, 'uma')).r;
+    const uSteady = (await pairsRun(100, 'uma')).r;
+    expect(uFull.paths.map((p) => p.path).sort()).toEqual(['uma.alloc.backend', 'uma.alloc.cpucache', 'uma.alloc.depot', 'uma.free.cpucache', 'uma.free.depot', 'uma.free.slab']);
+    expect(uSteady.paths.map((p) => [p.path, p.ops])).toEqual([['uma.free.cpucache', 805], ['uma.alloc.cpucache', 805]]);
+    expect(mean(uSteady)).toBeLessThan(mean(uFull));
+  });
+
+  it('a CPU with warmup events or fewer contributes nothing; past every CPU\'s events the window is empty', async () => {
+    // CPUs 1-3 have exactly 500 events: only CPU0's last 10 pairs' events are measured.
+    const r = (await pairsRun(500)).r;
+    expect(r.totals.events).toBe(10);
+    expect(r.totals.warmup!.events).toBe(2000);
+    expect(r.cpus.slice(1).map((c) => [c.busyCycles, c.spinCycles, c.idleCycles])).toEqual([[0, 0, 0], [0, 0, 0], [0, 0, 0]]);
+    expect(r.totals.makespanCycles).toBe(r.cpus[0]!.busyCycles + r.cpus[0]!.spinCycles + r.cpus[0]!.idleCycles);
+    const none = (await pairsRun(10_000)).r;
+    expect([none.totals.events, none.totals.allocatorOps, none.totals.makespanCycles, none.paths, none.zones, none.regions]).toEqual([0, 0, 0, [], [], []]);
+    expect(none.totals.warmup!.events).toBe(2010);
+    expect(none.totals.memory).toEqual(r.totals.memory);
+  });
+
+  it('net-forward (UMA, amd64-host): after a warm-up past the packet zone\'s bucket fills, m_getcl\'s largest latency is a cache hit\'s', async () => {
+    const run = async (warmup: number) =>
+      replay(await TraceReader.open(NET), { machine: loadMachineConfig('amd64-host', { cpus: 2 }), allocator: 'uma', warmup });
+    const full = await run(0);
+    const steady = await run(800);
+    // CPU0 takes the 1000 packets, CPU1 frees them. The fills by mb_zinit_pack of the packet
+    // zone's buckets, in allocations 1, 129, 385 and 769 (the 2005 rule grows the bucket at
+    // each), are the full run's largest: 171 342 cycles for the last. The window is the last
+    // 200 of each CPU's events.
+    const getcl = (r: typeof full) => r.mbuf!.allocs.find((p) => p.path === 'mbuf.getcl')!;
+    expect([getcl(full).ops, getcl(full).cycles.max, getcl(full).cycles.total]).toEqual([1000, 171_342, 582_768]);
+    expect([getcl(steady).ops, getcl(steady).cycles.max, getcl(steady).cycles.total, getcl(steady).cycles.mean]).toEqual([200, 287, 8079, 40.4]);
+    expect(steady.mbuf!.frees.map((p) => [p.path, p.ops, p.cycles.max])).toEqual([['mbuf.free_ext', 200, 269]]);
+    expect(steady.totals.warmup).toEqual({ events: 1600, allocations: 800, frees: 800, thinkCycles: 0, allocatorOps: 1600, allocatorCycles: 665_599 });
+    expect([steady.totals.events, steady.totals.allocatorOps, steady.totals.allocatorCycles, steady.totals.makespanCycles]).toEqual([400, 400, 23_776, 73_105]);
+    expect(steady.totals.allocatorCycles).toBe(full.totals.allocatorCycles - steady.totals.warmup!.allocatorCycles);
+    expect(steady.mbuf!.netstat).toEqual(full.mbuf!.netstat);
+  });
+
+  it('replay() refuses a warmup that is not a whole number of events', async () => {
+    await expect(replay(source(pairs(1, 1)), { machine: machine(1), warmup: -1 })).rejects.toThrow('replay: warmup: expected a number of events per CPU of 0 or more, got -1');
+    await expect(replay(source(pairs(1, 1)), { machine: machine(1), warmup: 1.5 })).rejects.toThrow('got 1.5');
+  });
+});
