@@ -83,7 +83,7 @@ export function replayArgs(run: PointRun, machine: string): { opts: ReplayCliOpt
     args.push('--invariants');
   }
   if (run.warmup > 0) {
-    (opts as ReplayCliOptions & { warmup?: string }).warmup = String(run.warmup);
+    opts.warmup = String(run.warmup);
     args.push('--warmup', String(run.warmup));
   }
   for (const s of opts.sysctl) args.push('--sysctl', s);
