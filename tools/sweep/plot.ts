@@ -329,7 +329,7 @@ function cyclesByPathSpec(rows: readonly SweepRow[], axes: readonly string[]): {
 
   const seen = new Set<string>();
   const pointLabels: string[] = [];
-  const segments: { point: string; path: string; pathOrder: number; cycles: number }[] = [];
+  const segments: { point: string; path: string; cycles: number }[] = [];
   for (const row of rows) {
     let point = label(row, labelAxes);
     if (labelAxes.length === 0 || seen.has(point)) point = `${point} #${row.index}`;
@@ -337,12 +337,12 @@ function cyclesByPathSpec(rows: readonly SweepRow[], axes: readonly string[]): {
     pointLabels.push(point);
     const ops = row.metrics['allocator_ops'];
     if (ops === undefined || !(ops > 0)) continue;
-    paths.forEach((path, pathOrder) => {
+    for (const path of paths) {
       const pathOps = row.metrics[OPS_PREFIX + path];
       const pathCycles = row.metrics[PATH_CYCLES_PREFIX + path];
-      if (pathOps === undefined || pathCycles === undefined || !(pathOps > 0)) return;
-      segments.push({ point, path, pathOrder, cycles: (pathOps * pathCycles) / ops });
-    });
+      if (pathOps === undefined || pathCycles === undefined || !(pathOps > 0)) continue;
+      segments.push({ point, path, cycles: (pathOps * pathCycles) / ops });
+    }
   }
 
   const title = 'Cycles per operation by path';
@@ -355,10 +355,9 @@ function cyclesByPathSpec(rows: readonly SweepRow[], axes: readonly string[]): {
       x: { field: 'point', type: 'nominal', sort: pointLabels, scale: { domain: pointLabels }, title: 'sweep point', axis: { labelAngle: -40, labelOverlap: 'greedy' } },
       y: { field: 'cycles', type: 'quantitative', stack: 'zero', title: 'cycles per operation' },
       color: colorChannel('path', 'path', paths),
-      order: { field: 'pathOrder', type: 'quantitative' },
     },
   };
-  return { title, spec: spec };
+  return { title, spec };
 }
 
 interface XYRequest {
@@ -375,26 +374,25 @@ interface XYRequest {
 
 /**
  * x against y. A numeric axis on x draws a line with points per series, a metric on x a scatter,
- * a categorical axis bars side by side (points when several rows share a bar's place). Rows
- * without the metric are left out.
+ * a categorical axis bars side by side, one per series. Rows without the metric are left out.
  */
 function xySpec(rows: readonly SweepRow[], req: XYRequest): VlSpec {
   const xNumeric = req.x.kind === 'metric' || isNumericAxis(rows, req.x.name);
+  const [colorAxis] = req.colorAxes;
+  const oneColorAxis = req.colorAxes.length === 1 ? colorAxis : undefined;
   const data: { x: AxisValue; y: number; color: string; series: string }[] = [];
   for (const row of rows) {
     const y = row.metrics[req.y];
     const xRaw = req.x.kind === 'axis' ? row.params[req.x.name] : row.metrics[req.x.name];
     if (y === undefined || !Number.isFinite(y) || xRaw === undefined) continue;
     if (typeof xRaw === 'number' && !Number.isFinite(xRaw)) continue;
-    const [colorAxis] = req.colorAxes;
-    const color = req.colorAxes.length === 1 && colorAxis !== undefined ? String(row.params[colorAxis]) : label(row, req.colorAxes);
+    const color = oneColorAxis !== undefined ? String(row.params[oneColorAxis]) : label(row, req.colorAxes);
     const series = label(row, [...req.colorAxes, ...req.detailAxes]);
     data.push({ x: xNumeric ? xRaw : String(xRaw), y, color, series });
   }
 
   const colors = distinctInOrder(data.map((d) => d.color));
-  const [colorAxis] = req.colorAxes;
-  const colorTitle = req.colorAxes.length === 1 && colorAxis !== undefined ? axisTitle(colorAxis) : 'configuration';
+  const colorTitle = oneColorAxis !== undefined ? axisTitle(oneColorAxis) : 'configuration';
   const color = req.colorAxes.length > 0
     ? { color: colorChannel('color', colorTitle, colors) }
     : {};
@@ -419,13 +417,13 @@ function xySpec(rows: readonly SweepRow[], req: XYRequest): VlSpec {
 
   const xDomain = axisValues(rows, req.x.name).map(String);
   const x = { field: 'x', type: 'nominal', title: xTitle, sort: xDomain, scale: { domain: xDomain }, axis: { labelAngle: 0 } };
-  const places = new Set(data.map((d) => `${String(d.x)}\u0000${d.series}`));
-  if (places.size === data.length) {
-    const series = distinctInOrder(data.map((d) => d.series));
-    const offset = series.length > 1 ? { xOffset: { field: 'series', type: 'nominal', sort: series, scale: { domain: series } } } : {};
-    return { ...base, name: 'bars', mark: { type: 'bar' }, encoding: { x, y, ...color, ...offset } };
-  }
-  return { ...base, name: 'points', mark: POINT_MARK, encoding: { x, y, ...color } };
+  // Bars side by side within an x value: one per colour, or per series when axes split colours.
+  const offsetField = req.detailAxes.length > 0 ? 'series' : 'color';
+  const offsets = distinctInOrder(data.map((d) => (offsetField === 'series' ? d.series : d.color)));
+  const offset = offsets.length > 1
+    ? { xOffset: { field: offsetField, type: 'nominal', title: offsetField === 'series' ? 'series' : colorTitle, sort: offsets, scale: { domain: offsets } } }
+    : {};
+  return { ...base, name: 'bars', mark: { type: 'bar' }, encoding: { x, y, ...color, ...offset } };
 }
 
 /**
