@@ -5,7 +5,7 @@ NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
 SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build demo test test-slurm check typecheck lint bench fuzz clean schemas system-deps
+.PHONY: all install build demo sweep-demo test test-slurm check typecheck lint bench fuzz clean schemas system-deps
 
 all: build
 
@@ -48,6 +48,16 @@ demo: build
 	$(KMEMU) compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8 --allocator vmzone --no-legend
 	@echo
 	$(KMEMU) compare dist/demo-kernel-mix-8cpu.trace.gz --machine amd64-host --cpus 8 --allocator uma --no-legend
+
+# The bundled what-if sweep of Bonwick & Adams 2001's Figure 3.8 (examples/sweeps/): 40 points,
+# alloc/free pairs on 1-16 CPUs of xeon-8180, per-CPU caching on and off, both per-CPU layouts,
+# vm_zone and UMA, on a worker per core; then its table and where its charts are. Rerunning it
+# runs nothing (every point is complete in dist/sweep-demo).
+SWEEP_DEMO := dist/sweep-demo
+sweep-demo: build
+	$(KMEMU) sweep examples/sweeps/bonwick-fig-3.8.json --out $(SWEEP_DEMO)
+	@$(KMEMU) sweep table $(SWEEP_DEMO) --metrics cycles_per_op,throughput_ops_per_mcycle,c2c_per_op,speedup
+	@echo "charts: $$(ls $(SWEEP_DEMO)/charts/*.svg | tr '\n' ' ')"
 
 # The JSON Schemas of the --json documents, generated from their zod schemas; commit the result
 # (test/tools/schemas.test.ts fails when docs/schemas/ differs from what this writes).

@@ -116,6 +116,30 @@ describe('kmemu sweep: running it', () => {
     }
   });
 
+  it('table prints the points with their figures and the speedup; plot draws any axis against any figure', () => {
+    const t = kmemu(['sweep', 'table', whole, '--metrics', 'allocator_ops,speedup']).stdout.split('\n');
+    expect(t[0]).toBe('pairs-small: 4 points');
+    expect(t.slice(1, 6).map((l) => l.split(/\s+/).filter((x) => x !== ''))).toEqual([
+      ['index', 'cpus', 'pcpu', 'allocator_ops', 'speedup'],
+      ['0', '1', 'true', '1,000', '1.00×'],
+      ['1', '1', 'false', '1,000', '1.00×'],
+      ...[2, 3].map((i) => [String(i), '2', i === 2 ? 'true' : 'false', '1,000', expect.stringMatching(/^\d+\.\d\d×$/) as unknown as string]),
+    ]);
+    expect(kmemu(['sweep', 'table', whole, '--metrics', 'nope']).stderr).toMatch(/^kmemu: --metrics: no figure "nope" in the sweep \(figures: alloc_cycles_per_op, /);
+    const p = kmemu(['sweep', 'plot', join(work, 'jobs1'), '--x', 'cpus', '--y', 'c2c_per_op', '--color', 'pcpu']);
+    expect(p.stdout).toBe(`${join(work, 'jobs1', 'charts', 'c2c_per_op-vs-cpus-by-pcpu.svg')}\n`);
+    expect(readFileSync(join(work, 'jobs1', 'charts', 'c2c_per_op-vs-cpus-by-pcpu.svg'), 'utf8')).toMatch(/^<svg [^>]*width="720" height="420"/);
+    expect(kmemu(['sweep', 'plot', whole, '--y', 'cyles']).stderr).toMatch(/^kmemu: --y: no metric "cyles" in the sweep \(metrics: /);
+  });
+
+  it('eventsPerCpu gives every CPU count the same work per CPU', () => {
+    const f = spec('weak.json', { base: { generator: { workload: 'pairs', eventsPerCpu: 300 }, machine: 'coursework' }, axes: { cpus: [1, 3] } });
+    const dir = join(work, 'weak');
+    expect(kmemu(['sweep', f, '--out', dir, '--jobs', '1']).status).toBe(0);
+    const rows = readFileSync(join(dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { metrics: Record<string, number> });
+    expect(rows.map((r) => r.metrics['allocator_ops'])).toEqual([300, 900]);
+  });
+
   it('status says what is complete; a rerun runs only the missing points, to the same results', () => {
     expect(kmemu(['sweep', 'status', whole]).stdout).toBe(`pairs-small: 4 of 4 points complete in ${whole}; results written\n`);
     const dir = join(work, 'partial');

@@ -29,6 +29,16 @@ export function sweepCommand(): Command {
       }),
   );
   c.addCommand(
+    new Command('table')
+      .description('A sweep\'s points and some of their figures as a table')
+      .argument('<dir>', 'a sweep results directory (with results.jsonl)')
+      .option('--metrics <list>', 'comma-separated figures (columns of results.csv); default: cycles per op (all, allocs, frees), throughput, c2c per op, spin cycles')
+      .action(async (dir: string, opts: { metrics?: string }) => {
+        const { sweepTable } = await import('./run.js');
+        sweepTable(dir, opts.metrics?.split(',').map((s) => s.trim()).filter((s) => s !== ''), io());
+      }),
+  );
+  c.addCommand(
     new Command('merge')
       .description('Join the shard directories of one sweep into one (every point exactly once)')
       .argument('<dirs...>', 'the shard directories')

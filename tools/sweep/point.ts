@@ -9,18 +9,10 @@ import type { ReplayCliOptions } from '../replay.js';
 import { mean, pathKind, perOp } from '../report.js';
 import { genOptions, type PointRun } from './spec.js';
 import { optionFlag } from '../../traces/index.js';
+import type { SweepRow } from './plot.js';
 
-/** One point of a sweep, as results.jsonl holds it. */
-export interface SweepRow {
-  /** Position in the spec's point order (0-based). */
-  index: number;
-  /** The point's hash id (16 hex digits). */
-  id: string;
-  /** Axis name → this point's value, one key per axis of the spec. */
-  params: Record<string, string | number | boolean>;
-  /** The headline figures (pointMetrics). */
-  metrics: Record<string, number>;
-}
+export type { SweepRow };
+
 
 export const SWEEP_POINT_SCHEMA = 'kmemu.sweep-point/1';
 

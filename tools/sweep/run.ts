@@ -296,6 +296,39 @@ function formatPoints(doc: SweepDoc, shard: { k: number; n: number } | undefined
   return head + [header, ...cells].map(line).join('\n') + '\n';
 }
 
+const TABLE_METRICS = ['cycles_per_op', 'alloc_cycles_per_op', 'free_cycles_per_op', 'throughput_ops_per_mcycle', 'c2c_per_op', 'spin_cycles'];
+
+/** `kmemu sweep table DIR`: the points with some figures, as aligned text. */
+export function sweepTable(dir: string, metrics: readonly string[] | undefined, io: SweepIo): string {
+  const doc = readSweepDoc(dir);
+  const file = join(dir, 'results.jsonl');
+  if (!existsSync(file)) throw new UserError(`${dir}: no results.jsonl (is the sweep complete? kmemu sweep status ${dir})`);
+  const rows = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as SweepRow);
+  // With a cpus axis, speedup: throughput over the same configuration's at its fewest CPUs.
+  const speedup = new Map<number, number>();
+  if (doc.axes.includes('cpus')) {
+    const config = (r: SweepRow) => canonical(Object.fromEntries(doc.axes.filter((a) => a !== 'cpus').map((a) => [a, r.params[a]])));
+    const base = new Map<string, SweepRow>();
+    for (const r of rows) {
+      const b = base.get(config(r));
+      if (b === undefined || Number(r.params['cpus']) < Number(b.params['cpus'])) base.set(config(r), r);
+    }
+    for (const r of rows) speedup.set(r.index, r.metrics['throughput_ops_per_mcycle']! / base.get(config(r))!.metrics['throughput_ops_per_mcycle']!);
+  }
+  const cols = metrics ?? [...TABLE_METRICS, ...(speedup.size > 0 ? ['speedup'] : [])];
+  const known = new Set([...rows.flatMap((r) => Object.keys(r.metrics)), ...(speedup.size > 0 ? ['speedup'] : [])]);
+  for (const c of cols) if (!known.has(c)) throw new UsageError(`--metrics: no figure "${c}" in the sweep (figures: ${[...known].sort().join(', ')})`);
+  const num = (n: number | undefined) => (n === undefined ? '-' : Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(n >= 100 ? 1 : 2));
+  const header = ['index', ...doc.axes, ...cols];
+  const cells = rows.map((r) => [String(r.index), ...doc.axes.map((a) => String(r.params[a])), ...cols.map((c) => (c === 'speedup' ? `${speedup.get(r.index)!.toFixed(2)}×` : num(r.metrics[c])))]);
+  const width = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const left = 1 + doc.axes.length;
+  const line = (c: string[]) => c.map((x, i) => (i > 0 && i < left ? x.padEnd(width[i]!) : x.padStart(width[i]!))).join('  ').trimEnd();
+  const text = `${doc.name}: ${rows.length} points\n${[header, ...cells].map(line).join('\n')}\n`;
+  io.out(text);
+  return text;
+}
+
 /** `kmemu sweep status DIR`: how many points are complete, which are missing, whether results are written. */
 export function sweepStatus(dir: string, io: SweepIo): { total: number; complete: number; missing: number[] } {
   const doc = readSweepDoc(dir);

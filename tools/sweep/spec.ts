@@ -9,7 +9,9 @@
 //   machine.FIELD.SUBFIELD       a field of the machine config (machine.l1d.size, machine.tlb.l2.entries);
 //   sysctl.NAME, tunable.NAME    a writable sysctl after boot, a boot tunable;
 //   gen.OPTION, seed             a generator option (gen.events, gen.size, ...); seed is gen.seed.
-// With a generator, cpus sets the generated trace's CPUs too unless gen.cpus is given.
+// With a generator, cpus sets the generated trace's CPUs too unless gen.cpus is given, and
+// generator.eventsPerCpu (instead of events) makes the trace's events that many per CPU, so that
+// each CPU does the same work at every CPU count (weak scaling, as Bonwick & Adams's Figure 3.8).
 // Points come in product order (the first axis outermost, the last fastest) or, with
 // "combine": "zip", the i-th value of every axis together.
 
@@ -33,6 +35,7 @@ const generatorSchema = z.strictObject({
   workload: z.string({ error: 'expected a workload name (kmemu trace gen --list)' }),
   cpus: int(1, 64, 'the CPUs of the generated trace').optional(),
   events: int(1, 1e9, 'an event count').optional(),
+  eventsPerCpu: int(1, 1e9, 'events per CPU').optional(),
   seed: z.union([z.number(), z.string()], { error: 'expected a seed (a number or a string)' }).optional(),
   options: z.record(z.string(), z.union([z.number(), z.string()]), { error: 'expected an object of generator options' }).optional(),
 });
@@ -239,7 +242,7 @@ export function expandPoints(spec: SweepSpec, where: string, dir: string, traceS
       else if (t.kind === 'sysctl') b.sysctl[t.name] = v as number;
       else if (t.kind === 'tunable') b.tunables[t.name] = String(v);
       else if (gen !== undefined) {
-        if (t.option === 'seed' || t.option === 'events' || t.option === 'cpus') (gen as Record<string, unknown>)[t.option] = v;
+        if (t.option === 'seed' || t.option === 'events' || t.option === 'eventsPerCpu' || t.option === 'cpus') (gen as Record<string, unknown>)[t.option] = v;
         else gen.options[t.option] = v as number | string;
       }
     }
@@ -258,7 +261,10 @@ export function expandPoints(spec: SweepSpec, where: string, dir: string, traceS
     if (gen !== undefined) {
       const workload = workloadAliases[gen.workload] ?? gen.workload;
       if (!workloads.some((w) => w.name === workload)) throw new UserError(`${at}: base.generator.workload: no workload "${gen.workload}" (kmemu trace gen --list)`);
-      const g = { workload, cpus: gen.cpus ?? cpus, events: gen.events, seed: gen.seed, options: gen.options };
+      if (gen.events !== undefined && gen.eventsPerCpu !== undefined) throw new UserError(`${at}: base.generator: give events or eventsPerCpu, not both`);
+      const gcpus = gen.cpus ?? cpus;
+      const events = gen.eventsPerCpu !== undefined ? gen.eventsPerCpu * gcpus : gen.events;
+      const g = { workload, cpus: gcpus, events, seed: gen.seed, options: gen.options };
       try {
         resolveGenOptions(workload, genOptions(g));
       } catch (err) {
