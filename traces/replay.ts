@@ -25,19 +25,13 @@
 //   address ranges, not memory: they are never touched.
 // - The trace is read as the CPUs need it: when the CPU whose turn it is has no event queued,
 //   the machine pauses, more of the trace is read, and the run resumes.
-// - Warm-up (`warmup` N > 0): the events run as they would without it, and the measured window
-//   opens for every CPU at once when the last CPU has finished its N-th event (events of every
-//   kind, counted as a CPU takes them off its queue) or its whole trace, if shorter: then a copy
-//   of every CPU's counter table and clock is taken. No CPU waits for it, so a CPU that runs
-//   ahead has events after its N-th in the warm-up too, and producer/consumer traces cannot
-//   deadlock on it. With strict order (syncQuantum 0) every runnable CPU is then within about one
-//   event of the opening in simulated time, so the window is a stretch of time in which every
-//   CPU is past its warm-up: steady state, all CPUs together (Bonwick & Adams's measure). The
-//   report is of the window: each CPU's counters are end minus its copy, and only the events
-//   that began after the opening are counted (one event a CPU has in flight at the opening has
-//   its remaining cycles in the window and its operation in the warm-up). The makespan is the
-//   latest end clock minus the earliest window start, over the CPUs with events in the window.
-//   With N = 0 the window is the whole run from boot's end, as without warm-up.
+// - Warm-up (`warmup` N > 0): each CPU's first N events (every kind, counted as the CPU takes
+//   them off its queue) run as they would without it; when a CPU has finished its N-th event its
+//   measured window starts: a copy of its counter table and its clock. The report is of the
+//   windows: each CPU's counters are end minus its copy, and only operations, events and think
+//   time of events after a CPU's N-th are recorded. A CPU with N events or fewer contributes
+//   nothing. The makespan is the latest end clock minus the earliest window start, over the CPUs
+//   with a window. With N = 0 every CPU's window starts at the end of boot, as without warm-up.
 
 import { type Cpu, CounterSnapshot, K, LABEL_CAP, Machine, type MachineConfig, MachineDeadlock, type Task, UserError, YIELD_INPUT } from '../emu/index.js';
 import {
@@ -342,33 +336,11 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   const ops = new OpTable(m);
   const totals: ReplayTotals = { events: 0, allocations: 0, frees: 0, thinkCycles: 0 };
   const warm: WarmupTotals = { events: 0, allocations: 0, frees: 0, thinkCycles: 0, allocatorOps: 0, allocatorCycles: 0 };
-  /** Events each CPU has taken off its queue. */
+  /** Events each CPU has taken off its queue; its event is in the window once this passes `warmup`. */
   const taken = new Float64Array(ncpus);
-  /** Whether the measured window is open (with a warm-up, once every CPU is past it). */
-  let measuring = warmup === 0;
-  /** Whether the event a CPU runs now began in the window. */
-  const inWindowNow = new Uint8Array(ncpus).fill(measuring ? 1 : 0);
-  /** CPUs done with their warm-up: N events taken and run, or their trace ended first. */
-  const warmDone = new Uint8Array(ncpus);
-  let warmDoneCount = 0;
-  /** Every CPU's counter table, clock and events taken when the window opened (with a warm-up). */
+  /** Each CPU's counter table and clock when its window started (with a warm-up). */
   const windowCtr: (Float64Array | undefined)[] = Array.from({ length: ncpus }, () => undefined);
   const windowClock = new Float64Array(ncpus);
-  const takenAtOpen = new Float64Array(ncpus);
-
-  /** CPU c is past its warm-up; the last one opens the window for all. */
-  function warmupDone(c: number): void {
-    if (measuring || warmDone[c] === 1) return;
-    warmDone[c] = 1;
-    if (++warmDoneCount < ncpus) return;
-    measuring = true;
-    for (let i = 0; i < ncpus; i++) {
-      const cpu = m.cpus[i]!;
-      windowCtr[i] = cpu.ctr.slice();
-      windowClock[i] = cpu.clock;
-      takenAtOpen[i] = taken[i]!;
-    }
-  }
   let eof = false;
   let traceCpus = 0;
 
@@ -476,7 +448,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     const t0 = cpu.retired;
     const r = yield* op;
     const cycles = cpu.retired - t0;
-    if (inWindowNow[cpu.id] === 1) {
+    if (taken[cpu.id]! > warmup) {
       ops.add(context, cpu.lastOpLabel, cycles);
       also?.add(context, cpu.lastOpLabel, cycles);
     } else {
@@ -560,7 +532,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   }
 
   function* runEvent(cpu: Cpu, ev: TraceEvent, key: number): Task {
-    const measured = inWindowNow[cpu.id] === 1;
+    const measured = taken[cpu.id]! > warmup;
     const t = measured ? totals : warm;
     t.events++;
     switch (ev.op) {
@@ -734,10 +706,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     const ev = current[cpu.id]!;
     for (;;) {
       if (q.empty) {
-        if (eof) {
-          warmupDone(cpu.id);
-          return;
-        }
+        if (eof) return;
         yield YIELD_INPUT;
         continue;
       }
@@ -745,10 +714,12 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       const n = ++taken[cpu.id]!;
       ev.cpu = cpu.id;
       yield* cpu.checkpoint();
-      inWindowNow[cpu.id] = measuring ? 1 : 0;
       yield* runEvent(cpu, ev, key);
       yield* userret(k, cpu);
-      if (n === warmup) warmupDone(cpu.id);
+      if (n === warmup) {
+        windowCtr[cpu.id] = cpu.ctr.slice();
+        windowClock[cpu.id] = cpu.clock;
+      }
     }
   };
 
@@ -826,9 +797,9 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   opts.onFinish?.(k);
   const sha256 = source.sha256 ?? null;
   const end = m.snapshot();
-  // A CPU's window: from boot's end without a warm-up; with one, from its copy at the opening,
-  // or none (end minus end) when it began no event after that.
-  const inWindow = (c: number) => warmup === 0 || (measuring && taken[c]! > takenAtOpen[c]!);
+  // A CPU's window: from boot's end without a warm-up; with one, from its copy after its N-th
+  // event, or none (end minus end) when it had no event after that.
+  const inWindow = (c: number) => warmup === 0 || taken[c]! > warmup;
   const from = warmup === 0
     ? start
     : new CounterSnapshot(end.labels, end.tables.map((t, c) => (inWindow(c) ? windowCtr[c]! : t)), end.clocks.map((t, c) => (inWindow(c) ? windowClock[c]! : t)), end.contexts);

@@ -109,7 +109,7 @@ export const replayReportSchema = z
         frees: count('frees (zone, malloc, page and vmem)'),
         thinkCycles: count('think time of the trace (cycles)'),
         makespanCycles: count(
-          'the largest CPU clock at the end (cycles), from the end of boot; with a warm-up, the window\'s: the latest end clock less the earliest CPU clock at the window\'s opening, over the CPUs with events in the window',
+          'the largest CPU clock at the end (cycles), from the end of boot; with a warm-up, the window\'s: the latest end clock less the earliest window start, over the CPUs with a window',
         ),
         allocatorCycles: count('sum of every operation\'s latency (cycles)'),
         allocatorOps: count('operations timed'),
@@ -121,7 +121,7 @@ export const replayReportSchema = z
           .describe('memory held by the allocator at the end (the end state: the same with or without a warm-up)'),
         warmup: z
           .object({
-            events: count('events of the warm-up: every event that began before the window opened (when the last CPU had run run.warmup events, or all of its own)'),
+            events: count('events of the warm-up (run.warmup per CPU, or all of a CPU\'s when it had fewer)'),
             allocations: count('allocations of the warm-up'),
             frees: count('frees of the warm-up'),
             thinkCycles: count('think time of the warm-up (cycles)'),

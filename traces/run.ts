@@ -61,7 +61,7 @@ const replayShape = {
     .int()
     .min(1)
     .optional()
-    .describe('--warmup: the window opened when every CPU had run this many events (or all of its own); absent: no warm-up, the report measures everything from the end of boot'),
+    .describe('--warmup: events each CPU ran before its measured window started (absent: no warm-up, the report measures everything from the end of boot)'),
 };
 
 export const replayRunSchema = z

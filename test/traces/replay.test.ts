@@ -232,27 +232,25 @@ describe('replay: --warmup (steady-state windows)', () => {
     expect(a.r.totals.warmup).toBeUndefined();
   });
 
-  it('replay() with warmup 100 opens the window when the last CPU is past its 100th event, and ends in the same state', async () => {
+  it('replay() with warmup 100 reports each CPU\'s window after its 100th event and ends in the same state', async () => {
     const full = (await pairsRun()).r;
     const { r, zones } = await pairsRun(100);
-    // CPU0 has 510 events (10 zones, 250 pairs), CPUs 1-3 500 each. CPU0's zone creations make it
-    // the last past its 100th event; by then CPU1 has run all of its events and CPUs 2 and 3 most
-    // of theirs, which are in the warm-up too (1469 events in all).
+    // CPU0 has 510 events (10 zones, 250 pairs), CPUs 1-3 500 each: 400 events of warm-up, and
+    // the zone creations and 45 pairs of CPU0's and 50 pairs of each other CPU's in it.
     expect(r.run.warmup).toBe(100);
-    expect(r.totals.warmup).toEqual({ events: 1469, allocations: 730, frees: 729, thinkCycles: 0, allocatorOps: 1459, allocatorCycles: 442_706 });
-    expect([r.totals.events, r.totals.allocations, r.totals.frees]).toEqual([2010 - 1469, 1000 - 730, 1000 - 729]);
+    expect(r.totals.warmup).toEqual({ events: 400, allocations: 195, frees: 195, thinkCycles: 0, allocatorOps: 390, allocatorCycles: 171_509 });
+    expect([r.totals.events, r.totals.allocations, r.totals.frees]).toEqual([2010 - 400, 1000 - 195, 1000 - 195]);
     // The same operations as the full run, with the same latencies: the window's are the rest.
     expect(r.totals.allocatorOps).toBe(full.totals.allocatorOps - r.totals.warmup!.allocatorOps);
     expect(r.totals.allocatorCycles).toBe(full.totals.allocatorCycles - r.totals.warmup!.allocatorCycles);
-    expect([r.totals.allocatorOps, r.totals.allocatorCycles, r.totals.makespanCycles]).toEqual([541, 71_456, 40_919]);
+    expect([r.totals.allocatorOps, r.totals.allocatorCycles, r.totals.makespanCycles]).toEqual([1610, 342_653, 154_626]);
     expect(r.paths.reduce((n, p) => n + p.ops, 0)).toBe(r.totals.allocatorOps);
     expect(r.zones.reduce((n, z) => n + z.ops, 0)).toBe(r.totals.allocatorOps);
     expect(r.totals.makespanCycles).toBeLessThan(full.totals.makespanCycles);
     const cycles = (x: typeof r) => x.regions.reduce((n, g) => n + g.cycles, 0);
     expect(cycles(r)).toBeLessThan(cycles(full));
-    // Per CPU: the window's cycles are the CPU's clock at the end less at the opening; CPU1 had
-    // no event left.
-    expect(r.cpus.map((c) => c.busyCycles + c.spinCycles + c.idleCycles)).toEqual([40_689, 0, 12_870, 18_979]);
+    // Per CPU: the window's cycles are the CPU's clock at the end less at its window's start.
+    expect(r.cpus.map((c) => c.busyCycles + c.spinCycles + c.idleCycles)).toEqual([40_689, 102_606, 102_275, 101_185]);
     expect(r.totals.memory).toEqual(full.totals.memory);
     expect(zones).toBe((await pairsRun()).zones);
   });
@@ -264,18 +262,17 @@ describe('replay: --warmup (steady-state windows)', () => {
     expect([ops(full, 'zone.alloc.zget'), ops(steady, 'zone.alloc.zget')]).toEqual([3, 0]);
     expect(steady.regions.find((x) => x.label === 'zone.alloc.zget')).toBeUndefined();
     expect(mean(steady)).toBeLessThan(mean(full));
-    expect([Math.round(mean(full) * 10) / 10, Math.round(mean(steady) * 10) / 10]).toEqual([257.1, 132.1]);
+    expect([Math.round(mean(full) * 10) / 10, Math.round(mean(steady) * 10) / 10]).toEqual([257.1, 212.8]);
     // UMA: the slab layer's and the backend's allocations, and the depot's, are all in the warm-up.
     const uFull = (await pairsRun(undefined, 'uma')).r;
     const uSteady = (await pairsRun(100, 'uma')).r;
     expect(uFull.paths.map((p) => p.path).sort()).toEqual(['uma.alloc.backend', 'uma.alloc.cpucache', 'uma.alloc.depot', 'uma.free.cpucache', 'uma.free.depot', 'uma.free.slab']);
-    expect(uSteady.paths.map((p) => [p.path, p.ops])).toEqual([['uma.free.cpucache', 738], ['uma.alloc.cpucache', 736]]);
+    expect(uSteady.paths.map((p) => [p.path, p.ops])).toEqual([['uma.free.cpucache', 805], ['uma.alloc.cpucache', 805]]);
     expect(mean(uSteady)).toBeLessThan(mean(uFull));
   });
 
   it('a CPU with warmup events or fewer contributes nothing; past every CPU\'s events the window is empty', async () => {
-    // CPUs 1-3 have exactly 500 events: the window opens after their last, and only CPU0's last
-    // 10 events are measured.
+    // CPUs 1-3 have exactly 500 events: only CPU0's last 10 pairs' events are measured.
     const r = (await pairsRun(500)).r;
     expect(r.totals.events).toBe(10);
     expect(r.totals.warmup!.events).toBe(2000);
@@ -291,18 +288,17 @@ describe('replay: --warmup (steady-state windows)', () => {
     const run = async (warmup: number) =>
       replay(await TraceReader.open(NET), { machine: loadMachineConfig('amd64-host', { cpus: 2 }), allocator: 'uma', warmup });
     const full = await run(0);
-    const steady = await run(500);
+    const steady = await run(800);
     // CPU0 takes the 1000 packets, CPU1 frees them. The fills by mb_zinit_pack of the packet
     // zone's buckets, in allocations 1, 129, 385 and 769 (the 2005 rule grows the bucket at
-    // each), are the full run's largest: 171 342 cycles for the last. CPU1 passes its 500th
-    // event while CPU0 is in that fill, so the fill is the warm-up's and the window has the
-    // other 231 allocations, none a fill.
+    // each), are the full run's largest: 171 342 cycles for the last. The window is the last
+    // 200 of each CPU's events.
     const getcl = (r: typeof full) => r.mbuf!.allocs.find((p) => p.path === 'mbuf.getcl')!;
     expect([getcl(full).ops, getcl(full).cycles.max, getcl(full).cycles.total]).toEqual([1000, 171_342, 582_768]);
-    expect([getcl(steady).ops, getcl(steady).cycles.max, getcl(steady).cycles.total, getcl(steady).cycles.mean]).toEqual([231, 287, 9244, 40.02]);
-    expect(steady.mbuf!.frees.map((p) => [p.path, p.ops, p.cycles.max])).toEqual([['mbuf.free_ext', 500, 1134]]);
-    expect(steady.totals.warmup).toEqual({ events: 1269, allocations: 769, frees: 500, thinkCycles: 0, allocatorOps: 1269, allocatorCycles: 639_118 });
-    expect([steady.totals.events, steady.totals.allocatorOps, steady.totals.allocatorCycles, steady.totals.makespanCycles]).toEqual([731, 731, 50_257, 212_439]);
+    expect([getcl(steady).ops, getcl(steady).cycles.max, getcl(steady).cycles.total, getcl(steady).cycles.mean]).toEqual([200, 287, 8079, 40.4]);
+    expect(steady.mbuf!.frees.map((p) => [p.path, p.ops, p.cycles.max])).toEqual([['mbuf.free_ext', 200, 269]]);
+    expect(steady.totals.warmup).toEqual({ events: 1600, allocations: 800, frees: 800, thinkCycles: 0, allocatorOps: 1600, allocatorCycles: 665_599 });
+    expect([steady.totals.events, steady.totals.allocatorOps, steady.totals.allocatorCycles, steady.totals.makespanCycles]).toEqual([400, 400, 23_776, 73_105]);
     expect(steady.totals.allocatorCycles).toBe(full.totals.allocatorCycles - steady.totals.warmup!.allocatorCycles);
     expect(steady.mbuf!.netstat).toEqual(full.mbuf!.netstat);
   });
