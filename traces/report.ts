@@ -109,7 +109,7 @@ export const replayReportSchema = z
         frees: count('frees (zone, malloc, page and vmem)'),
         thinkCycles: count('think time of the trace (cycles)'),
         makespanCycles: count(
-          'the largest CPU clock at the end (cycles), from the end of boot; with a warm-up, the window\'s: the latest end clock less the earliest window start, over the CPUs with a window',
+          'the largest CPU clock at the end (cycles), from the end of boot; with a warm-up, the longest CPU window (a CPU\'s end clock less its clock when its warm-up ended), so that operations over it are the steady-state rate of the CPUs at once',
         ),
         allocatorCycles: count('sum of every operation\'s latency (cycles)'),
         allocatorOps: count('operations timed'),

@@ -15,7 +15,7 @@
 // results and charts are written from the point files in point order once every point is
 // there, so they are byte-identical whatever --jobs is and in whatever order points finished.
 
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -137,9 +137,14 @@ function donePoint(dir: string, id: string): PointDoc | undefined {
   return d !== undefined && d.schema === SWEEP_POINT_SCHEMA && d.id === id && d.report !== undefined ? d : undefined;
 }
 
-/** Checks that DIR is empty, or holds this very sweep (resume); writes sweep.json. */
+/**
+ * Checks that DIR is empty, or holds this very sweep (resume); writes sweep.json. A sweep killed
+ * outright (SIGKILL, a lost node) can leave the temporary file of a point it was writing; those
+ * are removed here (a point is complete only once renamed to ID.json).
+ */
 function claimDir(dir: string, doc: SweepDoc): void {
   mkdirSync(join(dir, 'points'), { recursive: true });
+  for (const f of readdirSync(join(dir, 'points'))) if (/^\..*\.kmemu-tmp-\d+-\d+$/.test(f)) rmSync(join(dir, 'points', f), { force: true });
   const file = join(dir, 'sweep.json');
   const old = existsSync(file) ? readJson<SweepDoc>(file) : undefined;
   if (existsSync(file) && old === undefined) throw new UserError(`${file}: not a sweep document; give another --out`);
