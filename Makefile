@@ -5,7 +5,7 @@ NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
 SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build demo sweep-demo test test-slurm check typecheck lint bench fuzz clean schemas system-deps
+.PHONY: all install build demo sweep-demo test test-slurm slurm-deps check typecheck lint bench fuzz clean schemas system-deps
 
 all: build
 
@@ -80,8 +80,18 @@ test: build system-deps
 # The tests on a real single-node Slurm (test/slurm/): they install slurm-wlm and munge with
 # apt-get when missing, start munged, slurmctld and slurmd from a temp dir and stop them by PID.
 # Where that cannot be done (not root, no apt-get) they are skipped with a banner saying why.
-test-slurm: install
+test-slurm: install slurm-deps
 	npx vitest run --config vitest.slurm.config.ts
+
+# Debian's Slurm and munge for test-slurm, installed with apt-get when slurmctld is missing and we
+# are root; otherwise nothing (the tests then say loudly that they skip).
+slurm-deps:
+	@if ! command -v slurmctld >/dev/null 2>&1 && [ -x /usr/sbin/slurmctld ]; then :; \
+	elif ! command -v slurmctld >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing slurm-wlm and munge with apt-get (make test-slurm needs them)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }; \
+	fi
 
 typecheck: $(NPM_STAMP)
 	npx tsc -p tsconfig.json --noEmit
