@@ -4,8 +4,10 @@
 NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
 SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
+VIEW_STAMP := dist/view/.kmemu-built
+VIEW_SOURCES := $(shell find tools/view/app -type f 2>/dev/null) tools/view/state.ts tools/explain.ts
 
-.PHONY: all install build demo sweep-demo test test-slurm slurm-deps check typecheck lint bench fuzz clean schemas system-deps
+.PHONY: all install build demo sweep-demo test test-slurm slurm-deps browser-deps check typecheck lint bench fuzz clean schemas system-deps
 
 all: build
 
@@ -15,11 +17,16 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-build: $(BUILD_STAMP)
+build: $(BUILD_STAMP) $(VIEW_STAMP)
 
 $(BUILD_STAMP): $(NPM_STAMP) $(SOURCES) index.ts tsconfig.json tsconfig.build.json
 	npx tsc -p tsconfig.build.json
 	@chmod +x dist/tools/cli.js
+	@touch $@
+
+# kmemu view's page (tools/view/app/, Preact and vega-lite) bundled by esbuild into dist/view/.
+$(VIEW_STAMP): $(BUILD_STAMP) $(VIEW_SOURCES)
+	node dist/tools/view/build-app.js dist/view
 	@touch $@
 
 # The main job on bundled examples. First the mechanism: contended alloc/free pairs on 4 CPUs,
@@ -74,8 +81,19 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: build system-deps
+test: build system-deps browser-deps
 	npx vitest run
+
+# Debian's Chromium for the viewer's browser test (test/view/viewer.test.ts), installed with
+# apt-get when /usr/bin/chromium is missing and we are root; otherwise nothing (the test then says
+# loudly that it skips).
+browser-deps:
+	@if [ -x /usr/bin/chromium ] || [ -n "$$CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing chromium with apt-get (the viewer's browser test needs it)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
+	fi
 
 # The tests on a real single-node Slurm (test/slurm/): they install slurm-wlm and munge with
 # apt-get when missing, start munged, slurmctld and slurmd from a temp dir and stop them by PID.
@@ -95,6 +113,7 @@ slurm-deps:
 
 typecheck: $(NPM_STAMP)
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tools/view/app/tsconfig.json
 
 lint: $(NPM_STAMP)
 	npx eslint .

@@ -65,6 +65,19 @@ export default tseslint.config(
       }],
     },
   })),
+  // kmemu view's page runs in a browser: it takes the state's types and the label glossary,
+  // never Node or the machine (the bundle would not load).
+  {
+    files: ['tools/view/app/**/*.ts', 'tools/view/app/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['node:*'], message: "the viewer's page runs in a browser: no Node modules." },
+          { group: ['**/emu/**', '**/kernel/**', '**/traces/**', '../server.js', '../session.js', '../command.js'], message: "the viewer's page talks to the replay through the step API only (api.ts); it imports types from ../state.js." },
+        ],
+      }],
+    },
+  },
   {
     files: ['tools/bench/**/*.ts', 'tools/progress.ts'],
     rules: { 'no-restricted-properties': 'off' },

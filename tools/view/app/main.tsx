@@ -1,0 +1,252 @@
+// kmemu view's page: a toolbar that steps the replay through the step API (server.ts) and the
+// state it answers (state.ts) as panels; in compare mode the two replays side by side.
+//
+// Stable hooks for tests (data-testid). In compare mode every one inside a side is prefixed
+// with "side-0-" (per-CPU caching on) or "side-1-" (off); the toolbar's are not.
+//   toolbar: step-1, step-n, back-1, back-n, n-input, cpu-select, step-cpu, path-select,
+//     step-path, run, goto-input, goto, zone-select, line-filter, position (side 0's in compare
+//     mode; each side also shows side-N-position), total, busy (while a call runs), error
+//   last event: last-cpu ("CPU c"), last-what, last-path (the path label, or empty), last-text
+//   CPU c: cpu-c (panel), cpu-c-status, cpu-c-clock, cpu-c-events, cpu-c-holds, cpu-c-spins,
+//     cpu-c-labels, cpu-c-cache-zone (the zone whose per-CPU cache is shown: zone-select's),
+//     UMA: cpu-c-alloc-count, cpu-c-free-count ("none" without a bucket), cpu-c-alloc-entries,
+//     cpu-c-free-entries, cpu-c-alloc-items, cpu-c-free-items (top of stack first);
+//     vm_zone: cpu-c-list-count, cpu-c-list-items (head first); cpu-c-allocs, cpu-c-frees
+//   zone NAME (non-[A-Za-z0-9_.-] as "_"): zone-NAME (panel), zone-NAME-lock-word,
+//     zone-NAME-lock-holder ("CPU c" or "none"), zone-NAME-lock-waiters ("CPU a, CPU b" or
+//     "none"), zone-NAME-lock-spin, zone-NAME-used, zone-NAME-free; UMA: zone-NAME-depot-full,
+//     zone-NAME-depot-free (buckets), zone-NAME-slabs-part, -slabs-full, -slabs-free (slabs);
+//     vm_zone: zone-NAME-locked-count, zone-NAME-locked-items
+//   cache lines (PA as the state writes it, "0x…"): lines (table), line-PA (row),
+//     line-PA-cpu-c-l1, line-PA-cpu-c-l2 (M, O, E, S or I), line-PA-llc ("dirty", "clean" or
+//     "—"), line-PA-marks
+//   tlb-cpu-c, walk, walk-cycles, timeline (svg), path-chart
+// Keys: → step 1, ← back 1, shift+→ step N, shift+← back N (not while typing in a field).
+
+import { render } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import type { ViewAnswer, ViewState } from '../state.js';
+import { callApi, type Call } from './api.js';
+import { knownPaths, pathInfo } from './paths.js';
+import { busiestZone, StateView, type LineFilter } from './state-view.js';
+
+function statesOf(answer: ViewAnswer): ViewState[] {
+  return answer.mode === 'single' ? [answer.state] : [...answer.states];
+}
+
+function Toolbar({ answer, run, busy, zone, setZone, lineFilter, setLineFilter }: {
+  answer: ViewAnswer;
+  run: (c: Call) => void;
+  busy: boolean;
+  zone: string;
+  setZone: (z: string) => void;
+  lineFilter: LineFilter;
+  setLineFilter: (f: LineFilter) => void;
+}) {
+  const states = statesOf(answer);
+  const s = states[0]!;
+  const [n, setN] = useState(10);
+  const [cpu, setCpu] = useState(0);
+  const [goto, setGoto] = useState(0);
+  const seen = [...new Set(states.flatMap((x) => x.paths.map((p) => p.path)))].sort();
+  const known = knownPaths(s.run.allocator).filter((p) => !seen.includes(p));
+  const [path, setPath] = useState('');
+  const chosenPath = path !== '' ? path : (seen[0] ?? known[0] ?? '');
+  const count = (v: string, min: number) => Math.max(min, Math.floor(Number(v) || min));
+  return (
+    <nav class="toolbar" aria-label="replay controls">
+      <div class="group" role="group" aria-label="step">
+        <button type="button" data-testid="back-n" onClick={() => run({ kind: 'back', n })} disabled={s.position === 0} title="shift+←">
+          ⏪ back {n}
+        </button>
+        <button type="button" data-testid="back-1" onClick={() => run({ kind: 'back', n: 1 })} disabled={s.position === 0} title="←">
+          ◀ back 1
+        </button>
+        <button type="button" class="primary" data-testid="step-1" onClick={() => run({ kind: 'step', n: 1 })} disabled={s.done} title="→">
+          step 1 ▶
+        </button>
+        <button type="button" data-testid="step-n" onClick={() => run({ kind: 'step', n })} disabled={s.done} title="shift+→">
+          step {n} ⏩
+        </button>
+        <label>
+          N{' '}
+          <input type="number" min={1} value={n} data-testid="n-input" onInput={(e) => setN(count(e.currentTarget.value, 1))} class="num-input" />
+        </label>
+      </div>
+      <div class="group" role="group" aria-label="step to the next event on a CPU">
+        <label>
+          next event on{' '}
+          <select data-testid="cpu-select" value={cpu} onChange={(e) => setCpu(Number(e.currentTarget.value))}>
+            {s.cpus.map((c) => (
+              <option value={c.id}>CPU {c.id}</option>
+            ))}
+          </select>
+        </label>
+        <button type="button" data-testid="step-cpu" onClick={() => run({ kind: 'step-cpu', cpu })} disabled={s.done}>
+          go
+        </button>
+      </div>
+      <div class="group" role="group" aria-label="step to the next event on a path">
+        <label>
+          next on path{' '}
+          <select data-testid="path-select" value={chosenPath} onChange={(e) => setPath(e.currentTarget.value)}>
+            {seen.length > 0 && (
+              <optgroup label="seen so far">
+                {seen.map((p) => (
+                  <option value={p} title={pathInfo(p)}>
+                    {p}
+                  </option>
+                ))}
+              </optgroup>
+            )}
+            <optgroup label="other paths">
+              {known.map((p) => (
+                <option value={p} title={pathInfo(p)}>
+                  {p}
+                </option>
+              ))}
+            </optgroup>
+          </select>
+        </label>
+        <button type="button" data-testid="step-path" onClick={() => run({ kind: 'step-path', path: chosenPath })} disabled={s.done || chosenPath === ''}>
+          go
+        </button>
+      </div>
+      <div class="group" role="group" aria-label="jump">
+        <button type="button" data-testid="run" onClick={() => run({ kind: 'run' })} disabled={s.done}>
+          run to end ⏭
+        </button>
+        <label>
+          event{' '}
+          <input type="number" min={0} max={s.total} value={goto} data-testid="goto-input" onInput={(e) => setGoto(count(e.currentTarget.value, 0))} class="num-input wide" />
+        </label>
+        <button type="button" data-testid="goto" onClick={() => run({ kind: 'goto', position: goto })}>
+          go to
+        </button>
+      </div>
+      <div class="group" role="group" aria-label="what to show">
+        <label>
+          zone{' '}
+          <select data-testid="zone-select" value={zone} onChange={(e) => setZone(e.currentTarget.value)}>
+            {s.zones.map((z) => (
+              <option value={z.name}>{z.name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          lines{' '}
+          <select data-testid="line-filter" value={lineFilter} onChange={(e) => setLineFilter(e.currentTarget.value as LineFilter)}>
+            <option value="active">zones in use</option>
+            <option value="zone">this zone</option>
+            <option value="touched">touched by the last step</option>
+            <option value="all">all</option>
+          </select>
+        </label>
+      </div>
+      <div class="position" aria-live="polite">
+        <span>
+          event <b data-testid="position">{s.position}</b> of <span data-testid="total">{s.total}</span>
+        </span>
+        <progress max={Math.max(1, s.total)} value={s.position} aria-label="position in the trace" />
+        {busy && (
+          <span class="busy" data-testid="busy">
+            running…
+          </span>
+        )}
+      </div>
+    </nav>
+  );
+}
+
+function App() {
+  const [answer, setAnswer] = useState<ViewAnswer | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [zone, setZone] = useState('');
+  const [lineFilter, setLineFilter] = useState<LineFilter>('active');
+  const busyRef = useRef(false);
+  const nRef = useRef(10);
+
+  const run = useCallback(async (call: Call) => {
+    // One call at a time: a held arrow key does not queue up steps behind a slow one.
+    if (busyRef.current) return;
+    busyRef.current = true;
+    setBusy(true);
+    try {
+      setAnswer(await callApi(call));
+      setError(null);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      busyRef.current = false;
+      setBusy(false);
+    }
+  }, []);
+
+  useEffect(() => {
+    void run({ kind: 'state' });
+  }, [run]);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement | null;
+      if (t !== null && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
+      if (e.altKey || e.ctrlKey || e.metaKey) return;
+      const input = document.querySelector<HTMLInputElement>('[data-testid="n-input"]');
+      nRef.current = Math.max(1, Math.floor(Number(input?.value) || 1));
+      if (e.key === 'ArrowRight') void run({ kind: 'step', n: e.shiftKey ? nRef.current : 1 });
+      else if (e.key === 'ArrowLeft') void run({ kind: 'back', n: e.shiftKey ? nRef.current : 1 });
+      else return;
+      e.preventDefault();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [run]);
+
+  if (answer === null) {
+    return (
+      <main class="loading">
+        {error === null ? (
+          <p>Loading the replay…</p>
+        ) : (
+          <p role="alert" class="error" data-testid="error">
+            {error}
+          </p>
+        )}
+      </main>
+    );
+  }
+  const states = statesOf(answer);
+  const first = states[0]!;
+  const shownZone = first.zones.some((z) => z.name === zone) ? zone : busiestZone(first);
+  const chartMax = Math.max(0, ...states.flatMap((s) => s.paths.map((p) => p.cycles)));
+  const compare = answer.mode === 'compare';
+  return (
+    <>
+      <header class="top">
+        <h1>
+          kmemu view <span class="muted">{compare ? 'compare: per-CPU caching on and off' : ''}</span>
+        </h1>
+        <p data-testid="run-label">{first.run.label}</p>
+        <p class="keys small">keys: → step · ← back · shift+→/← N events</p>
+      </header>
+      <Toolbar answer={answer} run={(c) => void run(c)} busy={busy} zone={shownZone} setZone={setZone} lineFilter={lineFilter} setLineFilter={setLineFilter} />
+      {error !== null && (
+        <p role="alert" class="error" data-testid="error">
+          {error}
+        </p>
+      )}
+      <main class={compare ? 'compare' : 'single'}>
+        {states.map((s, i) => (
+          <StateView state={s} p={compare ? `side-${i}-` : ''} zone={shownZone} lineFilter={lineFilter} chartMax={chartMax} compare={compare} />
+        ))}
+      </main>
+    </>
+  );
+}
+
+const root = document.getElementById('app');
+if (root !== null) {
+  root.textContent = '';
+  render(<App />, root);
+}

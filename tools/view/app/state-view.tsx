@@ -1,0 +1,548 @@
+// One replay's state (ViewState) as panels: the last event, the CPUs and their per-CPU caches,
+// the zones, the cache lines under them, the TLBs and the last page walk, the timeline and the
+// chart of cycles by path. Every data-testid is prefixed with `p` ("" or "side-N-").
+
+import type { BucketView, CpuView, LineView, TlbView, ViewState, WalkView, ZoneView } from '../state.js';
+import { PathChart } from './chart.js';
+import { fmt, shortAddr, zoneId } from './format.js';
+import { pathColour, pathInfo } from './paths.js';
+import { Timeline } from './timeline.js';
+
+export type LineFilter = 'active' | 'zone' | 'touched' | 'all';
+
+export interface StateViewProps {
+  state: ViewState;
+  /** "" or "side-0-" / "side-1-". */
+  p: string;
+  /** The zone whose per-CPU caches the CPU panels show. */
+  zone: string;
+  lineFilter: LineFilter;
+  /** The chart's x extent, shared by both sides in compare mode. */
+  chartMax: number;
+  compare: boolean;
+}
+
+/** Zones that have done anything: items, per-CPU traffic, or spinning on their lock. */
+export function activeZones(state: ViewState): Set<string> {
+  return new Set(state.zones.filter((z) => z.used + z.free > 0 || z.lock.spinCycles > 0 || z.pcpu.some((c) => c.allocs + c.frees > 0)).map((z) => z.name));
+}
+
+/** The zone with the most per-CPU traffic (the first on a tie, or with none). */
+export function busiestZone(state: ViewState): string {
+  let best = state.zones[0]?.name ?? '';
+  let most = -1;
+  for (const z of state.zones) {
+    const n = z.pcpu.reduce((a, c) => a + c.allocs + c.frees, 0) + z.used;
+    if (n > most) [best, most] = [z.name, n];
+  }
+  return best;
+}
+
+function PathChip({ path }: { path: string }) {
+  return (
+    <span class="chip path" style={{ '--c': pathColour(path) }} title={pathInfo(path)}>
+      {path}
+    </span>
+  );
+}
+
+function Slots({ count, entries, label }: { count: number; entries: number; label: string }) {
+  if (entries > 64 || entries === 0) {
+    const pct = entries === 0 ? 0 : Math.min(100, (100 * count) / entries);
+    return (
+      <div class="bar" role="img" aria-label={label}>
+        <span style={{ width: `${pct}%` }} />
+      </div>
+    );
+  }
+  return (
+    <div class="slots" role="img" aria-label={label}>
+      {Array.from({ length: entries }, (_, i) => (
+        <span class={i < count ? 'full' : ''} />
+      ))}
+    </div>
+  );
+}
+
+function Items({ items, more, id }: { items: readonly string[]; more: number; id: string }) {
+  if (items.length === 0) return null;
+  return (
+    <details class="items">
+      <summary>items</summary>
+      <ol data-testid={id}>
+        {items.map((a) => (
+          <li title={a}>
+            <code>{shortAddr(a)}</code>
+          </li>
+        ))}
+        {more > 0 && <li class="muted">and {fmt(more)} more</li>}
+      </ol>
+    </details>
+  );
+}
+
+function Bucket({ label, b, id }: { label: string; b: BucketView | null | undefined; id: string }) {
+  return (
+    <div class="bucket">
+      <div class="bucket-head">
+        <span>{label}</span>
+        <span class="num">
+          <b data-testid={`${id}-count`}>{b == null ? 'none' : b.count}</b>
+          {b != null && (
+            <>
+              {' / '}
+              <span data-testid={`${id}-entries`}>{b.entries}</span>
+            </>
+          )}
+        </span>
+      </div>
+      {b != null && <Slots count={b.count} entries={b.entries} label={`${b.count} of ${b.entries} slots hold an item`} />}
+      {/* Top of stack last in the state; the page lists it first, as the next zalloc takes it. */}
+      {b != null && <Items items={[...b.items].reverse()} more={b.count - b.items.length} id={`${id}-items`} />}
+    </div>
+  );
+}
+
+function FreeList({ label, list, id }: { label: string; list: { count: number; items: string[] } | undefined; id: string }) {
+  if (list === undefined) return null;
+  return (
+    <div class="bucket">
+      <div class="bucket-head">
+        <span>{label}</span>
+        <b class="num" data-testid={`${id}-count`}>
+          {list.count}
+        </b>
+      </div>
+      <div class="chain" aria-hidden="true">
+        {list.items.slice(0, 8).map(() => (
+          <span />
+        ))}
+        {list.count > 8 && <em>+{fmt(list.count - 8)}</em>}
+      </div>
+      <Items items={list.items} more={list.count - list.items.length} id={`${id}-items`} />
+    </div>
+  );
+}
+
+function CpuPanel({ cpu, zone, p }: { cpu: CpuView; zone: ZoneView | undefined; p: string }) {
+  const t = `${p}cpu-${cpu.id}`;
+  const cache = zone?.pcpu.find((c) => c.cpu === cpu.id);
+  return (
+    <section class={`card cpu status-${cpu.status}`} data-testid={t} aria-label={`CPU ${cpu.id}`}>
+      <header>
+        <h3>CPU {cpu.id}</h3>
+        <span class={`badge status-${cpu.status}`} data-testid={`${t}-status`}>
+          {cpu.status}
+        </span>
+      </header>
+      <dl class="kv">
+        <dt>clock</dt>
+        <dd data-testid={`${t}-clock`}>{fmt(cpu.clock)}</dd>
+        <dt>events</dt>
+        <dd data-testid={`${t}-events`}>{fmt(cpu.events)}</dd>
+        <dt>holds</dt>
+        <dd data-testid={`${t}-holds`}>{cpu.holds.length === 0 ? 'no lock' : cpu.holds.join(', ')}</dd>
+        <dt>spins on</dt>
+        <dd data-testid={`${t}-spins`} class={cpu.spinsOn === null ? '' : 'warn'}>
+          {cpu.spinsOn ?? '—'}
+        </dd>
+      </dl>
+      <div class="labels" data-testid={`${t}-labels`} aria-label="path-label stack, outermost first">
+        {cpu.labels.length === 0 ? <span class="muted">between events</span> : cpu.labels.map((l) => <PathChip path={l} />)}
+      </div>
+      {zone !== undefined && cache !== undefined && (
+        <div class="pcpu">
+          <h4>
+            per-CPU cache of <span data-testid={`${t}-cache-zone`}>{zone.name}</span>
+          </h4>
+          {zone.allocator === 'uma' ? (
+            <>
+              <Bucket label="alloc bucket" b={cache.alloc} id={`${t}-alloc`} />
+              <Bucket label="free bucket" b={cache.free} id={`${t}-free`} />
+            </>
+          ) : (
+            <FreeList label="free list" list={cache.list} id={`${t}-list`} />
+          )}
+          <p class="muted small">
+            <span data-testid={`${t}-allocs`}>{fmt(cache.allocs)}</span> allocs · <span data-testid={`${t}-frees`}>{fmt(cache.frees)}</span> frees on this CPU
+          </p>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function BucketStrip({ buckets, id, label }: { buckets: BucketView[]; id: string; label: string }) {
+  return (
+    <div class="strip">
+      <div class="bucket-head">
+        <span>{label}</span>
+        <b class="num" data-testid={id}>
+          {buckets.length}
+        </b>
+      </div>
+      <div class="minis">
+        {buckets.slice(0, 24).map((b) => (
+          <span class="mini" title={`${b.address}: ${b.count} of ${b.entries}`}>
+            <span style={{ height: `${b.entries === 0 ? 0 : (100 * b.count) / b.entries}%` }} />
+          </span>
+        ))}
+        {buckets.length > 24 && <em>+{buckets.length - 24}</em>}
+        {buckets.length === 0 && <span class="muted small">none</span>}
+      </div>
+    </div>
+  );
+}
+
+function SlabStrip({ slabs, id, label }: { slabs: { free: number; ipers: number; address: string }[]; id: string; label: string }) {
+  return (
+    <div class="strip">
+      <div class="bucket-head">
+        <span>{label}</span>
+        <b class="num" data-testid={id}>
+          {slabs.length}
+        </b>
+      </div>
+      <div class="minis">
+        {slabs.slice(0, 24).map((s) => (
+          <span class="mini slab" title={`${s.address}: ${s.free} of ${s.ipers} items free`}>
+            <span style={{ height: `${s.ipers === 0 ? 0 : (100 * (s.ipers - s.free)) / s.ipers}%` }} />
+          </span>
+        ))}
+        {slabs.length > 24 && <em>+{slabs.length - 24}</em>}
+        {slabs.length === 0 && <span class="muted small">none</span>}
+      </div>
+    </div>
+  );
+}
+
+function ZonePanel({ zone, p }: { zone: ZoneView; p: string }) {
+  const t = `${p}zone-${zoneId(zone.name)}`;
+  const l = zone.lock;
+  const held = l.holder !== null;
+  return (
+    <section class="card zone" data-testid={t} aria-label={`zone ${zone.name}`}>
+      <header>
+        <h3>{zone.name}</h3>
+        <span class="muted small" title={zone.address}>
+          {zone.allocator === 'uma' ? 'UMA' : 'vm_zone'} · {zone.itemSize} B items
+        </span>
+      </header>
+      <div class={`lock ${held ? 'held' : 'free'}`} title={`${l.name} at ${l.address}, line ${l.line}`}>
+        <span class="lock-icon" aria-hidden="true">
+          {held ? '🔒' : '🔓'}
+        </span>
+        <dl class="kv inline">
+          <dt>lock word</dt>
+          <dd>
+            <code data-testid={`${t}-lock-word`}>{l.word}</code>
+          </dd>
+          <dt>holder</dt>
+          <dd data-testid={`${t}-lock-holder`}>{l.holder === null ? 'none' : `CPU ${l.holder}`}</dd>
+          <dt>waiters</dt>
+          <dd data-testid={`${t}-lock-waiters`} class={l.waiters.length > 0 ? 'warn' : ''}>
+            {l.waiters.length === 0 ? 'none' : l.waiters.map((w) => `CPU ${w}`).join(', ')}
+          </dd>
+          <dt>spin</dt>
+          <dd>
+            <span data-testid={`${t}-lock-spin`}>{fmt(l.spinCycles)}</span> cycles
+          </dd>
+        </dl>
+      </div>
+      {zone.depot !== undefined && (
+        <div class="group-2">
+          <BucketStrip buckets={zone.depot.full} id={`${t}-depot-full`} label="depot: full buckets" />
+          <BucketStrip buckets={zone.depot.free} id={`${t}-depot-free`} label="depot: free buckets" />
+        </div>
+      )}
+      {zone.slabs !== undefined && (
+        <div class="group-3">
+          <SlabStrip slabs={zone.slabs.part} id={`${t}-slabs-part`} label="slabs: partial" />
+          <SlabStrip slabs={zone.slabs.full} id={`${t}-slabs-full`} label="full" />
+          <SlabStrip slabs={zone.slabs.free} id={`${t}-slabs-free`} label="free" />
+        </div>
+      )}
+      {zone.locked !== undefined && <FreeList label="zone free list (under the lock)" list={zone.locked} id={`${t}-locked`} />}
+      <div class="usage">
+        <span>
+          used <b data-testid={`${t}-used`}>{fmt(zone.used)}</b>
+        </span>
+        <div class="bar two" role="img" aria-label={`${zone.used} used, ${zone.free} free`}>
+          <span style={{ width: `${zone.used + zone.free === 0 ? 0 : (100 * zone.used) / (zone.used + zone.free)}%` }} />
+        </div>
+        <span>
+          free <b data-testid={`${t}-free`}>{fmt(zone.free)}</b>
+        </span>
+      </div>
+    </section>
+  );
+}
+
+const STATE_NAMES: Record<string, string> = { M: 'Modified', O: 'Owned', E: 'Exclusive', S: 'Shared', I: 'Invalid' };
+
+function LineGrid({ lines, cpus, p, hidden }: { lines: LineView[]; cpus: number; p: string; hidden: number }) {
+  const ids = Array.from({ length: cpus }, (_, c) => c);
+  return (
+    <div class="scroll">
+      <table class="lines" data-testid={`${p}lines`}>
+        <thead>
+          <tr>
+            <th rowSpan={2}>line</th>
+            <th rowSpan={2}>what</th>
+            {ids.map((c) => (
+              <th colSpan={2} scope="colgroup">
+                CPU {c}
+              </th>
+            ))}
+            <th rowSpan={2}>LLC</th>
+            <th rowSpan={2}>last step</th>
+          </tr>
+          <tr>
+            {ids.map(() => (
+              <>
+                <th scope="col">L1D</th>
+                <th scope="col">L2</th>
+              </>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {lines.map((l) => {
+            const t = `${p}line-${l.line}`;
+            return (
+              <tr class={l.touched ? 'touched' : ''} data-testid={t}>
+                <td>
+                  <code>{l.line}</code>
+                </td>
+                <td class="what">{l.what}</td>
+                {ids.map((c) => {
+                  const by = l.touchedBy.includes(c) ? ' by' : '';
+                  return (
+                    <>
+                      <td class={`mesi mesi-${l.l1[c] ?? 'I'}${by}`} data-testid={`${t}-cpu-${c}-l1`} title={`CPU ${c} L1D: ${STATE_NAMES[l.l1[c] ?? 'I']}`}>
+                        {l.l1[c] ?? 'I'}
+                      </td>
+                      <td class={`mesi mesi-${l.l2[c] ?? 'I'} l2`} data-testid={`${t}-cpu-${c}-l2`} title={`CPU ${c} L2: ${STATE_NAMES[l.l2[c] ?? 'I']}`}>
+                        {l.l2[c] ?? 'I'}
+                      </td>
+                    </>
+                  );
+                })}
+                <td class={`llc ${l.llc ? (l.llcDirty ? 'dirty' : 'in') : 'out'}`} data-testid={`${t}-llc`}>
+                  {l.llc ? (l.llcDirty ? 'dirty' : 'clean') : '—'}
+                </td>
+                <td class="marks" data-testid={`${t}-marks`}>
+                  {l.touched && (
+                    <span class="mark touch" title="touched by the last step">
+                      {l.written ? 'written' : 'read'} by {l.touchedBy.map((c) => `CPU ${c}`).join(', ')}
+                    </span>
+                  )}
+                  {l.transfers > 0 && (
+                    <span class="mark xfer" title="cache-to-cache transfers in the last step">
+                      ⇄ {l.transfers}
+                    </span>
+                  )}
+                  {l.invalidations > 0 && (
+                    <span class="mark inval" title="copies invalidated in the last step">
+                      ✕ {l.invalidations}
+                    </span>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {lines.length === 0 && <p class="muted">No lines to show with this filter.</p>}
+      {hidden > 0 && <p class="muted small">{hidden} lines of other zones hidden (see the lines menu).</p>}
+    </div>
+  );
+}
+
+function TlbPanel({ tlb, p }: { tlb: TlbView[]; p: string }) {
+  return (
+    <div class="tlbs">
+      {tlb.map((t) => (
+        <div class="tlb" data-testid={`${p}tlb-cpu-${t.cpu}`}>
+          <h4>CPU {t.cpu}</h4>
+          {t.entries.length === 0 ? (
+            <p class="muted small">no entry for the pages touched</p>
+          ) : (
+            <table class="small">
+              <thead>
+                <tr>
+                  <th>page</th>
+                  <th>size</th>
+                  <th>in</th>
+                  <th>frame</th>
+                  <th>flags</th>
+                </tr>
+              </thead>
+              <tbody>
+                {t.entries.map((e) => (
+                  <tr>
+                    <td title={e.page}>
+                      <code>{shortAddr(e.page)}</code>
+                    </td>
+                    <td>{e.pageSize}</td>
+                    <td>{e.level}</td>
+                    <td>
+                      <code>{e.frame}</code>
+                    </td>
+                    <td>
+                      <code>{e.flags}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+const LEVEL_NAMES: Record<number, string> = { 4: 'PML4', 3: 'PDPT', 2: 'PD', 1: 'PT' };
+
+function WalkPanel({ walk, p }: { walk: WalkView | null; p: string }) {
+  if (walk === null) return <p class="muted" data-testid={`${p}walk`}>No page walk yet: every translation so far hit in a TLB.</p>;
+  return (
+    <div data-testid={`${p}walk`}>
+      <p>
+        CPU {walk.cpu} walked <code>{walk.va}</code>: <b data-testid={`${p}walk-cycles`}>{fmt(walk.cycles)}</b> cycles, {walk.ok ? 'a translation' : 'a fault'}
+      </p>
+      <ol class="walk">
+        {walk.steps.map((s) => (
+          <li>
+            <span class="lvl">{LEVEL_NAMES[s.level] ?? `L${s.level}`}</span> entry at <code>{s.entry}</code> = <code>{s.value}</code>
+          </li>
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+function LastEvent({ state, p }: { state: ViewState; p: string }) {
+  const last = state.last;
+  if (last === null) return <p class="muted" data-testid={`${p}last-text`}>Nothing has run yet. Step (→) to run the trace's first event.</p>;
+  const c = last.counts;
+  const figures: [string, number][] = [
+    ['cycles', c.cycles],
+    ['L1D misses', c.l1dMisses],
+    ['L2 misses', c.l2Misses],
+    ['LLC misses', c.llcMisses],
+    ['c2c transfers', c.c2cTransfers],
+    ['invalidations', c.invalidations],
+    ['TLB misses', c.tlbMisses],
+    ['walk cycles', c.walkCycles],
+    ['spin cycles', c.spinCycles],
+    ['idle cycles', c.idleCycles],
+    ['atomics', c.atomics],
+  ];
+  return (
+    <div class="last">
+      <p class="last-head">
+        <span class="badge" data-testid={`${p}last-cpu`}>
+          CPU {last.cpu}
+        </span>{' '}
+        <span data-testid={`${p}last-what`}>{last.what}</span> <span class="muted small">(trace line {last.traceLine})</span>
+      </p>
+      <p>
+        {last.path === null ? <span class="muted">no allocator path</span> : <PathChip path={last.path} />}
+        <span data-testid={`${p}last-path`} hidden>
+          {last.path ?? ''}
+        </span>
+        {last.opCycles !== null && (
+          <span>
+            {' '}
+            <b>{fmt(last.opCycles)}</b> cycles in the allocator
+          </span>
+        )}
+      </p>
+      <p class="last-text" data-testid={`${p}last-text`}>
+        {last.text}
+      </p>
+      <ul class="figures">
+        {figures.map(([name, v]) => (
+          <li class={v === 0 ? 'zero' : ''}>
+            <b>{fmt(v)}</b> {name}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export function StateView({ state, p, zone, lineFilter, chartMax, compare }: StateViewProps) {
+  const zoneView = state.zones.find((z) => z.name === zone);
+  const active = activeZones(state);
+  const shownZones = state.zones.filter((z) => active.has(z.name) || z.name === zone);
+  const idleZones = state.zones.filter((z) => !active.has(z.name) && z.name !== zone);
+  const keep = (l: LineView): boolean =>
+    lineFilter === 'all' || (lineFilter === 'touched' ? l.touched : lineFilter === 'zone' ? l.zone === zone : active.has(l.zone) || l.zone === zone || l.touched);
+  const lines = state.lines.filter(keep);
+  const side = compare ? (state.run.pcpu ? 'per-CPU caching on' : 'per-CPU caching off (locked)') : '';
+  return (
+    <div class={`state ${compare ? 'narrow' : ''}`}>
+      {compare && (
+        <h2 class="side-title">
+          {side}{' '}
+          <span class="muted small">
+            event <b data-testid={`${p}position`}>{state.position}</b> / {state.total}
+          </span>
+        </h2>
+      )}
+      <section class="panel span-8" aria-labelledby={`${p}h-last`}>
+        <h2 id={`${p}h-last`}>Last event</h2>
+        <LastEvent state={state} p={p} />
+      </section>
+      <section class="panel span-4" aria-labelledby={`${p}h-chart`}>
+        <h2 id={`${p}h-chart`}>Cycles by path so far</h2>
+        <PathChart paths={state.paths} max={chartMax} id={`${p}path-chart`} />
+      </section>
+      <section class="panel span-12" aria-labelledby={`${p}h-cpus`}>
+        <h2 id={`${p}h-cpus`}>CPUs</h2>
+        <div class="cards">
+          {state.cpus.map((c) => (
+            <CpuPanel cpu={c} zone={zoneView} p={p} />
+          ))}
+        </div>
+      </section>
+      <section class="panel span-12" aria-labelledby={`${p}h-zones`}>
+        <h2 id={`${p}h-zones`}>Zones</h2>
+        <div class="cards">
+          {shownZones.map((z) => (
+            <ZonePanel zone={z} p={p} />
+          ))}
+        </div>
+        {idleZones.length > 0 && <p class="muted small">Not used yet: {idleZones.map((z) => z.name).join(', ')}.</p>}
+      </section>
+      <section class="panel span-12" aria-labelledby={`${p}h-lines`}>
+        <h2 id={`${p}h-lines`}>Cache lines of the allocator's structures</h2>
+        <p class="legend small">
+          {(['M', 'O', 'E', 'S', 'I'] as const).map((s) => (
+            <span class={`mesi mesi-${s}`}>
+              {s} {STATE_NAMES[s]}
+            </span>
+          ))}
+          <span class="touched-key">touched by the last step</span>
+          <span>⇄ cache-to-cache transfer · ✕ copy invalidated</span>
+        </p>
+        <LineGrid lines={lines} cpus={state.run.cpus} p={p} hidden={lineFilter === 'active' ? state.lines.length - lines.length : 0} />
+      </section>
+      <section class="panel span-6" aria-labelledby={`${p}h-tlb`}>
+        <h2 id={`${p}h-tlb`}>TLB entries of the pages touched</h2>
+        <TlbPanel tlb={state.tlb} p={p} />
+      </section>
+      <section class="panel span-6" aria-labelledby={`${p}h-walk`}>
+        <h2 id={`${p}h-walk`}>Last page walk</h2>
+        <WalkPanel walk={state.walk} p={p} />
+      </section>
+      <section class="panel span-12" aria-labelledby={`${p}h-timeline`}>
+        <h2 id={`${p}h-timeline`}>Timeline</h2>
+        <Timeline state={state} id={`${p}timeline`} />
+      </section>
+    </div>
+  );
+}
