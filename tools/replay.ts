@@ -177,7 +177,8 @@ export async function runCompare(file: string, opts: ReplayCliOptions, io: Repla
   return doc;
 }
 
-function addReplayOptions(c: Command): Command {
+/** The options that shape a replay (the machine, the allocator and its what-ifs, the trace reader's leniency); kmemu view takes these. */
+export function addRunOptions(c: Command): Command {
   return addTunableOption(addMachineOptions(c))
     .addOption(new Option('--allocator <name>', 'the kernel allocator to replay on').choices(['vmzone', 'uma']).default('vmzone'))
     .option('--touch <lines>', 'cache lines the consumer writes after each allocation', '1')
@@ -189,7 +190,12 @@ function addReplayOptions(c: Command): Command {
     .option('--invariants', 'UMA: an INVARIANTS kernel (uma_dbg checks on every operation)')
     .option('--lenient', 'count and skip events that break the trace rules instead of stopping')
     .option('--sysctl <name=value>', 'set a writable sysctl after boot (repeatable), e.g. vm.zone_burst=8', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--no-packet-zone', 'mbufs: m_getcl takes an mbuf and a cluster from their own zones instead of a packet from the packet zone (a what-if)')
+    .option('--no-packet-zone', 'mbufs: m_getcl takes an mbuf and a cluster from their own zones instead of a packet from the packet zone (a what-if)');
+}
+
+/** The run options and those of the report (tables or JSON, where it goes). */
+export function addReplayOptions(c: Command): Command {
+  return addRunOptions(c)
     .option('--zones <n>', 'zones shown in the per-zone table', '8')
     .option('--json', 'print the JSON document instead of tables')
     .option('--no-legend', 'leave out the legend of columns and path labels under the tables')

@@ -71,10 +71,14 @@ export const BODY_LIMIT = 4096;
 /** Largest n for step and back: more than any trace we read, small enough to stay an exact integer. */
 const MAX_STEPS = 1_000_000_000;
 
-/** The page loads its own script and style and calls its own API; nothing else, nothing inline. */
+/**
+ * The page loads its own script and style and calls its own API; nothing remote, nothing inline.
+ * 'unsafe-eval': vega compiles the chart's expressions with Function() (vega-interpreter, which
+ * would avoid it, is not a dependency).
+ */
 export const CSP = [
   "default-src 'none'",
-  "script-src 'self'",
+  "script-src 'self' 'unsafe-eval'",
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",

@@ -20,7 +20,7 @@ export function PathChart({ paths, max, id }: { paths: PathTotal[]; max: number;
       background: 'transparent',
       data: { values: rows },
       encoding: {
-        y: { field: 'path', type: 'nominal', sort: '-x', title: null },
+        y: { field: 'path', type: 'nominal', sort: [...paths].sort((a, b) => b.cycles - a.cycles).map((p) => p.path), title: null },
         x: { field: 'cycles', type: 'quantitative', title: 'cycles', scale: { domain: [0, Math.max(1, max) * 1.35] }, axis: { format: '~s', tickCount: 4 } },
       },
       layer: [

@@ -57,16 +57,16 @@ function Toolbar({ answer, run, busy, zone, setZone, lineFilter, setLineFilter }
     <nav class="toolbar" aria-label="replay controls">
       <div class="group" role="group" aria-label="step">
         <button type="button" data-testid="back-n" onClick={() => run({ kind: 'back', n })} disabled={s.position === 0} title="shift+←">
-          ⏪ back {n}
+          « back {n}
         </button>
         <button type="button" data-testid="back-1" onClick={() => run({ kind: 'back', n: 1 })} disabled={s.position === 0} title="←">
-          ◀ back 1
+          ‹ back 1
         </button>
         <button type="button" class="primary" data-testid="step-1" onClick={() => run({ kind: 'step', n: 1 })} disabled={s.done} title="→">
-          step 1 ▶
+          step 1 ›
         </button>
         <button type="button" data-testid="step-n" onClick={() => run({ kind: 'step', n })} disabled={s.done} title="shift+→">
-          step {n} ⏩
+          step {n} »
         </button>
         <label>
           N{' '}
@@ -114,7 +114,7 @@ function Toolbar({ answer, run, busy, zone, setZone, lineFilter, setLineFilter }
       </div>
       <div class="group" role="group" aria-label="jump">
         <button type="button" data-testid="run" onClick={() => run({ kind: 'run' })} disabled={s.done}>
-          run to end ⏭
+          run to end »|
         </button>
         <label>
           event{' '}
@@ -165,23 +165,40 @@ function App() {
   const [zone, setZone] = useState('');
   const [lineFilter, setLineFilter] = useState<LineFilter>('active');
   const busyRef = useRef(false);
-  const nRef = useRef(10);
+  /** Events the keys asked for while a call ran (+ forward, - back), sent as one call after it. */
+  const pendingRef = useRef(0);
 
   const run = useCallback(async (call: Call) => {
-    // One call at a time: a held arrow key does not queue up steps behind a slow one.
+    // One call at a time; a click while one runs is dropped (the buttons show the state it left).
     if (busyRef.current) return;
     busyRef.current = true;
     setBusy(true);
+    let next: Call | null = call;
     try {
-      setAnswer(await callApi(call));
-      setError(null);
+      while (next !== null) {
+        setAnswer(await callApi(next));
+        setError(null);
+        const d = pendingRef.current;
+        pendingRef.current = 0;
+        next = d > 0 ? { kind: 'step', n: d } : d < 0 ? { kind: 'back', n: -d } : null;
+      }
     } catch (err) {
+      pendingRef.current = 0;
       setError(err instanceof Error ? err.message : String(err));
     } finally {
       busyRef.current = false;
       setBusy(false);
     }
   }, []);
+
+  /** Keys: n events forward (n > 0) or back; while a call runs they add up, and none is lost. */
+  const move = useCallback(
+    (n: number) => {
+      if (busyRef.current) pendingRef.current += n;
+      else void run(n > 0 ? { kind: 'step', n } : { kind: 'back', n: -n });
+    },
+    [run],
+  );
 
   useEffect(() => {
     void run({ kind: 'state' });
@@ -193,15 +210,15 @@ function App() {
       if (t !== null && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
       if (e.altKey || e.ctrlKey || e.metaKey) return;
       const input = document.querySelector<HTMLInputElement>('[data-testid="n-input"]');
-      nRef.current = Math.max(1, Math.floor(Number(input?.value) || 1));
-      if (e.key === 'ArrowRight') void run({ kind: 'step', n: e.shiftKey ? nRef.current : 1 });
-      else if (e.key === 'ArrowLeft') void run({ kind: 'back', n: e.shiftKey ? nRef.current : 1 });
+      const n = e.shiftKey ? Math.max(1, Math.floor(Number(input?.value) || 1)) : 1;
+      if (e.key === 'ArrowRight') move(n);
+      else if (e.key === 'ArrowLeft') move(-n);
       else return;
       e.preventDefault();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [run]);
+  }, [move]);
 
   if (answer === null) {
     return (

@@ -188,7 +188,6 @@ function BucketStrip({ buckets, id, label }: { buckets: BucketView[]; id: string
           </span>
         ))}
         {buckets.length > 24 && <em>+{buckets.length - 24}</em>}
-        {buckets.length === 0 && <span class="muted small">none</span>}
       </div>
     </div>
   );
@@ -210,7 +209,6 @@ function SlabStrip({ slabs, id, label }: { slabs: { free: number; ipers: number;
           </span>
         ))}
         {slabs.length > 24 && <em>+{slabs.length - 24}</em>}
-        {slabs.length === 0 && <span class="muted small">none</span>}
       </div>
     </div>
   );
@@ -229,11 +227,9 @@ function ZonePanel({ zone, p }: { zone: ZoneView; p: string }) {
         </span>
       </header>
       <div class={`lock ${held ? 'held' : 'free'}`} title={`${l.name} at ${l.address}, line ${l.line}`}>
-        <span class="lock-icon" aria-hidden="true">
-          {held ? '🔒' : '🔓'}
-        </span>
+        <span class={`badge lock-state ${held ? 'held' : 'free'}`}>{held ? 'lock held' : 'lock free'}</span>
         <dl class="kv inline">
-          <dt>lock word</dt>
+          <dt>word</dt>
           <dd>
             <code data-testid={`${t}-lock-word`}>{l.word}</code>
           </dd>
@@ -511,7 +507,7 @@ export function StateView({ state, p, zone, lineFilter, chartMax, compare }: Sta
       </section>
       <section class="panel span-12" aria-labelledby={`${p}h-zones`}>
         <h2 id={`${p}h-zones`}>Zones</h2>
-        <div class="cards">
+        <div class="cards zones">
           {shownZones.map((z) => (
             <ZonePanel zone={z} p={p} />
           ))}
