@@ -497,7 +497,7 @@ export function StateView({ state, p, zone, lineFilter, chartMax, compare }: Sta
         <h2 id={`${p}h-chart`}>Cycles by path so far</h2>
         <PathChart paths={state.paths} max={chartMax} id={`${p}path-chart`} />
       </section>
-      <section class="panel span-12" aria-labelledby={`${p}h-cpus`}>
+      <section class="panel span-7" aria-labelledby={`${p}h-cpus`}>
         <h2 id={`${p}h-cpus`}>CPUs</h2>
         <div class="cards">
           {state.cpus.map((c) => (
@@ -505,7 +505,7 @@ export function StateView({ state, p, zone, lineFilter, chartMax, compare }: Sta
           ))}
         </div>
       </section>
-      <section class="panel span-12" aria-labelledby={`${p}h-zones`}>
+      <section class="panel span-5" aria-labelledby={`${p}h-zones`}>
         <h2 id={`${p}h-zones`}>Zones</h2>
         <div class="cards zones">
           {shownZones.map((z) => (

@@ -47,10 +47,10 @@ export function Timeline({ state, id }: { state: ViewState; id: string }) {
             </rect>
           );
         })}
-        {ticks.map((t) => (
+        {ticks.map((t, i) => (
           <g>
             <line class="tick" x1={x(t)} x2={x(t)} y1={cpus * LANE} y2={cpus * LANE + 4} />
-            <text class="tick-label" x={x(t)} y={cpus * LANE + 16} text-anchor="middle">
+            <text class="tick-label" x={x(t)} y={cpus * LANE + 16} text-anchor={i === 0 ? 'start' : i === ticks.length - 1 ? 'end' : 'middle'}>
               {fmt(Math.round(t))}
             </text>
           </g>
