@@ -12,3 +12,4 @@ export * from './uma_int.js';
 export * from './uma_core.js';
 export type { ZoneLineShow, ZoneLockShow } from './ddb_lines.js';
 export * from './uma_ddb.js';
+export * from './vm_zone_ddb.js';
