@@ -24,8 +24,8 @@ export interface UmaBucketShow {
   cnt: number;
   entries: number;
   /**
-   * ub_bucket[0 .. min(cnt, maxItems) - 1], the top of the stack (the next item
-   * uma_zalloc takes) last; when cnt > maxItems the top is left off.
+   * ub_bucket[max(0, cnt - maxItems) .. cnt - 1]: the top of the stack (the next item
+   * uma_zalloc takes) last; when cnt > maxItems the bottom is left off.
    */
   items: number[];
 }
@@ -87,7 +87,10 @@ export function db_show_uma_zone(k: Kernel, zone: number, maxItems = 16): UmaZon
 
 /** Every zone, in umaZoneStats' order (kegs oldest first, each keg's zones, then cache zones). */
 export function db_show_uma_zones(k: Kernel, maxItems = 16): UmaZoneShow[] {
-  return umaZoneStats(k).map((s) => show(k, s, maxItems));
+  // A zone another CPU's uma_zcreate is still building is on the list before its lock is set
+  // (a viewer may pause then): it is left out until it is whole.
+  const { rptr } = umaReader(k);
+  return umaZoneStats(k).filter((s) => rptr(s.zone + uma_zone.uz_lock) !== 0).map((s) => show(k, s, maxItems));
 }
 
 function show(k: Kernel, s: UmaZoneStats, maxItems: number): UmaZoneShow {
@@ -103,7 +106,7 @@ function show(k: Kernel, s: UmaZoneStats, maxItems: number): UmaZoneShow {
     if (b === 0) return null;
     const cnt = r16(b + uma_bucket.ub_cnt);
     const items: number[] = [];
-    for (let i = 0; i < Math.min(cnt, maxItems); i++) items.push(rptr(b + ub_bucket + i * 8));
+    for (let i = Math.max(0, cnt - maxItems); i < cnt; i++) items.push(rptr(b + ub_bucket + i * 8));
     return { va: b, cnt, entries: r16(b + uma_bucket.ub_entries), items };
   };
   const depot = (head: number) => walkList(rptr, z + head, uma_bucket.ub_link_next).map((b) => bucket(b)!);
