@@ -68,6 +68,8 @@ function sumCounters(cpu: Cpu, out: Float64Array): void {
   out.fill(0);
   const ctr = cpu.ctr;
   for (let base = 0; base < ctr.length; base += NCOUNTERS) {
+    // A row no code ran under (most label × context pairs) has no cycles and no references.
+    if (ctr[base + K.cycles] === 0 && ctr[base + K['mem.loads']] === 0 && ctr[base + K['mem.stores']] === 0 && ctr[base + K['mem.atomics']] === 0) continue;
     for (let i = 0; i < SUMS.length; i++) out[i]! += ctr[base + SUMS[i]!]!;
   }
 }
@@ -389,6 +391,10 @@ class Run {
   // --- The state at a pause ------------------------------------------------------------
 
   state(total: number, run: ViewState['run']): ViewState {
+    return this.k.viewing(() => this.view(total, run));
+  }
+
+  private view(total: number, run: ViewState['run']): ViewState {
     const m = this.m;
     const k = this.k;
     const zones = zoneViews(k, run.allocator, m, this.boot, this.takenBy, this.spun);

@@ -35,7 +35,7 @@ export interface ViewState {
   paths: PathTotal[];
 }
 
-export const TIMELINE_CAP = 2000;
+export const TIMELINE_CAP = 500;
 
 export interface CpuView {
   id: number;
