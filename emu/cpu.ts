@@ -88,6 +88,21 @@ export class Cpu implements AccessContext {
    * address (DMAP_BASE + physical). For recording address traces of the machine.
    */
   tracer: ((write: boolean, va: number, size: number) => void) | undefined;
+  /**
+   * When set, told of every locked read-modify-write once it is done: its address, the
+   * physical address, the value before and the value after (equal for a failed
+   * compare-exchange). For views of lock words (who took it last).
+   */
+  onAtomic: ((cpu: Cpu, va: number, pa: number, old: number, next: number) => void) | undefined;
+  /** When set, told when a spin-wait ends: the line spun on (physical line number) and the cycles spun. */
+  onSpin: ((cpu: Cpu, line: number, cycles: number) => void) | undefined;
+  /**
+   * The last page walk: its virtual address, the physical address and the value (low and high
+   * words) of the entry read at each level (index 0 = PML4), the number of levels read, its
+   * cycles, whether it ended in a translation, and a serial number that counts walks. Written
+   * by every walk (a few stores, off the TLB-hit path); read by views.
+   */
+  readonly lastWalk = { va: 0, levels: 0, entry: new Float64Array(4), lo: new Float64Array(4), hi: new Float64Array(4), cycles: 0, ok: false, serial: 0 };
 
   private readonly machine: Machine;
   private readonly memsys: MemorySystem;
@@ -265,6 +280,15 @@ export class Cpu implements AccessContext {
   leave(): void {
     if (this.depth === 0) throw new RangeError(`cpu${this.id}: leave() without enter()`);
     this.setLabel(this.stack[--this.depth]!);
+  }
+
+  /** The path-label stack's names, outermost first, innermost (the current label) last; empty outside any. */
+  labelNames(): string[] {
+    const names = this.machine.labels.names;
+    const out: string[] = [];
+    for (let i = 1; i < this.depth; i++) out.push(names[this.stack[i]!]!);
+    if (this.depth > 0) out.push(names[this.label]!);
+    return out;
   }
 
   /** The innermost path label's name. */
@@ -639,6 +663,9 @@ export class Cpu implements AccessContext {
     let us = true;
     let nx = false;
     let ok = false;
+    const record = this.lastWalk;
+    record.va = va;
+    record.levels = 0;
     for (let level = 4; level >= 1; level--) {
       const at = table + tableIndex(va, level) * 8;
       const line = Math.floor(at / LINE_SIZE);
@@ -647,6 +674,9 @@ export class Cpu implements AccessContext {
       ctr[b + K['tlb.walkLoads']]!++;
       let lo = this.mem.read32(at);
       const hi = this.mem.read32(at + 4);
+      record.entry[record.levels] = at;
+      record.lo[record.levels] = lo;
+      record.hi[record.levels++] = hi;
       if ((lo & PTE_P) === 0) {
         this.faultCode = write ? PF_WRITE : 0;
         break;
@@ -682,6 +712,9 @@ export class Cpu implements AccessContext {
     }
     ctr[b + K['tlb.walkCycles']]! += spent;
     this.xlat += spent;
+    record.cycles = spent;
+    record.ok = ok;
+    record.serial++;
     return ok;
   }
 
@@ -838,7 +871,10 @@ export class Cpu implements AccessContext {
     else old = pointerFrom(mem.read32(pa), mem.read32(pa + 4));
     let next: number;
     if (op === OP_CMPXCHG) {
-      if (old !== (size === 4 ? a >>> 0 : a)) return old;
+      if (old !== (size === 4 ? a >>> 0 : a)) {
+        if (this.onAtomic !== undefined) this.onAtomic(this, va, pa, old, old);
+        return old;
+      }
       next = b;
     } else if (op === OP_XADD) {
       next = size === 4 ? (old + a) >>> 0 : old + a;
@@ -851,6 +887,7 @@ export class Cpu implements AccessContext {
       mem.write32(pa, next >>> 0);
       mem.write32(pa + 4, pointerHi(next));
     }
+    if (this.onAtomic !== undefined) this.onAtomic(this, va, pa, old, next);
     return old;
   }
 
@@ -893,6 +930,7 @@ export class Cpu implements AccessContext {
     this.tick(spin);
     this.count(K['lock.spinCycles'], spin);
     this.count(K['lock.spins'], turns);
+    if (this.onSpin !== undefined) this.onSpin(this, Math.floor(this.lastPa / LINE_SIZE), spin);
   }
 
   /** Sleeps until machine.wake(); the time asleep is counted as idle. */

@@ -8,10 +8,10 @@ export { machinePresets, presetConfig, loadMachineConfig, defaultPresetName } fr
 export { PhysMem, PAGE_SIZE, PAGE_SHIFT } from './physmem.js';
 export { counterNames, K, NCOUNTERS, LABEL_CAP, CounterSnapshot, LabelRegistry, ROOT_LABEL, ROOT_CONTEXT } from './counters.js';
 export type { CounterName } from './counters.js';
-export { MemorySystem, LINE_SIZE, LINE_SHIFT, stateNames } from './memsys.js';
+export { MemorySystem, LINE_SIZE, LINE_SHIFT, stateNames, COH_TRANSFER, COH_INVALIDATE } from './memsys.js';
 export { Directory } from './directory.js';
 export * from './paging.js';
-export { Tlb } from './tlb.js';
+export { Tlb, TLB_RW, TLB_US, TLB_NX, TLB_G, TLB_D } from './tlb.js';
 export { Cpu, PageFault, YIELD_SYNC, YIELD_BLOCK, YIELD_INPUT, CPU_RUNNABLE, CPU_BLOCKED, CPU_DONE } from './cpu.js';
 export type { Task, Program } from './cpu.js';
 export { Machine, MachineDeadlock } from './machine.js';

@@ -101,15 +101,23 @@ export class Machine {
    * Runs the started programs until all finish ('done'), or until the CPU whose turn it is
    * yields YIELD_INPUT ('input': the whole machine pauses there so that its driver can read
    * more input; call resume() again). Deadlock and program errors as in run().
+   *
+   * `proceed`: a CPU that yielded YIELD_INPUT only to let its driver look at the machine (a
+   * viewer's pause), not to wait for anything: it goes on first, as it would have had it not
+   * yielded, so that pausing never changes the interleaving.
    */
-  resume(): { state: 'done' } | { state: 'input'; cpu: number } {
+  resume(proceed = -1): { state: 'done' } | { state: 'input'; cpu: number } {
     const cpus = this.cpus;
     for (;;) {
       let next: Cpu | undefined;
-      for (let c = 0; c < cpus.length; c++) {
-        const cpu = cpus[c]!;
-        if (cpu.status === CPU_RUNNABLE && (next === undefined || cpu.clock < next.clock)) next = cpu;
+      if (proceed >= 0 && cpus[proceed]!.status === CPU_RUNNABLE) next = cpus[proceed];
+      else {
+        for (let c = 0; c < cpus.length; c++) {
+          const cpu = cpus[c]!;
+          if (cpu.status === CPU_RUNNABLE && (next === undefined || cpu.clock < next.clock)) next = cpu;
+        }
       }
+      proceed = -1;
       if (next === undefined) break;
       const step = this.tasks[next.id]!.next();
       if (step.done === true) {

@@ -58,6 +58,10 @@ export const ST_E = 3;
 export const ST_M = 4;
 export const stateNames = ['I', 'S', 'O', 'E', 'M'] as const;
 
+/** onCoherence kinds. */
+export const COH_TRANSFER = 0;
+export const COH_INVALIDATE = 1;
+
 export const LINE_SHIFT = 6;
 export const LINE_SIZE = 64;
 const TWO_32 = 4294967296;
@@ -120,6 +124,13 @@ export class MemorySystem {
   /** Per CPU, the line it spins on (-1 for none); an invalidation of it wakes the CPU. */
   readonly watchLine: Float64Array;
   onWatchInvalidated: (cpu: number, time: number) => void = () => {};
+  /**
+   * When set, told of each coherence action a request causes (for views): COH_TRANSFER, the
+   * line coming to the requester from another private cache (`other`: the owner, -1 when a
+   * sharer of a clean line served it), or COH_INVALIDATE, another CPU's copy removed for the
+   * requester's write. Off the hit paths; nothing is charged.
+   */
+  onCoherence: ((kind: number, line: number, requester: number, other: number) => void) | undefined;
   private fetchedState = ST_I;
   // Hardware prefetch (emu/prefetch.ts): per slot, whether a prefetch brought the line in and
   // nobody used it yet, and when its data arrives (a cycle; load-to-use, so a hit then waits
@@ -279,6 +290,7 @@ export class MemorySystem {
       lat = far ? this.xferFar : this.xferNear;
       probe = far ? this.probeFar : this.probeNear;
       ctr[b + (ownerState === ST_E ? K['coherence.c2cClean'] : K['coherence.c2cTransfer'])]!++;
+      if (this.onCoherence !== undefined) this.onCoherence(COH_TRANSFER, line, c, owner);
       if (write && holders.length > 1) lat = Math.max(lat, this.invRound(c, holders, owner));
     } else {
       const ls = this.llc.find(hi, lo);
@@ -289,6 +301,7 @@ export class MemorySystem {
       } else {
         ctr[b + K['coherence.c2cClean']]!++;
         lat = sharerFar ? this.xferFar : this.xferNear;
+        if (this.onCoherence !== undefined) this.onCoherence(COH_TRANSFER, line, c, -1);
         probe = sharerFar ? this.probeFar : this.probeNear;
       }
       if (write) {
@@ -303,6 +316,7 @@ export class MemorySystem {
       for (let i = 0; i < holders.length; i++) {
         this.invalidatePrivate(holders[i]!, line, hi, lo, this.pendReach);
         ctr[b + K['coherence.invalidationSent']]!++;
+        if (this.onCoherence !== undefined) this.onCoherence(COH_INVALIDATE, line, c, holders[i]!);
       }
       this.fetchedState = ST_M;
     } else {
@@ -452,6 +466,7 @@ export class MemorySystem {
         if (p === c) continue;
         this.invalidatePrivate(p, line, hi, lo, this.pendReach);
         ctr[b + K['coherence.invalidationSent']]!++;
+        if (this.onCoherence !== undefined) this.onCoherence(COH_INVALIDATE, line, c, p);
       }
     } else {
       done = this.serve(r, line, 0, this.llcLat, before);
@@ -756,6 +771,7 @@ export class MemorySystem {
       for (let i = 0; i < holders.length; i++) {
         this.invalidatePrivate(holders[i]!, line, hi, lo, wake);
         ctr[b + K['coherence.invalidationSent']]!++;
+        if (this.onCoherence !== undefined) this.onCoherence(COH_INVALIDATE, line, c, holders[i]!);
       }
     } else {
       // Ownership from the point of coherence: the LLC when it holds the line, else the

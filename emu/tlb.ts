@@ -144,6 +144,21 @@ export class Tlb {
     }
   }
 
+  /**
+   * The entries translating va, in every array that holds one (functional: no LRU update):
+   * where (L1 or L2), the page size's shift, the physical base and the flags. For views.
+   */
+  probe(va: number): { level: 'L1' | 'L2'; pageShift: number; base: number; flags: number }[] {
+    const out: { level: 'L1' | 'L2'; pageShift: number; base: number; flags: number }[] = [];
+    for (const [level, arr] of [['L1', this.l1Small], ['L1', this.l1Large], ['L2', this.l2]] as const) {
+      for (const shift of sizes) {
+        const s = arr.tags.find(keyHi(va, shift), keyLo(va, shift));
+        if (s >= 0) out.push({ level, pageShift: shift, base: arr.base[s]!, flags: arr.flags[s]! });
+      }
+    }
+    return out;
+  }
+
   /** Whether any array holds a translation for va (functional; for tests). */
   holds(va: number): boolean {
     for (const arr of [this.l1Small, this.l1Large, this.l2]) {

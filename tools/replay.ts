@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../emu/index.js';
 import { malloc_vmstat_m, mbuf_started, netstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
-import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayReport, type Vmstat } from '../traces/index.js';
+import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayOptions, type ReplayReport, type Vmstat } from '../traces/index.js';
 import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseTunables, type MachineOptions } from './machine-options.js';
 import { countTraceEvents, progressShown, startProgress } from './progress.js';
 import { compareDoc, formatCompare, formatReport } from './report.js';
@@ -75,7 +75,7 @@ function parseSysctls(list: readonly string[]): Record<string, number> {
 const UMA_ONLY = [['bucketSize', '--bucket-size'], ['cacheLock', '--cache-lock'], ['autoTune', '--auto-tune'], ['invariants', '--invariants']] as const;
 
 /** Checks every option before the trace is read, so a bad flag fails at once (UsageError). */
-function checkOptions(opts: ReplayCliOptions): void {
+export function checkOptions(opts: ReplayCliOptions): void {
   if (opts.allocator !== 'uma') {
     for (const [key, flag] of UMA_ONLY) if (opts[key] !== undefined) throw new UsageError(`${flag} applies to --allocator uma only`);
   }
@@ -111,32 +111,42 @@ async function barTotal(file: string, io: ReplayIo): Promise<number | undefined>
   return io.progress === true && progressShown() ? countTraceEvents(file) : undefined;
 }
 
+/**
+ * The replay options the command line gives (checked by checkOptions first): what `kmemu
+ * replay FILE` runs, per-CPU caching on or off. kmemu view replays with the same.
+ */
+export function replayOptionsFrom(file: string, opts: ReplayCliOptions, pcpu: boolean): ReplayOptions {
+  return {
+    machine: machineConfigFrom(opts),
+    machineGiven: machineLabel(opts),
+    allocator: opts.allocator,
+    pcpu,
+    aligned: opts.aligned ?? false,
+    touch: parseTouch(opts.touch),
+    warmup: parseWarmup(opts.warmup),
+    traceName: file === '-' ? 'stdin' : basename(file),
+    sysctl: parseSysctls(opts.sysctl),
+    tunables: parseTunables(opts.tunable),
+    packetZone: opts.packetZone !== false,
+    ...(opts.cacheLock === undefined ? {} : { cacheLock: opts.cacheLock }),
+    ...(opts.bucketSize === undefined ? {} : { bucketSize: parseBucketSize(opts.bucketSize)! }),
+    ...(opts.autoTune === true ? { autoTune: true } : {}),
+    ...(opts.invariants === true ? { invariants: true } : {}),
+  };
+}
+
 async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo, total?: number): Promise<ReplayReport> {
   const reader = await TraceReader.open(file, { lenient: opts.lenient ?? false });
   const bar = io.progress === true ? startProgress({ label: pcpu ? 'replay' : 'replay (locked)', total, unit: 'events' }) : undefined;
   try {
     const report = await replay(reader, {
-      machine: machineConfigFrom(opts),
-      machineGiven: machineLabel(opts),
-      allocator: opts.allocator,
-      pcpu,
-      aligned: opts.aligned ?? false,
-      touch: parseTouch(opts.touch),
-      warmup: parseWarmup(opts.warmup),
-      traceName: file === '-' ? 'stdin' : basename(file),
-      sysctl: parseSysctls(opts.sysctl),
-      tunables: parseTunables(opts.tunable),
+      ...replayOptionsFrom(file, opts, pcpu),
       onProgress: (events) => bar?.update(events),
       onFinish: (k) => {
         if (opts.vmstat === true && opts.json === true) vmstatData = vmstatRows(k, opts.allocator);
         else if (opts.vmstat === true) vmstat = kernelVmstat(k, opts.allocator);
         if (opts.netstat === true) netstat = mbuf_started(k) ? `netstat -m:\n${netstat_m(k)}` : 'netstat -m: the trace has no mbuf events (b), so no mbuf zones were made';
       },
-      packetZone: opts.packetZone !== false,
-      ...(opts.cacheLock === undefined ? {} : { cacheLock: opts.cacheLock }),
-      ...(opts.bucketSize === undefined ? {} : { bucketSize: parseBucketSize(opts.bucketSize)! }),
-      ...(opts.autoTune === true ? { autoTune: true } : {}),
-      ...(opts.invariants === true ? { invariants: true } : {}),
     });
     const skipped = reader.skipped();
     const n = Object.values(skipped).reduce((a, b) => a + b, 0);

@@ -5,7 +5,7 @@ export { readDinPipelined } from './din-pipeline.js';
 export type { DinPipelineOptions } from './din-pipeline.js';
 export * from './format.js';
 export { replay, allocatorRun, OpTable } from './replay.js';
-export type { EventSource, ReplayOptions, AllocatorName, ReplayTotals, VmemTotals } from './replay.js';
+export type { EventSource, ReplayControl, ReplayOptions, AllocatorName, ReplayTotals, VmemTotals } from './replay.js';
 export { REPORT_SCHEMA, replayReportSchema, pathStatsSchema, regionStatsSchema, vmemPathSchema } from './report.js';
 export type { ReplayReport, PathStats, RegionStats, VmemPathStats } from './report.js';
 export {

@@ -94,6 +94,32 @@ export interface ReplayOptions {
   packetZone?: boolean;
   /** Called with the kernel once the trace is replayed (for views of its statistics). */
   onFinish?: (k: Kernel) => void;
+  /** A driver that looks at the machine between events and may pause the replay (kmemu view). */
+  control?: ReplayControl;
+}
+
+/**
+ * What a viewer gets from a replay (tools/view/session.ts). Pausing changes nothing: the CPU
+ * that paused goes on first when the replay resumes (machine.resume's `proceed`), as if it
+ * had not stopped, so a paused replay's figures are those of one that never paused.
+ */
+export interface ReplayControl {
+  /** Once, after boot and the --sysctl settings, before the first event; the replay waits for a returned promise. */
+  onBoot?(m: Machine, k: Kernel): void | Promise<void>;
+  /** Before and after each allocator operation an event times (`end` false, then true). */
+  onOp?(cpu: Cpu, end: boolean): void;
+  /** A zone a `z` event created: the trace's zone id, its name and the allocator's handle. */
+  onZone?(id: number, name: string, handle: unknown): void;
+  /** When `cpu` takes its next event off its queue, before it runs (its clock is the event's start). */
+  beforeEvent?(cpu: Cpu, ev: TraceEvent): void;
+  /**
+   * When `cpu` has finished an event (userret included): the allocator operation's path label
+   * (-1 when the event timed none: think, zone creation, a skipped free) and its cycles.
+   * Returns true to pause the replay there.
+   */
+  afterEvent(cpu: Cpu, ev: TraceEvent, opLabel: number, opCycles: number): boolean;
+  /** Awaited when afterEvent asked for a pause; the replay goes on when it resolves. */
+  paused(): Promise<void>;
 }
 
 interface LiveObject {
@@ -341,6 +367,12 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   /** Each CPU's counter table and clock when its window started (with a warm-up). */
   const windowCtr: (Float64Array | undefined)[] = Array.from({ length: ncpus }, () => undefined);
   const windowClock = new Float64Array(ncpus);
+  /** The path label and cycles of the operation each CPU's current event timed (-1: none yet). */
+  const opLabel = new Int32Array(ncpus).fill(-1);
+  const opCycles = new Float64Array(ncpus);
+  const control = opts.control;
+  /** The CPU that paused for the control (-1: none). */
+  let pausing = -1;
   let eof = false;
   let traceCpus = 0;
 
@@ -445,9 +477,13 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   function* timed(cpu: Cpu, context: number, fallbackLabel: number, op: Task<unknown>, also?: OpTable): Task<unknown> {
     cpu.setContext(context);
     cpu.lastOpLabel = fallbackLabel;
+    control?.onOp?.(cpu, false);
     const t0 = cpu.retired;
     const r = yield* op;
     const cycles = cpu.retired - t0;
+    control?.onOp?.(cpu, true);
+    opLabel[cpu.id] = cpu.lastOpLabel;
+    opCycles[cpu.id] = cycles;
     if (taken[cpu.id]! > warmup) {
       ops.add(context, cpu.lastOpLabel, cycles);
       also?.add(context, cpu.lastOpLabel, cycles);
@@ -542,6 +578,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
         const handle = yield* allocator.createZone(cpu, ev.name, ev.size, ev.flags);
         cpu.leave();
         zones.set(ev.zone, { handle, name: ev.name, size: ev.size, context: m.context(ev.name), time: cpu.clock });
+        control?.onZone?.(ev.zone, ev.name, handle);
         cpu.setContext(0);
         wakeWaiters(zoneWaiters, ev.zone, cpu.clock);
         return;
@@ -714,11 +751,19 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       const n = ++taken[cpu.id]!;
       ev.cpu = cpu.id;
       yield* cpu.checkpoint();
+      if (control !== undefined) {
+        opLabel[cpu.id] = -1;
+        control.beforeEvent?.(cpu, ev);
+      }
       yield* runEvent(cpu, ev, key);
       yield* userret(k, cpu);
       if (n === warmup) {
         windowCtr[cpu.id] = cpu.ctr.slice();
         windowClock[cpu.id] = cpu.clock;
+      }
+      if (control !== undefined && control.afterEvent(cpu, ev, opLabel[cpu.id]!, opCycles[cpu.id]!)) {
+        pausing = cpu.id;
+        yield YIELD_INPUT;
       }
     }
   };
@@ -763,17 +808,26 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     }
   }
 
+  if (control?.onBoot !== undefined) await control.onBoot(m, k);
   m.start(m.cpus.map(() => program));
   let read = 0;
   let lastProgress = 0;
+  let proceed = -1;
   for (;;) {
     let r: ReturnType<Machine['resume']>;
     try {
-      r = m.resume();
+      r = m.resume(proceed);
     } catch (err) {
       throw err instanceof MachineDeadlock ? diagnose(err) : err;
     }
+    proceed = -1;
     if (r.state === 'done') break;
+    if (r.cpu === pausing) {
+      pausing = -1;
+      proceed = r.cpu;
+      await control!.paused();
+      continue;
+    }
     // The CPU whose turn it is needs its next event: read until it has one or the trace ends.
     const q = queues[r.cpu]!;
     while (!eof && q.empty) {

@@ -349,10 +349,36 @@ export class Kernel implements SyncHost {
 
   /** The physical address a kernel virtual address maps to, read functionally (views, tests). */
   kvtop(va: number): number {
+    const memo = this.kvtopMemo;
+    if (memo !== undefined) {
+      const page = Math.floor(va / PAGE_SIZE);
+      const base = memo.get(page);
+      if (base !== undefined) return base + (va - page * PAGE_SIZE);
+      const t = probeTranslation(this.machine.mem, this.KPML4phys, page * PAGE_SIZE);
+      if (t === undefined) throw new RangeError(`kvtop: ${hex64(va)} is not mapped`);
+      memo.set(page, t.pa);
+      return t.pa + (va - page * PAGE_SIZE);
+    }
     const t = probeTranslation(this.machine.mem, this.KPML4phys, va);
     if (t === undefined) throw new RangeError(`kvtop: ${hex64(va)} is not mapped`);
     return t.pa;
   }
+
+  /**
+   * Runs a view that reads much kernel memory (kmemu view's state) with kvtop's translations
+   * remembered per page: nothing runs meanwhile, so no mapping can change under it.
+   */
+  viewing<T>(view: () => T): T {
+    if (this.kvtopMemo !== undefined) return view();
+    this.kvtopMemo = new Map();
+    try {
+      return view();
+    } finally {
+      this.kvtopMemo = undefined;
+    }
+  }
+
+  private kvtopMemo: Map<number, number> | undefined;
 
   // Functional access to kernel memory: reads and writes that charge nothing and disturb no
   // cache, for views (sysctl, vmstat, layouts), sysctl(8) writes and tests.

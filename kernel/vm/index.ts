@@ -10,3 +10,6 @@ export * from './vm_kern.js';
 export * from './vm_zone.js';
 export * from './uma_int.js';
 export * from './uma_core.js';
+export type { ZoneLineShow, ZoneLockShow } from './ddb_lines.js';
+export * from './uma_ddb.js';
+export * from './vm_zone_ddb.js';

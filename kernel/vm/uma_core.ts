@@ -282,7 +282,8 @@ export function umaHandle(k: Kernel, z: number): UmaZone {
   return st(k).handles.get(z) ?? { z, aligned: false, cacheLock: 'critical', autoTune: false };
 }
 
-function cacheOf(h: UmaZone, cpuid: number): number {
+/** The address of CPU `cpuid`'s struct uma_cache in the zone's uz_cpu[], in the handle's layout. */
+export function cacheOf(h: UmaZone, cpuid: number): number {
   return h.z + zoneCacheOffset(h.aligned) + cpuid * zoneCacheStride(h.aligned);
 }
 

@@ -3,8 +3,12 @@
 // viewed replay's figures are those of `kmemu replay` (test/view/session.test.ts checks it).
 // Addresses are hex strings ("0xffffffff80a01000"): kernel addresses exceed 2^53.
 
-/** One step API answer: a single replay, or compare mode's two stepped together. */
-export type ViewAnswer = { mode: 'single'; state: ViewState } | { mode: 'compare'; states: [ViewState, ViewState] };
+/**
+ * One step API answer: a single replay, or compare mode's two (per-CPU caching on, then off)
+ * stepped together. `message`: what the step could not do ("no event after position 412 takes
+ * path uma.alloc.depot: ran to the end"), else null.
+ */
+export type ViewAnswer = { mode: 'single'; state: ViewState; message: string | null } | { mode: 'compare'; states: [ViewState, ViewState]; message: string | null };
 
 export interface ViewState {
   /** Events completed so far (the position; back and forward move it). */
@@ -31,7 +35,7 @@ export interface ViewState {
   paths: PathTotal[];
 }
 
-export const TIMELINE_CAP = 2000;
+export const TIMELINE_CAP = 500;
 
 export interface CpuView {
   id: number;
@@ -161,6 +165,8 @@ export interface WalkView {
   cycles: number;
   /** The walk ended in a translation (else a fault). */
   ok: boolean;
+  /** It happened during the last event (else it is the CPU's latest walk, from an earlier one). */
+  inLastEvent: boolean;
 }
 
 /** The itemized cost of an event, from its CPU's counters over the event. */
@@ -188,8 +194,10 @@ export interface LastEventView {
   /** The allocator operation's path (its last path label), and its cycles; null for events without one (think, zone creation). */
   path: string | null;
   opCycles: number | null;
-  /** The whole event on its CPU (consumer touches and waits included). */
+  /** The allocator operation's counts (the whole event's when it timed none). */
   counts: EventCounts;
+  /** The whole event on its CPU, from taking it off its queue to its return to user mode (consumer touches and waits included). */
+  eventCycles: number;
   /** "uma_zalloc_arg: 163 cycles — 2 L1D misses, 1 cache-to-cache transfer of the pairs: zone header line, 0 spin". */
   text: string;
 }
