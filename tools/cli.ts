@@ -19,6 +19,7 @@ import { compareCommand, replayCommand } from './replay.js';
 import { sweepCommand } from './sweep/command.js';
 import { sysctlCommand } from './sysctl.js';
 import { traceCommand } from './trace.js';
+import { viewCommand } from './view/command.js';
 import { vmemCommand } from './vmem.js';
 import { vmstatCommand } from './vmstat.js';
 
@@ -61,6 +62,7 @@ function program(): Command {
   p.addCommand(vmemCommand());
   p.addCommand(vmstatCommand());
   p.addCommand(sweepCommand());
+  p.addCommand(viewCommand());
   configure(p, '');
   return p;
 }

@@ -39,6 +39,7 @@ export function fakeState(position: number): ViewState {
       cpu: (position - 1) % 2, op: 'a', what: `a ${hex(0x200000)} from pairs`, traceLine: position + 3,
       path: FAKE_PATHS[(position - 1) % FAKE_PATHS.length]!, opCycles: 40,
       counts: { cycles: 50, l1dMisses: 1, l2Misses: 0, llcMisses: 0, c2cTransfers: 0, invalidations: 0, tlbMisses: 0, walkCycles: 0, spinCycles: 0, idleCycles: 0, atomics: 0 },
+      eventCycles: 50,
       text: `event ${position}: 40 cycles`,
     },
     timeline: Array.from({ length: position }, (_, i) => ({ n: i + 1, cpu: i % 2, start: i * 100, end: i * 100 + 40, path: FAKE_PATHS[i % FAKE_PATHS.length]! })),
@@ -62,7 +63,7 @@ export class FakeBackend implements ViewBackend {
   private clock = 0;
 
   answer(): ViewAnswer {
-    return { mode: 'single', state: fakeState(this.position) };
+    return { mode: 'single', state: fakeState(this.position), message: null };
   }
 
   private async move(call: string, arg: number | string | null, to: () => number): Promise<ViewAnswer> {

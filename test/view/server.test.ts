@@ -1,14 +1,18 @@
 // The viewer's HTTP server against a fake backend: its fixed routes, loopback only, Host and
 // Origin checks (DNS rebinding and cross-site POSTs), body checks, one step at a time, and the
-// headers that keep a browser from sniffing, caching or framing. The CLI's part (SIGINT) runs
-// the built `kmemu view` on a real trace.
+// headers that keep a browser from sniffing, caching or framing. Then the built `kmemu view` on
+// a real trace: its address line, SIGINT and SIGTERM (exit 0), its one-line errors, and the
+// message when make build has not bundled the page.
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BODY_LIMIT, CSP, loadViewAssets, startViewServer, type ViewAssets, type ViewServer } from '../../tools/view/server.js';
+import { kmemu, ROOT } from '../tools/built-cli.js';
 import { FAKE_TOTAL, FakeBackend } from './fake-backend.js';
+import { startView, VIEW_TRACE } from './start-view.js';
 
 const ASSETS: ViewAssets = {
   'index.html': Buffer.from('<!doctype html><title>kmemu view</title>'),
@@ -187,5 +191,60 @@ describe('startViewServer() on a taken port', () => {
     const first = await startViewServer(new FakeBackend(), { port: 0, assets: ASSETS });
     await expect(startViewServer(new FakeBackend(), { port: first.port, assets: ASSETS })).rejects.toThrow(`--port ${first.port}: the port is in use on 127.0.0.1`);
     await first.close();
+  });
+});
+
+describe('kmemu view (the built CLI)', () => {
+  it('prints its address, serves the page and the state, and exits 0 on SIGINT and on SIGTERM', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const view = await startView([VIEW_TRACE, '--cpus', '2', '--allocator', 'uma']);
+      const page = await call(view.port, 'GET', '/');
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('<script type="module" src="/app.js">');
+      expect((await call(view.port, 'GET', '/app.js')).body.length).toBeGreaterThan(1000);
+      const state = await call(view.port, 'GET', '/api/state');
+      expect(positionOf(state)).toBe(0);
+      expect(positionOf(await post(view.port, '/api/step', { n: 3 }))).toBe(3);
+      const bad = await post(view.port, '/api/step-cpu', { cpu: 9 });
+      expect(bad.status).toBe(400);
+      expect(JSON.parse(bad.body)).toEqual({ error: expect.stringContaining('9') });
+      expect(await view.stop(signal), view.stderr()).toEqual({ code: 0, signal: null });
+      await expect(call(view.port, 'GET', '/')).rejects.toThrow(/ECONNREFUSED/);
+    }
+  });
+
+  it('fails with one line and status 2 on --locked with --compare, a bad --port, or a trace on stdin', () => {
+    for (const [args, why] of [
+      [['--locked', '--compare'], /^kmemu: option '--locked' cannot be used with option '--compare'/],
+      [['--port', '70000'], /^kmemu: --port: expected a port number from 0 to 65535/],
+    ] as const) {
+      const r = kmemu(['view', VIEW_TRACE, ...args]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(why);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    }
+    const stdin = kmemu(['view', '-']);
+    expect(stdin.status).toBe(2);
+    expect(stdin.stderr).toBe('kmemu: view: the trace is replayed again to step back, so it must be a file, not "-"\n');
+  });
+});
+
+describe('kmemu view without the built page', () => {
+  let copy = '';
+  beforeAll(() => {
+    // The CLI as make build leaves it, but for dist/view/ (tsc alone, or a deleted bundle).
+    copy = mkdtempSync(join(tmpdir(), 'kmemu-view-nobundle-'));
+    for (const d of ['emu', 'kernel', 'traces', 'tools']) cpSync(join(ROOT, 'dist', d), join(copy, 'dist', d), { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(copy, 'package.json'));
+    symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+  });
+  afterAll(() => rmSync(copy, { recursive: true, force: true }));
+
+  it('fails with one line saying to run make build (status 1)', () => {
+    const r = spawnSync(process.execPath, [join(copy, 'dist/tools/cli.js'), 'view', join(ROOT, VIEW_TRACE)], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`kmemu: view: the viewer's page is not built (${join(copy, 'dist/view/index.html')} is missing): run make build\n`);
+    expect(r.stdout).toBe('');
   });
 });

@@ -11,19 +11,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, UserError } from '../../emu/index.js';
+import type { ViewBackend } from './session.js';
 import type { ViewAnswer } from './state.js';
 
-/** The replay the server drives; tools/view/session.ts makes one with openView(). */
-export interface ViewBackend {
-  answer(): ViewAnswer;
-  step(n: number): Promise<ViewAnswer>;
-  stepCpu(cpu: number): Promise<ViewAnswer>;
-  stepPath(path: string): Promise<ViewAnswer>;
-  runToEnd(): Promise<ViewAnswer>;
-  back(n: number): Promise<ViewAnswer>;
-  goto(position: number): Promise<ViewAnswer>;
-  close(): Promise<void>;
-}
+export type { ViewBackend };
 
 /** The built page (make build writes it to dist/view/). */
 export interface ViewAssets {

@@ -5,8 +5,10 @@
 // with "side-0-" (per-CPU caching on) or "side-1-" (off); the toolbar's are not.
 //   toolbar: step-1, step-n, back-1, back-n, n-input, cpu-select, step-cpu, path-select,
 //     step-path, run, goto-input, goto, zone-select, line-filter, position (side 0's in compare
-//     mode; each side also shows side-N-position), total, busy (while a call runs), error
-//   last event: last-cpu ("CPU c"), last-what, last-path (the path label, or empty), last-text
+//     mode; each side also shows side-N-position), total, busy (while a call runs), error (a
+//     call that failed), message (what the last step could not do, from the server)
+//   last event: last-cpu ("CPU c"), last-what, last-path (the path label, or empty), last-text,
+//     last-event-cycles
 //   CPU c: cpu-c (panel), cpu-c-status, cpu-c-clock, cpu-c-events, cpu-c-holds, cpu-c-spins,
 //     cpu-c-labels, cpu-c-cache-zone (the zone whose per-CPU cache is shown: zone-select's),
 //     UMA: cpu-c-alloc-count, cpu-c-free-count ("none" without a bucket), cpu-c-alloc-entries,
@@ -28,7 +30,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { ViewAnswer, ViewState } from '../state.js';
 import { callApi, type Call } from './api.js';
 import { knownPaths, pathInfo } from './paths.js';
-import { busiestZone, StateView, type LineFilter } from './state-view.js';
+import { busiestZone, CompareView, StateView, type LineFilter } from './state-view.js';
 
 function statesOf(answer: ViewAnswer): ViewState[] {
   return answer.mode === 'single' ? [answer.state] : [...answer.states];
@@ -244,7 +246,11 @@ function App() {
         <h1>
           kmemu view <span class="muted">{compare ? 'compare: per-CPU caching on and off' : ''}</span>
         </h1>
-        <p data-testid="run-label">{first.run.label}</p>
+        <p data-testid="run-label">
+          {first.run.trace} on {first.run.machine} ({first.run.cpus} CPU{first.run.cpus === 1 ? '' : 's'}), {first.run.allocator === 'uma' ? 'UMA' : 'vm_zone'}
+          {first.run.aligned ? ', aligned per-CPU state' : ''}
+          {compare ? '' : `, ${first.run.label}`}
+        </p>
         <p class="keys small">keys: → step · ← back · shift+→/← N events</p>
       </header>
       <Toolbar answer={answer} run={(c) => void run(c)} busy={busy} zone={shownZone} setZone={setZone} lineFilter={lineFilter} setLineFilter={setLineFilter} />
@@ -253,10 +259,17 @@ function App() {
           {error}
         </p>
       )}
+      {answer.message !== null && (
+        <p role="status" class="message" data-testid="message">
+          {answer.message}
+        </p>
+      )}
       <main class={compare ? 'compare' : 'single'}>
-        {states.map((s, i) => (
-          <StateView state={s} p={compare ? `side-${i}-` : ''} zone={shownZone} lineFilter={lineFilter} chartMax={chartMax} compare={compare} />
-        ))}
+        {compare ? (
+          <CompareView states={states} props={{ zone: shownZone, lineFilter, chartMax }} />
+        ) : (
+          <StateView state={first} p="" zone={shownZone} lineFilter={lineFilter} chartMax={chartMax} compare={false} />
+        )}
       </main>
     </>
   );

@@ -2,6 +2,7 @@
 // the zones, the cache lines under them, the TLBs and the last page walk, the timeline and the
 // chart of cycles by path. Every data-testid is prefixed with `p` ("" or "side-N-").
 
+import type { JSX } from 'preact';
 import type { BucketView, CpuView, LineView, TlbView, ViewState, WalkView, ZoneView } from '../state.js';
 import { PathChart } from './chart.js';
 import { fmt, shortAddr, zoneId } from './format.js';
@@ -407,6 +408,7 @@ function WalkPanel({ walk, p }: { walk: WalkView | null; p: string }) {
     <div data-testid={`${p}walk`}>
       <p>
         CPU {walk.cpu} walked <code>{walk.va}</code>: <b data-testid={`${p}walk-cycles`}>{fmt(walk.cycles)}</b> cycles, {walk.ok ? 'a translation' : 'a fault'}
+        {walk.inLastEvent ? ' (in the last event)' : <span class="muted"> (in an earlier event: the last one hit in the TLBs)</span>}
       </p>
       <ol class="walk">
         {walk.steps.map((s) => (
@@ -424,7 +426,7 @@ function LastEvent({ state, p }: { state: ViewState; p: string }) {
   if (last === null) return <p class="muted" data-testid={`${p}last-text`}>Nothing has run yet. Step (→) to run the trace's first event.</p>;
   const c = last.counts;
   const figures: [string, number][] = [
-    ['cycles', c.cycles],
+    [last.opCycles === null ? 'cycles' : 'cycles in the operation', c.cycles],
     ['L1D misses', c.l1dMisses],
     ['L2 misses', c.l2Misses],
     ['LLC misses', c.llcMisses],
@@ -452,9 +454,12 @@ function LastEvent({ state, p }: { state: ViewState; p: string }) {
         {last.opCycles !== null && (
           <span>
             {' '}
-            <b>{fmt(last.opCycles)}</b> cycles in the allocator
+            <b>{fmt(last.opCycles)}</b> cycles in the allocator,
           </span>
-        )}
+        )}{' '}
+        <span class="muted">
+          <span data-testid={`${p}last-event-cycles`}>{fmt(last.eventCycles)}</span> for the whole event (consumer touches and waits included)
+        </span>
       </p>
       <p class="last-text" data-testid={`${p}last-text`}>
         {last.text}
@@ -470,7 +475,16 @@ function LastEvent({ state, p }: { state: ViewState; p: string }) {
   );
 }
 
-export function StateView({ state, p, zone, lineFilter, chartMax, compare }: StateViewProps) {
+/** One panel of a state: its place in the single-mode grid (columns of 12), title and body. */
+export interface Panel {
+  key: string;
+  span: number;
+  title: string;
+  body: JSX.Element;
+}
+
+/** The panels of one state, in order; compare mode puts each beside its twin. */
+export function statePanels({ state, p, zone, lineFilter, chartMax, compare }: StateViewProps): Panel[] {
   const zoneView = state.zones.find((z) => z.name === zone);
   const active = activeZones(state);
   const shownZones = state.zones.filter((z) => active.has(z.name) || z.name === zone);
@@ -478,67 +492,98 @@ export function StateView({ state, p, zone, lineFilter, chartMax, compare }: Sta
   const keep = (l: LineView): boolean =>
     lineFilter === 'all' || (lineFilter === 'touched' ? l.touched : lineFilter === 'zone' ? l.zone === zone : active.has(l.zone) || l.zone === zone || l.touched);
   const lines = state.lines.filter(keep);
-  const side = compare ? (state.run.pcpu ? 'per-CPU caching on' : 'per-CPU caching off (locked)') : '';
-  return (
-    <div class={`state ${compare ? 'narrow' : ''}`}>
-      {compare && (
-        <h2 class="side-title">
-          {side}{' '}
-          <span class="muted small">
-            event <b data-testid={`${p}position`}>{state.position}</b> / {state.total}
-          </span>
-        </h2>
-      )}
-      <section class="panel span-8" aria-labelledby={`${p}h-last`}>
-        <h2 id={`${p}h-last`}>Last event</h2>
-        <LastEvent state={state} p={p} />
-      </section>
-      <section class="panel span-4" aria-labelledby={`${p}h-chart`}>
-        <h2 id={`${p}h-chart`}>Cycles by path so far</h2>
-        <PathChart paths={state.paths} max={chartMax} id={`${p}path-chart`} />
-      </section>
-      <section class="panel span-7" aria-labelledby={`${p}h-cpus`}>
-        <h2 id={`${p}h-cpus`}>CPUs</h2>
+  return [
+    { key: 'last', span: 8, title: 'Last event', body: <LastEvent state={state} p={p} /> },
+    { key: 'chart', span: 4, title: 'Cycles by path so far', body: <PathChart paths={state.paths} max={chartMax} id={`${p}path-chart`} /> },
+    {
+      key: 'cpus',
+      span: 7,
+      title: 'CPUs',
+      body: (
         <div class="cards">
           {state.cpus.map((c) => (
             <CpuPanel cpu={c} zone={zoneView} p={p} />
           ))}
         </div>
-      </section>
-      <section class="panel span-5" aria-labelledby={`${p}h-zones`}>
-        <h2 id={`${p}h-zones`}>Zones</h2>
-        <div class="cards zones">
-          {shownZones.map((z) => (
-            <ZonePanel zone={z} p={p} />
-          ))}
-        </div>
-        {idleZones.length > 0 && <p class="muted small">Not used yet: {idleZones.map((z) => z.name).join(', ')}.</p>}
-      </section>
-      <section class="panel span-12" aria-labelledby={`${p}h-lines`}>
-        <h2 id={`${p}h-lines`}>Cache lines of the allocator's structures</h2>
-        <p class="legend small">
-          {(['M', 'O', 'E', 'S', 'I'] as const).map((s) => (
-            <span class={`mesi mesi-${s}`}>
-              {s} {STATE_NAMES[s]}
-            </span>
-          ))}
-          <span class="touched-key">touched by the last step</span>
-          <span>⇄ cache-to-cache transfer · ✕ copy invalidated</span>
-        </p>
-        <LineGrid lines={lines} cpus={state.run.cpus} p={p} hidden={lineFilter === 'active' ? state.lines.length - lines.length : 0} />
-      </section>
-      <section class="panel span-6" aria-labelledby={`${p}h-tlb`}>
-        <h2 id={`${p}h-tlb`}>TLB entries of the pages touched</h2>
-        <TlbPanel tlb={state.tlb} p={p} />
-      </section>
-      <section class="panel span-6" aria-labelledby={`${p}h-walk`}>
-        <h2 id={`${p}h-walk`}>Last page walk</h2>
-        <WalkPanel walk={state.walk} p={p} />
-      </section>
-      <section class="panel span-12" aria-labelledby={`${p}h-timeline`}>
-        <h2 id={`${p}h-timeline`}>Timeline</h2>
-        <Timeline state={state} id={`${p}timeline`} />
-      </section>
+      ),
+    },
+    {
+      key: 'zones',
+      span: 5,
+      title: 'Zones',
+      body: (
+        <>
+          <div class="cards zones">
+            {shownZones.map((z) => (
+              <ZonePanel zone={z} p={p} />
+            ))}
+          </div>
+          {idleZones.length > 0 && <p class="muted small">Not used yet: {idleZones.map((z) => z.name).join(', ')}.</p>}
+        </>
+      ),
+    },
+    {
+      key: 'lines',
+      span: 12,
+      title: "Cache lines of the allocator's structures",
+      body: (
+        <>
+          <p class="legend small">
+            {(['M', 'O', 'E', 'S', 'I'] as const).map((s) => (
+              <span class={`mesi mesi-${s}`}>
+                {s} {STATE_NAMES[s]}
+              </span>
+            ))}
+            <span class="touched-key">touched by the last step</span>
+            <span class="boxed">outlined: the CPU that touched it</span>
+            <span>⇄ cache-to-cache transfer · ✕ copy invalidated</span>
+          </p>
+          <LineGrid lines={lines} cpus={state.run.cpus} p={p} hidden={lineFilter === 'active' ? state.lines.length - lines.length : 0} />
+        </>
+      ),
+    },
+    { key: 'tlb', span: 6, title: 'TLB entries of the pages touched', body: <TlbPanel tlb={state.tlb} p={p} /> },
+    { key: 'walk', span: 6, title: 'Last page walk', body: <WalkPanel walk={state.walk} p={p} /> },
+    { key: 'timeline', span: 12, title: 'Timeline', body: <Timeline state={state} id={`${p}timeline`} width={compare ? 640 : 1000} /> },
+  ];
+}
+
+export function PanelBox({ panel, p }: { panel: Panel; p: string }) {
+  return (
+    <section class={panel.span === 0 ? "panel" : `panel span-${panel.span}`} aria-labelledby={`${p}h-${panel.key}`}>
+      <h2 id={`${p}h-${panel.key}`}>{panel.title}</h2>
+      {panel.body}
+    </section>
+  );
+}
+
+/** Single mode: the panels on a 12-column grid. */
+export function StateView(props: StateViewProps) {
+  return (
+    <div class="state">
+      {statePanels(props).map((panel) => (
+        <PanelBox panel={panel} p={props.p} />
+      ))}
+    </div>
+  );
+}
+
+/** Compare mode: the two states' panels in pairs, row by row, so that each sits beside its twin. */
+export function CompareView({ states, props }: { states: ViewState[]; props: Omit<StateViewProps, 'state' | 'p' | 'compare'> }) {
+  const sides = states.map((state, i) => ({ state, p: `side-${i}-`, panels: statePanels({ ...props, state, p: `side-${i}-`, compare: true }) }));
+  return (
+    <div class="compare-grid">
+      {sides.map(({ state, p }) => (
+        <h2 class={`side-title ${state.run.pcpu ? 'on' : 'off'}`}>
+          {state.run.label}{' '}
+          <span class="muted small">
+            event <b data-testid={`${p}position`}>{state.position}</b> / {state.total}
+          </span>
+        </h2>
+      ))}
+      {sides[0]!.panels.map((panel, k) =>
+        sides.map(({ p, panels }) => <PanelBox panel={{ ...(panels[k] ?? panel), span: 0 }} p={p} />),
+      )}
     </div>
   );
 }

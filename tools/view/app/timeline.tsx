@@ -6,12 +6,11 @@ import { PATH_KINDS, pathColour } from './paths.js';
 
 /** Events drawn: the most recent ones, so that each stays wide enough to see. */
 const SHOWN = 160;
-const WIDTH = 1000;
 const LANE = 24;
 const LEFT = 56;
 const AXIS = 22;
 
-export function Timeline({ state, id }: { state: ViewState; id: string }) {
+export function Timeline({ state, id, width: WIDTH }: { state: ViewState; id: string; width: number }) {
   const events = state.timeline.slice(-SHOWN);
   if (events.length === 0) return <p class="muted" data-testid={id}>No events yet.</p>;
   const t0 = Math.min(...events.map((e) => e.start));
