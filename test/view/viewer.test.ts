@@ -11,10 +11,10 @@ import type { ViewAnswer, ViewState } from '../../tools/view/state.js';
 import { kmemu, ROOT } from '../tools/built-cli.js';
 import { startView, VIEW_TRACE, type RunningView } from './start-view.js';
 
-/** Chromium: $CHROMIUM, Debian's /usr/bin/chromium, or chromium / chromium-browser in PATH. */
+/** Chromium: $CHROMIUM (when set, only it), Debian's /usr/bin/chromium, or chromium / chromium-browser in PATH. */
 function findChromium(): string | undefined {
   const env = process.env['CHROMIUM'];
-  if (env !== undefined && env !== '' && existsSync(env)) return env;
+  if (env !== undefined && env !== '') return existsSync(env) ? env : undefined;
   if (existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
   for (const name of ['chromium', 'chromium-browser']) {
     try {
@@ -179,6 +179,35 @@ describe.skipIf(CHROMIUM === undefined)('kmemu view in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'screenshot-end.png'), fullPage: true });
     expect(problems).toEqual([]);
     await page.close();
+  });
+
+  it('vm_zone: the per-CPU free lists and the zone list; --locked shows no per-CPU cache', async () => {
+    for (const locked of [false, true]) {
+      const page = await open([VIEW_TRACE, '--cpus', '2', '--allocator', 'vmzone', '--machine', 'coursework', ...(locked ? ['--locked'] : [])]);
+      await waitPosition(page, 'position', 0);
+      await page.getByTestId('n-input').fill('40');
+      await page.getByTestId('step-n').click();
+      await waitPosition(page, 'position', 40);
+      const s = ((await apiState(view!)) as { state: ViewState }).state;
+      expect(s.run.pcpu).toBe(!locked);
+      await expectPageShows(page, s, '');
+      const zone = s.zones.find((z) => z.name === 'kmalloc-64')!;
+      expect(await text(page, 'cpu-0-cache-zone')).toBe('kmalloc-64');
+      expect(await text(page, 'zone-kmalloc-64-locked-count')).toBe(String(zone.locked!.count));
+      if (locked) {
+        expect(zone.pcpu).toEqual([]);
+        expect(await text(page, 'cpu-0-no-cache')).toMatch(/^none: per-CPU caching is off/);
+      } else {
+        // The consumer CPU's frees fill its own list (expectPageShows compared both counts).
+        expect(zone.pcpu[1]!.list!.count).toBeGreaterThan(0);
+      }
+      if (!locked) await page.screenshot({ path: join(SHOTS, 'screenshot-vmzone.png'), fullPage: true });
+      expect(problems).toEqual([]);
+      await page.close();
+      const { code } = await view!.stop('SIGTERM');
+      expect(code).toBe(0);
+      view = undefined;
+    }
   });
 
   it('compare mode shows per-CPU caching on and off side by side, stepped together', async () => {

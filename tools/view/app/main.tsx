@@ -10,10 +10,12 @@
 //   last event: last-cpu ("CPU c"), last-what, last-path (the path label, or empty), last-text,
 //     last-event-cycles
 //   CPU c: cpu-c (panel), cpu-c-status, cpu-c-clock, cpu-c-events, cpu-c-holds, cpu-c-spins,
-//     cpu-c-labels, cpu-c-cache-zone (the zone whose per-CPU cache is shown: zone-select's),
+//     cpu-c-labels, cpu-c-cache-zone (the zone whose per-CPU cache is shown: zone-select's
+//     choice, by default the zone the last event names), cpu-c-no-cache (per-CPU caching off),
 //     UMA: cpu-c-alloc-count, cpu-c-free-count ("none" without a bucket), cpu-c-alloc-entries,
 //     cpu-c-free-entries, cpu-c-alloc-items, cpu-c-free-items (top of stack first);
-//     vm_zone: cpu-c-list-count, cpu-c-list-items (head first); cpu-c-allocs, cpu-c-frees
+//     vm_zone: cpu-c-list-count, cpu-c-list-items (head first); cpu-c-allocs, cpu-c-frees (when
+//     either is nonzero)
 //   zone NAME (non-[A-Za-z0-9_.-] as "_"): zone-NAME (panel), zone-NAME-lock-word,
 //     zone-NAME-lock-holder ("CPU c" or "none"), zone-NAME-lock-waiters ("CPU a, CPU b" or
 //     "none"), zone-NAME-lock-spin, zone-NAME-used, zone-NAME-free; UMA: zone-NAME-depot-full,
@@ -36,11 +38,22 @@ function statesOf(answer: ViewAnswer): ViewState[] {
   return answer.mode === 'single' ? [answer.state] : [...answer.states];
 }
 
-function Toolbar({ answer, run, busy, zone, setZone, lineFilter, setLineFilter }: {
+/** The zone the last event names ("object 9 allocated from kmalloc-64"): the longest name it contains. */
+function zoneOfLastEvent(state: ViewState): string | undefined {
+  const what = state.last?.what;
+  if (what === undefined) return undefined;
+  let best: string | undefined;
+  for (const z of state.zones) if (what.includes(z.name) && (best === undefined || z.name.length > best.length)) best = z.name;
+  return best;
+}
+
+function Toolbar({ answer, run, busy, zone, shownZone, setZone, lineFilter, setLineFilter }: {
   answer: ViewAnswer;
   run: (c: Call) => void;
   busy: boolean;
+  /** The choice ("": follow the last event) and the zone it shows. */
   zone: string;
+  shownZone: string;
   setZone: (z: string) => void;
   lineFilter: LineFilter;
   setLineFilter: (f: LineFilter) => void;
@@ -130,6 +143,7 @@ function Toolbar({ answer, run, busy, zone, setZone, lineFilter, setLineFilter }
         <label>
           zone{' '}
           <select data-testid="zone-select" value={zone} onChange={(e) => setZone(e.currentTarget.value)}>
+            <option value="">follow the last event ({shownZone})</option>
             {s.zones.map((z) => (
               <option value={z.name}>{z.name}</option>
             ))}
@@ -165,6 +179,7 @@ function App() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [zone, setZone] = useState('');
+  const followedRef = useRef('');
   const [lineFilter, setLineFilter] = useState<LineFilter>('active');
   const busyRef = useRef(false);
   /** Events the keys asked for while a call ran (+ forward, - back), sent as one call after it. */
@@ -237,7 +252,10 @@ function App() {
   }
   const states = statesOf(answer);
   const first = states[0]!;
-  const shownZone = first.zones.some((z) => z.name === zone) ? zone : busiestZone(first);
+  // Followed: the last event's zone, else the one followed before (a think event names none).
+  const followed = zoneOfLastEvent(first) ?? (first.zones.some((z) => z.name === followedRef.current) ? followedRef.current : busiestZone(first));
+  followedRef.current = followed;
+  const shownZone = zone !== '' && first.zones.some((z) => z.name === zone) ? zone : followed;
   const chartMax = Math.max(0, ...states.flatMap((s) => s.paths.map((p) => p.cycles)));
   const compare = answer.mode === 'compare';
   return (
@@ -253,7 +271,7 @@ function App() {
         </p>
         <p class="keys small">keys: → step · ← back · shift+→/← N events</p>
       </header>
-      <Toolbar answer={answer} run={(c) => void run(c)} busy={busy} zone={shownZone} setZone={setZone} lineFilter={lineFilter} setLineFilter={setLineFilter} />
+      <Toolbar answer={answer} run={(c) => void run(c)} busy={busy} zone={zone} shownZone={shownZone} setZone={setZone} lineFilter={lineFilter} setLineFilter={setLineFilter} />
       {error !== null && (
         <p role="alert" class="error" data-testid="error">
           {error}

@@ -28,13 +28,13 @@ export function activeZones(state: ViewState): Set<string> {
   return new Set(state.zones.filter((z) => z.used + z.free > 0 || z.lock.spinCycles > 0 || z.pcpu.some((c) => c.allocs + c.frees > 0)).map((z) => z.name));
 }
 
-/** The zone with the most per-CPU traffic (the first on a tie, or with none). */
+/** The zone with the most per-CPU traffic, then the most items in use (the first on a tie). */
 export function busiestZone(state: ViewState): string {
   let best = state.zones[0]?.name ?? '';
-  let most = -1;
+  let most: [number, number] = [-1, -1];
   for (const z of state.zones) {
-    const n = z.pcpu.reduce((a, c) => a + c.allocs + c.frees, 0) + z.used;
-    if (n > most) [best, most] = [z.name, n];
+    const n: [number, number] = [z.pcpu.reduce((a, c) => a + c.allocs + c.frees, 0), z.used];
+    if (n[0] > most[0] || (n[0] === most[0] && n[1] > most[1])) [best, most] = [z.name, n];
   }
   return best;
 }
@@ -151,6 +151,16 @@ function CpuPanel({ cpu, zone, p }: { cpu: CpuView; zone: ZoneView | undefined; 
       <div class="labels" data-testid={`${t}-labels`} aria-label="path-label stack, outermost first">
         {cpu.labels.length === 0 ? <span class="muted">between events</span> : cpu.labels.map((l) => <PathChip path={l} />)}
       </div>
+      {zone !== undefined && cache === undefined && (
+        <div class="pcpu">
+          <h4>
+            per-CPU cache of <span data-testid={`${t}-cache-zone`}>{zone.name}</span>
+          </h4>
+          <p class="muted small" data-testid={`${t}-no-cache`}>
+            none: per-CPU caching is off, every request takes the zone lock
+          </p>
+        </div>
+      )}
       {zone !== undefined && cache !== undefined && (
         <div class="pcpu">
           <h4>
@@ -164,9 +174,11 @@ function CpuPanel({ cpu, zone, p }: { cpu: CpuView; zone: ZoneView | undefined; 
           ) : (
             <FreeList label="free list" list={cache.list} id={`${t}-list`} />
           )}
-          <p class="muted small">
-            <span data-testid={`${t}-allocs`}>{fmt(cache.allocs)}</span> allocs · <span data-testid={`${t}-frees`}>{fmt(cache.frees)}</span> frees on this CPU
-          </p>
+          {cache.allocs + cache.frees > 0 && (
+            <p class="muted small">
+              <span data-testid={`${t}-allocs`}>{fmt(cache.allocs)}</span> allocs · <span data-testid={`${t}-frees`}>{fmt(cache.frees)}</span> frees on this CPU
+            </p>
+          )}
         </div>
       )}
     </section>
