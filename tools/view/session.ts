@@ -211,6 +211,8 @@ class Run {
   last: { cpu: number; op: number; line: number; obj: number; zone: number; size: number; name: string; label: number; opCycles: number; eventCycles: number } | undefined;
   readonly zoneNames = new Map<number, string>();
   private boot: BootCounts = new Map();
+  /** The zone the viewer pinned for the lines grid (see ViewState.focus), or null. */
+  pinned: string | null = null;
 
   constructor(
     private readonly reader: TraceReader,
@@ -430,7 +432,19 @@ class Run {
         map.set(line, (map.get(line) ?? 0) + 1);
       }
     }
-    const lines = this.lineViews(zones.lines, touched, transfers, invalidations);
+    // The focused zone: pinned, else the one whose lines the last event touched most, else
+    // the last event's zone, else the first shown.
+    let focus: string | null = null;
+    if (this.pinned !== null && zones.views.some((z) => z.name === this.pinned)) focus = this.pinned;
+    else {
+      const hits = new Map<string, number>();
+      for (const l of zones.lines) if (touched.has(l.line)) hits.set(l.zone, (hits.get(l.zone) ?? 0) + 1);
+      let best = 0;
+      for (const [zone, n] of hits) if (n > best) [best, focus] = [n, zone];
+      if (focus === null && last !== undefined && zones.views.some((z) => z.name === last.name)) focus = last.name;
+      if (focus === null && zones.views.length > 0) focus = zones.views[0]!.name;
+    }
+    const lines = this.lineViews(zones.lines.filter((l) => l.zone === focus), touched, transfers, invalidations);
     const lockNames = new Map<string, ZoneView>();
     for (const z of zones.views) lockNames.set(z.lock.name, z);
     const cpus: CpuView[] = m.cpus.map((cpu) => {
@@ -454,6 +468,7 @@ class Run {
       run,
       cpus,
       zones: zones.views,
+      focus,
       lines,
       tlb: this.tlbViews(touched),
       walk: this.walkView(),

@@ -21,7 +21,17 @@ export interface ViewState {
   run: { trace: string; machine: string; allocator: 'vmzone' | 'uma'; pcpu: boolean; aligned: boolean; cpus: number; label: string };
   cpus: CpuView[];
   zones: ZoneView[];
-  /** The cache lines of the zones' structures (headers, per-CPU caches, locks, buckets), in the order the zones list them. */
+  /**
+   * The zone whose lines `lines` shows: the one the viewer pinned (focus), else the zone whose
+   * structures the last event touched most, else the last event's zone, else the first zone
+   * shown; null while there is none.
+   */
+  focus: string | null;
+  /**
+   * The cache lines of the focused zone's structures (header, per-CPU caches, lock, keg,
+   * buckets, slabs), then the other lines the last event touched (the object, page tables,
+   * the kernel's own structures), up to 32.
+   */
   lines: LineView[];
   /** Per CPU, its TLB entries for the pages the last step touched. */
   tlb: TlbView[];
