@@ -85,9 +85,9 @@ export class Cpu implements AccessContext {
   /**
    * When set, told of every memory reference this CPU makes, in program order: data
    * references by virtual address, page-walk loads and A/D updates by their direct-map
-   * address (DMAP_BASE + physical). For recording address traces of the machine.
+   * address (DMAP_BASE + physical), with `walk` true. For recording address traces of the machine.
    */
-  tracer: ((write: boolean, va: number, size: number) => void) | undefined;
+  tracer: ((write: boolean, va: number, size: number, walk?: boolean) => void) | undefined;
   /**
    * When set, told of every locked read-modify-write once it is done: its address, the
    * physical address, the value before and the value after (equal for a failed
@@ -669,7 +669,7 @@ export class Cpu implements AccessContext {
     for (let level = 4; level >= 1; level--) {
       const at = table + tableIndex(va, level) * 8;
       const line = Math.floor(at / LINE_SIZE);
-      if (this.tracer !== undefined) this.tracer(false, DMAP_BASE + at, 8);
+      if (this.tracer !== undefined) this.tracer(false, DMAP_BASE + at, 8, true);
       spent += this.memsys.access(this, line, false);
       ctr[b + K['tlb.walkLoads']]!++;
       let lo = this.mem.read32(at);
@@ -692,7 +692,7 @@ export class Cpu implements AccessContext {
       const want = PTE_A | (leaf && write ? PTE_D : 0);
       if ((lo & want) !== want) {
         lo = (lo | want) >>> 0;
-        if (this.tracer !== undefined) this.tracer(true, DMAP_BASE + at, 8);
+        if (this.tracer !== undefined) this.tracer(true, DMAP_BASE + at, 8, true);
         spent += this.memsys.access(this, line, true) + this.lockedOpLatency;
         this.mem.write32(at, lo);
         ctr[b + K['tlb.adUpdate']]!++;

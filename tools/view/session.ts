@@ -21,7 +21,7 @@
 
 import { basename } from 'node:path';
 import {
-  COH_TRANSFER, CPU_BLOCKED, CPU_DONE, type Cpu, K, LINE_SIZE, type Machine, NCOUNTERS, PAGE_2M, PAGE_4K, TLB_D, TLB_G, TLB_NX, TLB_RW, TLB_US,
+  COH_TRANSFER, CPU_BLOCKED, CPU_DONE, type Cpu, DMAP_BASE, K, LINE_SIZE, type Machine, NCOUNTERS, PAGE_2M, PAGE_4K, TLB_D, TLB_G, TLB_NX, TLB_RW, TLB_US,
   UsageError, probeTranslation,
 } from '../../emu/index.js';
 import type { Kernel } from '../../kernel/index.js';
@@ -132,6 +132,14 @@ class History {
   }
 }
 
+/** A line the last event touched: by which CPUs, whether written, its first address, whether by the page walker. */
+interface Touched {
+  by: Set<number>;
+  written: boolean;
+  va: number;
+  walk: boolean;
+}
+
 /** A stop condition, asked after each event: the event's CPU, its op and its path label. */
 type StopWhen = (position: number, cpu: number, label: number) => boolean;
 
@@ -183,6 +191,7 @@ class Run {
   // Per CPU: when its current event began, its counters then and around its operation.
   private ncpus = 0;
   private eventStart!: Float64Array;
+  private eventRetired!: Float64Array;
   private startSums: Float64Array[] = [];
   private opSums: Float64Array[] = [];
   private endSums: Float64Array[] = [];
@@ -298,6 +307,7 @@ class Run {
       beforeEvent: (cpu: Cpu) => {
         const c = cpu.id;
         this.eventStart[c] = cpu.clock;
+        this.eventRetired[c] = cpu.retired;
         sumCounters(cpu, this.startSums[c]!);
         this.refs[c]!.n = 0;
         this.refWrite[c]!.n = 0;
@@ -341,7 +351,7 @@ class Run {
         last.name = ev.op === OP_ZONE || ev.op === OP_ARENA ? ev.name : ev.op === OP_ALLOC || ev.op === OP_FREE ? this.zoneNames.get(ev.zone) ?? '' : '';
         last.label = label;
         last.opCycles = opCycles;
-        last.eventCycles = cpu.clock - this.eventStart[c]!;
+        last.eventCycles = cpu.retired - this.eventRetired[c]!;
         return this.stopWhen(position, c, label);
       },
       paused: () => this.pause(),
@@ -352,6 +362,7 @@ class Run {
   private hook(m: Machine): void {
     const n = (this.ncpus = m.ncpus);
     this.eventStart = new Float64Array(n);
+    this.eventRetired = new Float64Array(n);
     this.opCycles = new Float64Array(n);
     this.opLabel = new Int32Array(n).fill(-1);
     this.opStartClock = new Float64Array(n);
@@ -371,9 +382,9 @@ class Run {
       this.eventsPerCpu.push(0);
       const refs = this.refs[c]!;
       const writes = this.refWrite[c]!;
-      cpu.tracer = (write, va) => {
+      cpu.tracer = (write, va, _size, walk) => {
         refs.push(va);
-        writes.push(write ? 1 : 0);
+        writes.push((write ? 1 : 0) | (walk === true ? 2 : 0));
       };
       cpu.onAtomic = (_cpu, _va, pa, old, next) => {
         if (old === 0 && next !== 0) this.takenBy.set(pa, c);
@@ -403,7 +414,7 @@ class Run {
     const last = this.last;
     const c = last?.cpu ?? -1;
     // The lines the last event touched (its CPU's references), and the coherence actions it caused.
-    const touched = new Map<number, { by: Set<number>; written: boolean; va: number }>();
+    const touched = new Map<number, Touched>();
     const transfers = new Map<number, number>();
     const invalidations = new Map<number, number>();
     if (c >= 0) {
@@ -413,6 +424,15 @@ class Run {
       const pageBase = new Map<number, number>();
       for (let i = 0; i < refs.n; i++) {
         const va = refs.at(i);
+        const flags = writes.at(i);
+        if ((flags & 2) !== 0) {
+          // A page-walk reference: the physical address of a page-table entry.
+          const line = Math.floor((va - DMAP_BASE) / LINE_SIZE);
+          const t = touched.get(line);
+          if (t === undefined) touched.set(line, { by: new Set([c]), written: (flags & 1) === 1, va, walk: true });
+          else if ((flags & 1) === 1) t.written = true;
+          continue;
+        }
         const page = Math.floor(va / 4096);
         let base = pageBase.get(page);
         if (base === undefined) {
@@ -422,8 +442,8 @@ class Run {
         if (base < 0) continue;
         const line = Math.floor((base + (va - page * 4096)) / LINE_SIZE);
         const t = touched.get(line);
-        if (t === undefined) touched.set(line, { by: new Set([c]), written: writes.at(i) === 1, va });
-        else if (writes.at(i) === 1) t.written = true;
+        if (t === undefined) touched.set(line, { by: new Set([c]), written: flags === 1, va, walk: false });
+        else if (flags === 1) t.written = true;
       }
       const coh = this.coh[c]!;
       for (let i = 0; i < coh.n; i += 3) {
@@ -444,7 +464,7 @@ class Run {
       if (focus === null && last !== undefined && zones.views.some((z) => z.name === last.name)) focus = last.name;
       if (focus === null && zones.views.length > 0) focus = zones.views[0]!.name;
     }
-    const lines = this.lineViews(zones.lines.filter((l) => l.zone === focus), touched, transfers, invalidations);
+    const lines = this.lineViews(zones.lines.filter((l) => l.zone === focus), zones.views.filter((z) => z.name === focus), touched, transfers, invalidations);
     const lockNames = new Map<string, ZoneView>();
     for (const z of zones.views) lockNames.set(z.lock.name, z);
     const cpus: CpuView[] = m.cpus.map((cpu) => {
@@ -478,9 +498,28 @@ class Run {
     };
   }
 
+  /** What a line the event touched outside the zone's structures is: a CPU's globaldata, an item of the zone's slabs, or its address. */
+  private nameOf(va: number, zones: readonly ZoneView[]): string {
+    const lineVa = hex(va - (va % LINE_SIZE));
+    for (let c = 0; c < this.ncpus; c++) {
+      const gd = this.k.gd(c);
+      if (va >= gd && va < gd + 4096) return `cpu ${c} globaldata ${lineVa}`;
+    }
+    // An on-page slab's header sits in the page of its items (addresses as 16-digit hex).
+    const page = hex(va).slice(0, -3);
+    for (const z of zones) {
+      const s = z.slabs;
+      if (s !== undefined && [s.part, s.full, s.free].some((list) => list.some((slab) => slab.address.slice(0, -3) === page))) {
+        return `${z.name}: item line ${lineVa}`;
+      }
+    }
+    return va < 2 ** 47 ? `va ${lineVa}` : `kva ${lineVa}`;
+  }
+
   private lineViews(
     zoneLines: readonly ZoneLine[],
-    touched: Map<number, { by: Set<number>; written: boolean; va: number }>,
+    zones: readonly ZoneView[],
+    touched: Map<number, Touched>,
     transfers: Map<number, number>,
     invalidations: Map<number, number>,
   ): LineView[] {
@@ -519,14 +558,15 @@ class Run {
       if (seen.has(line) || others >= 32) continue;
       seen.add(line);
       others++;
-      out.push(view(line, t.va >= 0 && t.va < 2 ** 47 ? `va ${hex(t.va)}` : `kva ${hex(t.va)}`, ''));
+      out.push(view(line, t.walk ? `page table (pa ${hex(line * LINE_SIZE)})` : this.nameOf(t.va, zones), ''));
     }
     return out;
   }
 
-  private tlbViews(touched: Map<number, { va: number }>): TlbView[] {
+  private tlbViews(touched: Map<number, Touched>): TlbView[] {
     const pages = new Set<number>();
     for (const t of touched.values()) {
+      if (t.walk) continue;
       pages.add(Math.floor(t.va / 4096) * 4096);
       if (pages.size >= 16) break;
     }
@@ -576,17 +616,24 @@ class Run {
     const coh = this.coh[c]!;
     const from = hasOp ? this.cohOp[c]! : 0;
     const to = hasOp ? this.cohOpEnd[c]! : coh.n;
-    const moved: string[] = [];
+    // The zones' own lines first, then the others the grid names, then the rest by address.
+    const ours: string[] = [];
+    const theirs: string[] = [];
     for (let i = from; i < to; i += 3) {
       if (coh.at(i) !== COH_TRANSFER) continue;
       const line = coh.at(i + 1);
-      const name = names.get(line) ?? lines.find((l) => l.line === hex(line * LINE_SIZE))?.what ?? `line ${hex(line * LINE_SIZE)}`;
-      if (!moved.includes(name)) moved.push(name);
+      const zoneName = names.get(line);
+      const name = zoneName ?? lines.find((l) => l.line === hex(line * LINE_SIZE))?.what ?? `line ${hex(line * LINE_SIZE)}`;
+      const list = zoneName !== undefined ? ours : theirs;
+      if (!list.includes(name)) list.push(name);
     }
+    const moved = [...ours, ...theirs];
     const what = describe(last);
     const head = path !== null ? `${functionOf(path)} (${path}): ${plural(counts.cycles, 'cycle')}` : `${what}: ${plural(counts.cycles, 'cycle')}`;
     const parts = [plural(counts.l1dMisses, 'L1D miss', 'L1D misses')];
-    if (counts.c2cTransfers > 0) parts.push(`${plural(counts.c2cTransfers, 'cache-to-cache transfer')}${moved.length > 0 ? ` (${moved.join(', ')})` : ''}`);
+    // The lines moved, by name: the first four, then how many more.
+    const named = moved.length <= 4 ? moved.join(', ') : `${moved.slice(0, 4).join(', ')} and ${moved.length - 4} more lines`;
+    if (counts.c2cTransfers > 0) parts.push(`${plural(counts.c2cTransfers, 'cache-to-cache transfer')}${moved.length > 0 ? ` (${named})` : ''}`);
     else parts.push('0 cache-to-cache transfers');
     if (counts.invalidations > 0) parts.push(plural(counts.invalidations, 'invalidation'));
     if (counts.tlbMisses > 0) parts.push(plural(counts.tlbMisses, 'DTLB miss', 'DTLB misses'));
