@@ -52,6 +52,8 @@ export interface ViewBackend {
   back(n: number): Promise<ViewAnswer>;
   /** To position `position` (events completed), forward or back. */
   goto(position: number): Promise<ViewAnswer>;
+  /** Pins the zone whose lines the grid shows (ViewState.focus); null: the one the last event touched most. */
+  focus(zone: string | null): ViewAnswer;
   close(): Promise<void>;
 }
 
@@ -696,6 +698,7 @@ function describe(e: { op: number; obj: number; zone: number; size: number; name
 /** One trace replayed under the viewer: its current Run, re-made from boot to step back. */
 export class ViewSession {
   private run!: Run;
+  private pinned: string | null = null;
   private readonly history = new History();
   private readonly runView: ViewState['run'];
 
@@ -735,6 +738,12 @@ export class ViewSession {
 
   state(): ViewState {
     return this.run.state(this.total, this.runView);
+  }
+
+  /** Pins the lines grid's zone (kept across steps back: a new Run gets it too). */
+  pin(zone: string | null): void {
+    this.pinned = zone;
+    this.run.pinned = zone;
   }
 
   /** The path labels the machine knows so far (for the app's path menu). */
@@ -784,6 +793,7 @@ export class ViewSession {
     if (this.run !== undefined) await this.run.close();
     const reader = await TraceReader.open(this.file, { lenient: this.lenient });
     this.run = new Run(reader, this.options, this.history);
+    this.run.pinned = this.pinned;
     await this.run.started();
   }
 }
@@ -837,6 +847,13 @@ class Backend implements ViewBackend {
     if (!Number.isSafeInteger(position) || position < 0) throw new UsageError(`goto: expected a position of 0 or more, got ${position}`);
     for (const s of this.sessions) await s.goto(Math.min(position, s.total > 0 ? Math.max(s.total, s.position) : position));
     return this.answer();
+  }
+
+  focus(zone: string | null): ViewAnswer {
+    if (zone !== null && (typeof zone !== 'string' || zone.length === 0 || zone.length > 64)) throw new UsageError(`focus: expected a zone's name or null, got ${JSON.stringify(zone)}`);
+    for (const s of this.sessions) s.pin(zone);
+    const unknown = zone !== null && this.sessions.every((s) => !s.state().zones.some((z) => z.name === zone));
+    return this.answer(unknown ? `no zone ${zone} in use yet: the grid shows the zone the last event touched most until it is` : null);
   }
 
   async close(): Promise<void> {
