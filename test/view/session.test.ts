@@ -43,6 +43,19 @@ describe('kmemu view session', () => {
     });
   }
 
+  it('pauses inside events, at lock operations, change no figure either', async () => {
+    const o = options('vmzone', false);
+    const s = await ViewSession.open(PAIRS, o);
+    for (let i = 0; i < 300; i++) {
+      await s.stepLock();
+      s.state();
+    }
+    expect(s.position).toBeGreaterThan(50);
+    await s.runToEnd();
+    expect(JSON.stringify(s.report)).toBe(JSON.stringify(await plainReport(o)));
+    await s.close();
+  });
+
   it('stepping back re-executes to the very state stepping forward reached', async () => {
     const s = await ViewSession.open(PAIRS, options('uma'));
     await s.step(10);
@@ -153,6 +166,32 @@ describe('kmemu view session', () => {
     const free = b.focus(null);
     if (free.mode !== 'single') throw new Error('single');
     expect(free.state.focus).not.toBe('MAP ENTRY');
+    await b.close();
+  });
+
+  it('steps lock operation by lock operation inside events, and back to the start of the event', async () => {
+    const b = await openView(PAIRS64, cli('vmzone', { locked: true }));
+    await b.step(100);
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const a = await b.stepLock();
+      if (a.mode !== 'single') throw new Error('single');
+      const lock = a.state.zones.find((z) => z.name === 'kmalloc-64')!.lock;
+      seen.push(`${a.state.position} ${a.state.lock!.text}; holder ${lock.holder}, waiters ${lock.waiters.join(',')}; ${a.state.cpus.map((c) => `${c.status}${c.spinsOn === null ? '' : `(${c.spinsOn})`}${c.holds.length > 0 ? `[${c.holds.join(',')}]` : ''}`).join(' ')}`);
+    }
+    // CPU 3 frees and allocates again before the spinners' reads of the released word arrive:
+    // the test-and-test-and-set lock is not fair.
+    expect(seen).toEqual([
+      '100 CPU 3 took the kmalloc-64 lock; holder 3, waiters 0,1,2; spin(kmalloc-64) spin(kmalloc-64) spin(kmalloc-64) run[kmalloc-64]',
+      '100 CPU 3 released the kmalloc-64 lock; holder null, waiters ; run run run run',
+      '101 CPU 3 took the kmalloc-64 lock; holder 3, waiters 0,1,2; spin(kmalloc-64) spin(kmalloc-64) spin(kmalloc-64) run[kmalloc-64]',
+    ]);
+    const back = await b.back(1);
+    if (back.mode !== 'single') throw new Error('single');
+    expect([back.state.position, back.state.lock]).toEqual([101, null]);
+    const next = await b.step(1);
+    if (next.mode !== 'single') throw new Error('single');
+    expect(next.state.position).toBe(102);
     await b.close();
   });
 });

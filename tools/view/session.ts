@@ -34,7 +34,7 @@ import { type ReplayCliOptions, checkOptions, replayOptionsFrom } from '../repla
 import { type BootCounts, bootCounts, hex, zoneViews, type ZoneLine } from './zones.js';
 import {
   type CpuView, type EventCounts, type LastEventView, type LineState, type LineView, type PathTotal, type TimelineEvent, TIMELINE_CAP, type TlbView,
-  type ViewAnswer, type ViewState, type WalkView, type ZoneView,
+  type LockEventView, type ViewAnswer, type ViewState, type WalkView, type ZoneView,
 } from './state.js';
 
 /** What the server drives: one replay, or compare mode's two. */
@@ -48,7 +48,9 @@ export interface ViewBackend {
   /** To the next event whose allocator operation took `path` (a path label, e.g. uma.alloc.depot). */
   stepPath(path: string): Promise<ViewAnswer>;
   runToEnd(): Promise<ViewAnswer>;
-  /** n events back, by re-execution from boot. */
+  /** To the next operation on a zone's lock (taken, tried while held, released): a pause inside an event. */
+  stepLock(): Promise<ViewAnswer>;
+  /** n events back, by re-execution from boot (from inside an event, 1 is to its start). */
   back(n: number): Promise<ViewAnswer>;
   /** To position `position` (events completed), forward or back. */
   goto(position: number): Promise<ViewAnswer>;
@@ -214,6 +216,12 @@ class Run {
   readonly eventsPerCpu: number[] = [];
   /** Lock words: the CPU whose atomic took each (by physical address), and spin cycles per line. */
   readonly takenBy = new Map<number, number>();
+  /** The lock word (physical address) each CPU last tried and found taken, until it takes one. */
+  readonly failedOn = new Map<number, number>();
+  /** While stepping to the next lock operation: the zones' lock words (physical addresses) by name. */
+  lockStop: Map<number, string> | undefined;
+  /** The lock operation the run paused at (inside an event), if it did. */
+  lockEvent: { cpu: number; pa: number; name: string; kind: LockEventView['kind'] } | undefined;
   readonly spun = new Map<number, number>();
   /** Ops and cycles by path label id. */
   readonly pathOps = new Float64Array(1 << 12);
@@ -354,7 +362,9 @@ class Run {
         last.label = label;
         last.opCycles = opCycles;
         last.eventCycles = cpu.retired - this.eventRetired[c]!;
-        return this.stopWhen(position, c, label);
+        if (!this.stopWhen(position, c, label)) return false;
+        this.lockEvent = undefined;
+        return true;
       },
       paused: () => this.pause(),
     };
@@ -389,8 +399,19 @@ class Run {
         writes.push((write ? 1 : 0) | (walk === true ? 2 : 0));
       };
       cpu.onAtomic = (_cpu, _va, pa, old, next) => {
-        if (old === 0 && next !== 0) this.takenBy.set(pa, c);
+        let kind: LockEventView['kind'] | undefined;
+        if (old === 0 && next !== 0) {
+          this.takenBy.set(pa, c);
+          this.failedOn.delete(c);
+          kind = 'acquire';
+        } else if (old !== 0 && next === old) {
+          // A try that found the word taken: an xchg of 1 on 1, or a compare-exchange that failed.
+          this.failedOn.set(c, pa);
+          kind = 'fail';
+        }
+        return kind !== undefined && this.stopAtLock(c, pa, kind);
       };
+      cpu.onRelease = (_cpu, _va, pa) => this.stopAtLock(c, pa, 'release');
       cpu.onSpin = (_cpu, line, cycles) => {
         this.spun.set(line, (this.spun.get(line) ?? 0) + cycles);
       };
@@ -403,6 +424,24 @@ class Run {
     };
   }
 
+  /** Asks for a pause at a zone lock's atomic or release while stepping by lock operations. */
+  private stopAtLock(cpu: number, pa: number, kind: LockEventView['kind']): boolean {
+    const name = this.lockStop?.get(pa);
+    if (name === undefined) return false;
+    this.lockEvent = { cpu, pa, name, kind };
+    this.lockStop = undefined;
+    return true;
+  }
+
+  /** The zones' lock words now, by physical address (for lockStop). */
+  lockWords(): Map<number, string> {
+    const out = new Map<number, string>();
+    this.k.viewing(() => {
+      for (const z of zoneViews(this.k, this.allocator, this.m, this.boot, this.takenBy, this.spun, this.failedOn).views) out.set(this.k.kvtop(Number(BigInt(z.lock.address) & 0xffffffffffffn)), z.lock.name);
+    });
+    return out;
+  }
+
   // --- The state at a pause ------------------------------------------------------------
 
   state(total: number, run: ViewState['run']): ViewState {
@@ -412,7 +451,7 @@ class Run {
   private view(total: number, run: ViewState['run']): ViewState {
     const m = this.m;
     const k = this.k;
-    const zones = zoneViews(k, run.allocator, m, this.boot, this.takenBy, this.spun);
+    const zones = zoneViews(k, run.allocator, m, this.boot, this.takenBy, this.spun, this.failedOn);
     const last = this.last;
     const c = last?.cpu ?? -1;
     // The lines the last event touched (its CPU's references), and the coherence actions it caused.
@@ -471,15 +510,17 @@ class Run {
     for (const z of zones.views) lockNames.set(z.lock.name, z);
     const cpus: CpuView[] = m.cpus.map((cpu) => {
       const reason = cpu.blockReason;
+      const waiting = zones.views.some((z) => z.lock.waiters.includes(cpu.id));
       const status: CpuView['status'] = cpu.status === CPU_DONE ? 'done'
-        : cpu.status !== CPU_BLOCKED ? 'run'
+        : cpu.status !== CPU_BLOCKED ? (waiting ? 'spin' : 'run')
           : reason.startsWith('spinning') ? 'spin' : reason.startsWith('waiting for') ? 'idle' : 'sleep';
       const watch = m.memsys.watchLine[cpu.id]!;
       const holds: string[] = [];
       let spinsOn: string | null = null;
       for (const z of zones.views) {
         if (z.lock.holder === cpu.id) holds.push(z.lock.name);
-        if (status === 'spin' && watch >= 0 && hex(watch * LINE_SIZE) === z.lock.line) spinsOn = z.lock.name;
+        if (z.lock.waiters.includes(cpu.id)) spinsOn = z.lock.name;
+        else if (status === 'spin' && watch >= 0 && hex(watch * LINE_SIZE) === z.lock.line) spinsOn = z.lock.name;
       }
       return { id: cpu.id, clock: cpu.clock, status, labels: cpu.labelNames(), events: this.eventsPerCpu[cpu.id]!, holds, spinsOn };
     });
@@ -495,6 +536,7 @@ class Run {
       tlb: this.tlbViews(touched),
       walk: this.walkView(),
       last: this.lastView(zones.lines, lines),
+      lock: this.lockView(),
       timeline: this.timeline(),
       paths: this.paths(),
     };
@@ -647,6 +689,16 @@ class Run {
     };
   }
 
+  private lockView(): LockEventView | null {
+    const e = this.lockEvent;
+    if (e === undefined) return null;
+    const holder = this.takenBy.get(e.pa);
+    const text = e.kind === 'acquire' ? `CPU ${e.cpu} took the ${e.name} lock`
+      : e.kind === 'release' ? `CPU ${e.cpu} released the ${e.name} lock`
+        : `CPU ${e.cpu} tried the ${e.name} lock and found it held${holder !== undefined && holder !== e.cpu ? ` by CPU ${holder}` : ''}: it spins until the word changes`;
+    return { cpu: e.cpu, lock: e.name, kind: e.kind, text };
+  }
+
   private timeline(): TimelineEvent[] {
     const h = this.history;
     const labels = this.m.labels.names;
@@ -775,10 +827,28 @@ export class ViewSession {
     await this.run.advance(() => false);
   }
 
+  /**
+   * Steps to the next operation on a zone's lock word: a CPU takes it, tries and finds it
+   * held, or releases it. The run pauses inside that event (position is unchanged). False
+   * when the trace ended first.
+   */
+  async stepLock(): Promise<boolean> {
+    this.run.lockStop = this.run.lockWords();
+    this.run.lockEvent = undefined;
+    await this.run.advance(() => false);
+    this.run.lockStop = undefined;
+    return this.run.lockEvent !== undefined;
+  }
+
+  /** Paused inside an event (at a lock operation) rather than between two. */
+  get midEvent(): boolean {
+    return this.run.lockEvent !== undefined;
+  }
+
   /** To `position`: forward from here, or back by re-executing from boot. */
   async goto(position: number): Promise<void> {
-    if (position === this.position) return;
-    if (position < this.position) await this.restart();
+    if (position === this.position && !this.midEvent) return;
+    if (position < this.position || (this.midEvent && position === this.position)) await this.restart();
     if (position > 0) {
       // Pause only at the event that reaches the position (the last event's view is of it).
       await this.run.advance((p) => p >= position);
@@ -839,8 +909,15 @@ class Backend implements ViewBackend {
 
   async back(n: number): Promise<ViewAnswer> {
     checkCount(n, 'back');
-    for (const s of this.sessions) await s.goto(Math.max(0, s.position - n));
+    // Inside an event (at a lock operation), one step back is to the start of that event.
+    for (const s of this.sessions) await s.goto(Math.max(0, s.position - n + (s.midEvent ? 1 : 0)));
     return this.answer();
+  }
+
+  async stepLock(): Promise<ViewAnswer> {
+    const missed: string[] = [];
+    for (const [i, s] of this.sessions.entries()) if (!(await s.stepLock())) missed.push(this.side(i));
+    return this.answer(missed.length === 0 ? null : `${missed.join(' and ')}no further operation on a zone's lock: ran to the end`);
   }
 
   async goto(position: number): Promise<ViewAnswer> {
