@@ -85,15 +85,24 @@ export class Cpu implements AccessContext {
   /**
    * When set, told of every memory reference this CPU makes, in program order: data
    * references by virtual address, page-walk loads and A/D updates by their direct-map
-   * address (DMAP_BASE + physical). For recording address traces of the machine.
+   * address (DMAP_BASE + physical), with `walk` true. For recording address traces of the machine.
    */
-  tracer: ((write: boolean, va: number, size: number) => void) | undefined;
+  tracer: ((write: boolean, va: number, size: number, walk?: boolean) => void) | undefined;
   /**
    * When set, told of every locked read-modify-write once it is done: its address, the
    * physical address, the value before and the value after (equal for a failed
-   * compare-exchange). For views of lock words (who took it last).
+   * compare-exchange). For views of lock words (who took it last). Returning true asks for a
+   * pause after it (viewPause).
    */
-  onAtomic: ((cpu: Cpu, va: number, pa: number, old: number, next: number) => void) | undefined;
+  onAtomic: ((cpu: Cpu, va: number, pa: number, old: number, next: number) => boolean | void) | undefined;
+  /** When set, told of every release store (storeRelease32) once it is done. */
+  onRelease: ((cpu: Cpu, va: number, pa: number) => boolean | void) | undefined;
+  /**
+   * Set when onAtomic or onRelease returned true: the CPU yields YIELD_INPUT right after that
+   * atomic or release (a viewer's pause inside an operation); the driver clears it and resumes
+   * this CPU first (machine.resume's `proceed`), so the pause changes nothing.
+   */
+  viewPause = false;
   /** When set, told when a spin-wait ends: the line spun on (physical line number) and the cycles spun. */
   onSpin: ((cpu: Cpu, line: number, cycles: number) => void) | undefined;
   /**
@@ -669,7 +678,7 @@ export class Cpu implements AccessContext {
     for (let level = 4; level >= 1; level--) {
       const at = table + tableIndex(va, level) * 8;
       const line = Math.floor(at / LINE_SIZE);
-      if (this.tracer !== undefined) this.tracer(false, DMAP_BASE + at, 8);
+      if (this.tracer !== undefined) this.tracer(false, DMAP_BASE + at, 8, true);
       spent += this.memsys.access(this, line, false);
       ctr[b + K['tlb.walkLoads']]!++;
       let lo = this.mem.read32(at);
@@ -692,7 +701,7 @@ export class Cpu implements AccessContext {
       const want = PTE_A | (leaf && write ? PTE_D : 0);
       if ((lo & want) !== want) {
         lo = (lo | want) >>> 0;
-        if (this.tracer !== undefined) this.tracer(true, DMAP_BASE + at, 8);
+        if (this.tracer !== undefined) this.tracer(true, DMAP_BASE + at, 8, true);
         spent += this.memsys.access(this, line, true) + this.lockedOpLatency;
         this.mem.write32(at, lo);
         ctr[b + K['tlb.adUpdate']]!++;
@@ -798,6 +807,7 @@ export class Cpu implements AccessContext {
     yield* this.syncAccess(va, true);
     const old = this.rmwNow(va, size, op, a, b);
     this.settle();
+    if (this.viewPause) yield YIELD_INPUT;
     return old;
   }
 
@@ -844,6 +854,10 @@ export class Cpu implements AccessContext {
     yield* this.syncAccess(va, true, false);
     this.store32(va, value);
     this.settle();
+    if (this.onRelease !== undefined && this.onRelease(this, va, this.lastPa) === true) {
+      this.viewPause = true;
+      yield YIELD_INPUT;
+    }
   }
 
   /**
@@ -872,7 +886,7 @@ export class Cpu implements AccessContext {
     let next: number;
     if (op === OP_CMPXCHG) {
       if (old !== (size === 4 ? a >>> 0 : a)) {
-        if (this.onAtomic !== undefined) this.onAtomic(this, va, pa, old, old);
+        if (this.onAtomic !== undefined && this.onAtomic(this, va, pa, old, old) === true) this.viewPause = true;
         return old;
       }
       next = b;
@@ -887,7 +901,7 @@ export class Cpu implements AccessContext {
       mem.write32(pa, next >>> 0);
       mem.write32(pa + 4, pointerHi(next));
     }
-    if (this.onAtomic !== undefined) this.onAtomic(this, va, pa, old, next);
+    if (this.onAtomic !== undefined && this.onAtomic(this, va, pa, old, next) === true) this.viewPause = true;
     return old;
   }
 

@@ -822,8 +822,12 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     }
     proceed = -1;
     if (r.state === 'done') break;
-    if (r.cpu === pausing) {
+    // A pause the control asked for: after an event (pausing), or inside one, after an
+    // atomic or a release it was told of (cpu.viewPause).
+    const paused = m.cpus[r.cpu]!;
+    if (r.cpu === pausing || paused.viewPause) {
       pausing = -1;
+      paused.viewPause = false;
       proceed = r.cpu;
       await control!.paused();
       continue;

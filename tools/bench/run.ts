@@ -7,6 +7,7 @@ import { benchSuites } from './suite.js';
 import './cachesim.bench.js';
 import './machine.bench.js';
 import './replay.bench.js';
+import './view.bench.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];

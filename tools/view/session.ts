@@ -21,7 +21,7 @@
 
 import { basename } from 'node:path';
 import {
-  COH_TRANSFER, CPU_BLOCKED, CPU_DONE, type Cpu, K, LINE_SIZE, type Machine, NCOUNTERS, PAGE_2M, PAGE_4K, TLB_D, TLB_G, TLB_NX, TLB_RW, TLB_US,
+  COH_TRANSFER, CPU_BLOCKED, CPU_DONE, type Cpu, DMAP_BASE, K, LINE_SIZE, type Machine, NCOUNTERS, PAGE_2M, PAGE_4K, TLB_D, TLB_G, TLB_NX, TLB_RW, TLB_US,
   UsageError, probeTranslation,
 } from '../../emu/index.js';
 import type { Kernel } from '../../kernel/index.js';
@@ -34,7 +34,7 @@ import { type ReplayCliOptions, checkOptions, replayOptionsFrom } from '../repla
 import { type BootCounts, bootCounts, hex, zoneViews, type ZoneLine } from './zones.js';
 import {
   type CpuView, type EventCounts, type LastEventView, type LineState, type LineView, type PathTotal, type TimelineEvent, TIMELINE_CAP, type TlbView,
-  type ViewAnswer, type ViewState, type WalkView, type ZoneView,
+  type LockEventView, type ViewAnswer, type ViewState, type WalkView, type ZoneView,
 } from './state.js';
 
 /** What the server drives: one replay, or compare mode's two. */
@@ -48,10 +48,14 @@ export interface ViewBackend {
   /** To the next event whose allocator operation took `path` (a path label, e.g. uma.alloc.depot). */
   stepPath(path: string): Promise<ViewAnswer>;
   runToEnd(): Promise<ViewAnswer>;
-  /** n events back, by re-execution from boot. */
+  /** To the next operation on a zone's lock (taken, tried while held, released): a pause inside an event. */
+  stepLock(): Promise<ViewAnswer>;
+  /** n events back, by re-execution from boot (from inside an event, 1 is to its start). */
   back(n: number): Promise<ViewAnswer>;
   /** To position `position` (events completed), forward or back. */
   goto(position: number): Promise<ViewAnswer>;
+  /** Pins the zone whose lines the grid shows (ViewState.focus); null: the one the last event touched most. */
+  focus(zone: string | null): ViewAnswer;
   close(): Promise<void>;
 }
 
@@ -132,6 +136,14 @@ class History {
   }
 }
 
+/** A line the last event touched: by which CPUs, whether written, its first address, whether by the page walker. */
+interface Touched {
+  by: Set<number>;
+  written: boolean;
+  va: number;
+  walk: boolean;
+}
+
 /** A stop condition, asked after each event: the event's CPU, its op and its path label. */
 type StopWhen = (position: number, cpu: number, label: number) => boolean;
 
@@ -183,6 +195,7 @@ class Run {
   // Per CPU: when its current event began, its counters then and around its operation.
   private ncpus = 0;
   private eventStart!: Float64Array;
+  private eventRetired!: Float64Array;
   private startSums: Float64Array[] = [];
   private opSums: Float64Array[] = [];
   private endSums: Float64Array[] = [];
@@ -203,6 +216,12 @@ class Run {
   readonly eventsPerCpu: number[] = [];
   /** Lock words: the CPU whose atomic took each (by physical address), and spin cycles per line. */
   readonly takenBy = new Map<number, number>();
+  /** The lock word (physical address) each CPU last tried and found taken, until it takes one. */
+  readonly failedOn = new Map<number, number>();
+  /** While stepping to the next lock operation: the zones' lock words (physical addresses) by name. */
+  lockStop: Map<number, string> | undefined;
+  /** The lock operation the run paused at (inside an event), if it did. */
+  lockEvent: { cpu: number; pa: number; name: string; kind: LockEventView['kind'] } | undefined;
   readonly spun = new Map<number, number>();
   /** Ops and cycles by path label id. */
   readonly pathOps = new Float64Array(1 << 12);
@@ -211,6 +230,8 @@ class Run {
   last: { cpu: number; op: number; line: number; obj: number; zone: number; size: number; name: string; label: number; opCycles: number; eventCycles: number } | undefined;
   readonly zoneNames = new Map<number, string>();
   private boot: BootCounts = new Map();
+  /** The zone the viewer pinned for the lines grid (see ViewState.focus), or null. */
+  pinned: string | null = null;
 
   constructor(
     private readonly reader: TraceReader,
@@ -296,6 +317,7 @@ class Run {
       beforeEvent: (cpu: Cpu) => {
         const c = cpu.id;
         this.eventStart[c] = cpu.clock;
+        this.eventRetired[c] = cpu.retired;
         sumCounters(cpu, this.startSums[c]!);
         this.refs[c]!.n = 0;
         this.refWrite[c]!.n = 0;
@@ -339,8 +361,10 @@ class Run {
         last.name = ev.op === OP_ZONE || ev.op === OP_ARENA ? ev.name : ev.op === OP_ALLOC || ev.op === OP_FREE ? this.zoneNames.get(ev.zone) ?? '' : '';
         last.label = label;
         last.opCycles = opCycles;
-        last.eventCycles = cpu.clock - this.eventStart[c]!;
-        return this.stopWhen(position, c, label);
+        last.eventCycles = cpu.retired - this.eventRetired[c]!;
+        if (!this.stopWhen(position, c, label)) return false;
+        this.lockEvent = undefined;
+        return true;
       },
       paused: () => this.pause(),
     };
@@ -350,6 +374,7 @@ class Run {
   private hook(m: Machine): void {
     const n = (this.ncpus = m.ncpus);
     this.eventStart = new Float64Array(n);
+    this.eventRetired = new Float64Array(n);
     this.opCycles = new Float64Array(n);
     this.opLabel = new Int32Array(n).fill(-1);
     this.opStartClock = new Float64Array(n);
@@ -369,13 +394,24 @@ class Run {
       this.eventsPerCpu.push(0);
       const refs = this.refs[c]!;
       const writes = this.refWrite[c]!;
-      cpu.tracer = (write, va) => {
+      cpu.tracer = (write, va, _size, walk) => {
         refs.push(va);
-        writes.push(write ? 1 : 0);
+        writes.push((write ? 1 : 0) | (walk === true ? 2 : 0));
       };
       cpu.onAtomic = (_cpu, _va, pa, old, next) => {
-        if (old === 0 && next !== 0) this.takenBy.set(pa, c);
+        let kind: LockEventView['kind'] | undefined;
+        if (old === 0 && next !== 0) {
+          this.takenBy.set(pa, c);
+          this.failedOn.delete(c);
+          kind = 'acquire';
+        } else if (old !== 0 && next === old) {
+          // A try that found the word taken: an xchg of 1 on 1, or a compare-exchange that failed.
+          this.failedOn.set(c, pa);
+          kind = 'fail';
+        }
+        return kind !== undefined && this.stopAtLock(c, pa, kind);
       };
+      cpu.onRelease = (_cpu, _va, pa) => this.stopAtLock(c, pa, 'release');
       cpu.onSpin = (_cpu, line, cycles) => {
         this.spun.set(line, (this.spun.get(line) ?? 0) + cycles);
       };
@@ -388,6 +424,24 @@ class Run {
     };
   }
 
+  /** Asks for a pause at a zone lock's atomic or release while stepping by lock operations. */
+  private stopAtLock(cpu: number, pa: number, kind: LockEventView['kind']): boolean {
+    const name = this.lockStop?.get(pa);
+    if (name === undefined) return false;
+    this.lockEvent = { cpu, pa, name, kind };
+    this.lockStop = undefined;
+    return true;
+  }
+
+  /** The zones' lock words now, by physical address (for lockStop). */
+  lockWords(): Map<number, string> {
+    const out = new Map<number, string>();
+    this.k.viewing(() => {
+      for (const z of zoneViews(this.k, this.allocator, this.m, this.boot, this.takenBy, this.spun, this.failedOn).views) out.set(this.k.kvtop(Number(BigInt(z.lock.address) & 0xffffffffffffn)), z.lock.name);
+    });
+    return out;
+  }
+
   // --- The state at a pause ------------------------------------------------------------
 
   state(total: number, run: ViewState['run']): ViewState {
@@ -397,11 +451,11 @@ class Run {
   private view(total: number, run: ViewState['run']): ViewState {
     const m = this.m;
     const k = this.k;
-    const zones = zoneViews(k, run.allocator, m, this.boot, this.takenBy, this.spun);
+    const zones = zoneViews(k, run.allocator, m, this.boot, this.takenBy, this.spun, this.failedOn);
     const last = this.last;
     const c = last?.cpu ?? -1;
     // The lines the last event touched (its CPU's references), and the coherence actions it caused.
-    const touched = new Map<number, { by: Set<number>; written: boolean; va: number }>();
+    const touched = new Map<number, Touched>();
     const transfers = new Map<number, number>();
     const invalidations = new Map<number, number>();
     if (c >= 0) {
@@ -411,6 +465,15 @@ class Run {
       const pageBase = new Map<number, number>();
       for (let i = 0; i < refs.n; i++) {
         const va = refs.at(i);
+        const flags = writes.at(i);
+        if ((flags & 2) !== 0) {
+          // A page-walk reference: the physical address of a page-table entry.
+          const line = Math.floor((va - DMAP_BASE) / LINE_SIZE);
+          const t = touched.get(line);
+          if (t === undefined) touched.set(line, { by: new Set([c]), written: (flags & 1) === 1, va, walk: true });
+          else if ((flags & 1) === 1) t.written = true;
+          continue;
+        }
         const page = Math.floor(va / 4096);
         let base = pageBase.get(page);
         if (base === undefined) {
@@ -420,8 +483,8 @@ class Run {
         if (base < 0) continue;
         const line = Math.floor((base + (va - page * 4096)) / LINE_SIZE);
         const t = touched.get(line);
-        if (t === undefined) touched.set(line, { by: new Set([c]), written: writes.at(i) === 1, va });
-        else if (writes.at(i) === 1) t.written = true;
+        if (t === undefined) touched.set(line, { by: new Set([c]), written: flags === 1, va, walk: false });
+        else if (flags === 1) t.written = true;
       }
       const coh = this.coh[c]!;
       for (let i = 0; i < coh.n; i += 3) {
@@ -430,20 +493,34 @@ class Run {
         map.set(line, (map.get(line) ?? 0) + 1);
       }
     }
-    const lines = this.lineViews(zones.lines, touched, transfers, invalidations);
+    // The focused zone: pinned, else the one whose lines the last event touched most, else
+    // the last event's zone, else the first shown.
+    let focus: string | null = null;
+    if (this.pinned !== null && zones.views.some((z) => z.name === this.pinned)) focus = this.pinned;
+    else {
+      const hits = new Map<string, number>();
+      for (const l of zones.lines) if (touched.has(l.line)) hits.set(l.zone, (hits.get(l.zone) ?? 0) + 1);
+      let best = 0;
+      for (const [zone, n] of hits) if (n > best) [best, focus] = [n, zone];
+      if (focus === null && last !== undefined && zones.views.some((z) => z.name === last.name)) focus = last.name;
+      if (focus === null && zones.views.length > 0) focus = zones.views[0]!.name;
+    }
+    const lines = this.lineViews(zones.lines.filter((l) => l.zone === focus), zones.views.filter((z) => z.name === focus), touched, transfers, invalidations);
     const lockNames = new Map<string, ZoneView>();
     for (const z of zones.views) lockNames.set(z.lock.name, z);
     const cpus: CpuView[] = m.cpus.map((cpu) => {
       const reason = cpu.blockReason;
+      const waiting = zones.views.some((z) => z.lock.waiters.includes(cpu.id));
       const status: CpuView['status'] = cpu.status === CPU_DONE ? 'done'
-        : cpu.status !== CPU_BLOCKED ? 'run'
+        : cpu.status !== CPU_BLOCKED ? (waiting ? 'spin' : 'run')
           : reason.startsWith('spinning') ? 'spin' : reason.startsWith('waiting for') ? 'idle' : 'sleep';
       const watch = m.memsys.watchLine[cpu.id]!;
       const holds: string[] = [];
       let spinsOn: string | null = null;
       for (const z of zones.views) {
         if (z.lock.holder === cpu.id) holds.push(z.lock.name);
-        if (status === 'spin' && watch >= 0 && hex(watch * LINE_SIZE) === z.lock.line) spinsOn = z.lock.name;
+        if (z.lock.waiters.includes(cpu.id)) spinsOn = z.lock.name;
+        else if (status === 'spin' && watch >= 0 && hex(watch * LINE_SIZE) === z.lock.line) spinsOn = z.lock.name;
       }
       return { id: cpu.id, clock: cpu.clock, status, labels: cpu.labelNames(), events: this.eventsPerCpu[cpu.id]!, holds, spinsOn };
     });
@@ -454,18 +531,39 @@ class Run {
       run,
       cpus,
       zones: zones.views,
+      focus,
       lines,
       tlb: this.tlbViews(touched),
       walk: this.walkView(),
       last: this.lastView(zones.lines, lines),
+      lock: this.lockView(),
       timeline: this.timeline(),
       paths: this.paths(),
     };
   }
 
+  /** What a line the event touched outside the zone's structures is: a CPU's globaldata, an item of the zone's slabs, or its address. */
+  private nameOf(va: number, zones: readonly ZoneView[]): string {
+    const lineVa = hex(va - (va % LINE_SIZE));
+    for (let c = 0; c < this.ncpus; c++) {
+      const gd = this.k.gd(c);
+      if (va >= gd && va < gd + 4096) return `cpu ${c} globaldata ${lineVa}`;
+    }
+    // An on-page slab's header sits in the page of its items (addresses as 16-digit hex).
+    const page = hex(va).slice(0, -3);
+    for (const z of zones) {
+      const s = z.slabs;
+      if (s !== undefined && [s.part, s.full, s.free].some((list) => list.some((slab) => slab.address.slice(0, -3) === page))) {
+        return `${z.name}: item line ${lineVa}`;
+      }
+    }
+    return va < 2 ** 47 ? `va ${lineVa}` : `kva ${lineVa}`;
+  }
+
   private lineViews(
     zoneLines: readonly ZoneLine[],
-    touched: Map<number, { by: Set<number>; written: boolean; va: number }>,
+    zones: readonly ZoneView[],
+    touched: Map<number, Touched>,
     transfers: Map<number, number>,
     invalidations: Map<number, number>,
   ): LineView[] {
@@ -504,14 +602,15 @@ class Run {
       if (seen.has(line) || others >= 32) continue;
       seen.add(line);
       others++;
-      out.push(view(line, t.va >= 0 && t.va < 2 ** 47 ? `va ${hex(t.va)}` : `kva ${hex(t.va)}`, ''));
+      out.push(view(line, t.walk ? `page table (pa ${hex(line * LINE_SIZE)})` : this.nameOf(t.va, zones), ''));
     }
     return out;
   }
 
-  private tlbViews(touched: Map<number, { va: number }>): TlbView[] {
+  private tlbViews(touched: Map<number, Touched>): TlbView[] {
     const pages = new Set<number>();
     for (const t of touched.values()) {
+      if (t.walk) continue;
       pages.add(Math.floor(t.va / 4096) * 4096);
       if (pages.size >= 16) break;
     }
@@ -561,17 +660,24 @@ class Run {
     const coh = this.coh[c]!;
     const from = hasOp ? this.cohOp[c]! : 0;
     const to = hasOp ? this.cohOpEnd[c]! : coh.n;
-    const moved: string[] = [];
+    // The zones' own lines first, then the others the grid names, then the rest by address.
+    const ours: string[] = [];
+    const theirs: string[] = [];
     for (let i = from; i < to; i += 3) {
       if (coh.at(i) !== COH_TRANSFER) continue;
       const line = coh.at(i + 1);
-      const name = names.get(line) ?? lines.find((l) => l.line === hex(line * LINE_SIZE))?.what ?? `line ${hex(line * LINE_SIZE)}`;
-      if (!moved.includes(name)) moved.push(name);
+      const zoneName = names.get(line);
+      const name = zoneName ?? lines.find((l) => l.line === hex(line * LINE_SIZE))?.what ?? `line ${hex(line * LINE_SIZE)}`;
+      const list = zoneName !== undefined ? ours : theirs;
+      if (!list.includes(name)) list.push(name);
     }
+    const moved = [...ours, ...theirs];
     const what = describe(last);
     const head = path !== null ? `${functionOf(path)} (${path}): ${plural(counts.cycles, 'cycle')}` : `${what}: ${plural(counts.cycles, 'cycle')}`;
     const parts = [plural(counts.l1dMisses, 'L1D miss', 'L1D misses')];
-    if (counts.c2cTransfers > 0) parts.push(`${plural(counts.c2cTransfers, 'cache-to-cache transfer')}${moved.length > 0 ? ` (${moved.join(', ')})` : ''}`);
+    // The lines moved, by name: the first four, then how many more.
+    const named = moved.length <= 4 ? moved.join(', ') : `${moved.slice(0, 4).join(', ')} and ${moved.length - 4} more lines`;
+    if (counts.c2cTransfers > 0) parts.push(`${plural(counts.c2cTransfers, 'cache-to-cache transfer')}${moved.length > 0 ? ` (${named})` : ''}`);
     else parts.push('0 cache-to-cache transfers');
     if (counts.invalidations > 0) parts.push(plural(counts.invalidations, 'invalidation'));
     if (counts.tlbMisses > 0) parts.push(plural(counts.tlbMisses, 'DTLB miss', 'DTLB misses'));
@@ -581,6 +687,16 @@ class Run {
       cpu: c, op: OP_NAMES[last.op] ?? String(last.op), what, traceLine: last.line, path, opCycles: path !== null ? last.opCycles : null,
       counts, eventCycles: last.eventCycles, text: `${head} — ${parts.join(', ')}`,
     };
+  }
+
+  private lockView(): LockEventView | null {
+    const e = this.lockEvent;
+    if (e === undefined) return null;
+    const holder = this.takenBy.get(e.pa);
+    const text = e.kind === 'acquire' ? `CPU ${e.cpu} took the ${e.name} lock`
+      : e.kind === 'release' ? `CPU ${e.cpu} released the ${e.name} lock`
+        : `CPU ${e.cpu} tried the ${e.name} lock and found it held${holder !== undefined && holder !== e.cpu ? ` by CPU ${holder}` : ''}: it spins until the word changes`;
+    return { cpu: e.cpu, lock: e.name, kind: e.kind, text };
   }
 
   private timeline(): TimelineEvent[] {
@@ -634,6 +750,7 @@ function describe(e: { op: number; obj: number; zone: number; size: number; name
 /** One trace replayed under the viewer: its current Run, re-made from boot to step back. */
 export class ViewSession {
   private run!: Run;
+  private pinned: string | null = null;
   private readonly history = new History();
   private readonly runView: ViewState['run'];
 
@@ -675,6 +792,12 @@ export class ViewSession {
     return this.run.state(this.total, this.runView);
   }
 
+  /** Pins the lines grid's zone (kept across steps back: a new Run gets it too). */
+  pin(zone: string | null): void {
+    this.pinned = zone;
+    this.run.pinned = zone;
+  }
+
   /** The path labels the machine knows so far (for the app's path menu). */
   labels(): string[] {
     return [...this.run.m.labels.names];
@@ -704,10 +827,28 @@ export class ViewSession {
     await this.run.advance(() => false);
   }
 
+  /**
+   * Steps to the next operation on a zone's lock word: a CPU takes it, tries and finds it
+   * held, or releases it. The run pauses inside that event (position is unchanged). False
+   * when the trace ended first.
+   */
+  async stepLock(): Promise<boolean> {
+    this.run.lockStop = this.run.lockWords();
+    this.run.lockEvent = undefined;
+    await this.run.advance(() => false);
+    this.run.lockStop = undefined;
+    return this.run.lockEvent !== undefined;
+  }
+
+  /** Paused inside an event (at a lock operation) rather than between two. */
+  get midEvent(): boolean {
+    return this.run.lockEvent !== undefined;
+  }
+
   /** To `position`: forward from here, or back by re-executing from boot. */
   async goto(position: number): Promise<void> {
-    if (position === this.position) return;
-    if (position < this.position) await this.restart();
+    if (position === this.position && !this.midEvent) return;
+    if (position < this.position || (this.midEvent && position === this.position)) await this.restart();
     if (position > 0) {
       // Pause only at the event that reaches the position (the last event's view is of it).
       await this.run.advance((p) => p >= position);
@@ -722,6 +863,7 @@ export class ViewSession {
     if (this.run !== undefined) await this.run.close();
     const reader = await TraceReader.open(this.file, { lenient: this.lenient });
     this.run = new Run(reader, this.options, this.history);
+    this.run.pinned = this.pinned;
     await this.run.started();
   }
 }
@@ -767,14 +909,28 @@ class Backend implements ViewBackend {
 
   async back(n: number): Promise<ViewAnswer> {
     checkCount(n, 'back');
-    for (const s of this.sessions) await s.goto(Math.max(0, s.position - n));
+    // Inside an event (at a lock operation), one step back is to the start of that event.
+    for (const s of this.sessions) await s.goto(Math.max(0, s.position - n + (s.midEvent ? 1 : 0)));
     return this.answer();
+  }
+
+  async stepLock(): Promise<ViewAnswer> {
+    const missed: string[] = [];
+    for (const [i, s] of this.sessions.entries()) if (!(await s.stepLock())) missed.push(this.side(i));
+    return this.answer(missed.length === 0 ? null : `${missed.join(' and ')}no further operation on a zone's lock: ran to the end`);
   }
 
   async goto(position: number): Promise<ViewAnswer> {
     if (!Number.isSafeInteger(position) || position < 0) throw new UsageError(`goto: expected a position of 0 or more, got ${position}`);
     for (const s of this.sessions) await s.goto(Math.min(position, s.total > 0 ? Math.max(s.total, s.position) : position));
     return this.answer();
+  }
+
+  focus(zone: string | null): ViewAnswer {
+    if (zone !== null && (typeof zone !== 'string' || zone.length === 0 || zone.length > 64)) throw new UsageError(`focus: expected a zone's name or null, got ${JSON.stringify(zone)}`);
+    for (const s of this.sessions) s.pin(zone);
+    const unknown = zone !== null && this.sessions.every((s) => !s.state().zones.some((z) => z.name === zone));
+    return this.answer(unknown ? `no zone ${zone} in use yet: the grid shows the zone the last event touched most until it is` : null);
   }
 
   async close(): Promise<void> {

@@ -21,7 +21,17 @@ export interface ViewState {
   run: { trace: string; machine: string; allocator: 'vmzone' | 'uma'; pcpu: boolean; aligned: boolean; cpus: number; label: string };
   cpus: CpuView[];
   zones: ZoneView[];
-  /** The cache lines of the zones' structures (headers, per-CPU caches, locks, buckets), in the order the zones list them. */
+  /**
+   * The zone whose lines `lines` shows: the one the viewer pinned (focus), else the zone whose
+   * structures the last event touched most, else the last event's zone, else the first zone
+   * shown; null while there is none.
+   */
+  focus: string | null;
+  /**
+   * The cache lines of the focused zone's structures (header, per-CPU caches, lock, keg,
+   * buckets, slabs), then the other lines the last event touched (the object, page tables,
+   * the kernel's own structures), up to 32.
+   */
   lines: LineView[];
   /** Per CPU, its TLB entries for the pages the last step touched. */
   tlb: TlbView[];
@@ -29,6 +39,8 @@ export interface ViewState {
   walk: WalkView | null;
   /** The event the last step completed; null at position 0. */
   last: LastEventView | null;
+  /** The lock operation a step-lock stopped at, inside an event (position counts the events before it); else null. */
+  lock: LockEventView | null;
   /** The most recent events (up to TIMELINE_CAP), oldest first. */
   timeline: TimelineEvent[];
   /** Operations and cycles by path since boot (timed operations only), by path name. */
@@ -199,6 +211,16 @@ export interface LastEventView {
   /** The whole event on its CPU, from taking it off its queue to its return to user mode (consumer touches and waits included). */
   eventCycles: number;
   /** "uma_zalloc_arg: 163 cycles — 2 L1D misses, 1 cache-to-cache transfer of the pairs: zone header line, 0 spin". */
+  text: string;
+}
+
+export interface LockEventView {
+  cpu: number;
+  /** The lock's name (a ZoneView's lock.name). */
+  lock: string;
+  /** The CPU's atomic took the word, or found it held; or its release store freed it. */
+  kind: 'acquire' | 'fail' | 'release';
+  /** "CPU 1 tried the kmalloc-64 lock and found it held by CPU 2: it spins until the word changes". */
   text: string;
 }
 

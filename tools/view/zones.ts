@@ -52,16 +52,21 @@ export function zoneViews(
   boot: BootCounts,
   takenBy: ReadonlyMap<number, number>,
   spun: ReadonlyMap<number, number>,
+  failedOn: ReadonlyMap<number, number> = new Map(),
 ): { views: ZoneView[]; lines: ZoneLine[] } {
   const views: ZoneView[] = [];
   const lines: ZoneLine[] = [];
-  const waitingOn = (line: number) => m.cpus.filter((c) => c.status === 1 && m.memsys.watchLine[c.id] === line && c.blockReason.startsWith('spinning')).map((c) => c.id);
+  // Waiters: CPUs spinning on the lock's line, and CPUs whose last try found it held and that
+  // have not taken it since (between two tries, or about to spin), while it is held.
+  const waitingOn = (line: number, pa: number, held: boolean) =>
+    m.cpus.filter((c) => (c.status === 1 && m.memsys.watchLine[c.id] === line && c.blockReason.startsWith('spinning')) || (held && failedOn.get(c.id) === pa && c.status !== 2))
+      .map((c) => c.id);
   const lock = (name: string, l: ZoneLockShow): LockView => {
     const pa = k.kvtop(l.va);
     const line = Math.floor(pa / LINE_SIZE);
     return {
       name, address: hex(l.va), line: hex(line * LINE_SIZE), word: l.word, holder: l.word !== 0 ? (takenBy.get(pa) ?? null) : null,
-      waiters: waitingOn(line), spinCycles: spun.get(line) ?? 0,
+      waiters: waitingOn(line, pa, l.word !== 0), spinCycles: spun.get(line) ?? 0,
     };
   };
   const addLines = (zone: string, list: readonly ZoneLineShow[]) => {
