@@ -3,7 +3,7 @@
 
 NPM_STAMP := node_modules/.kmemu-installed
 BUILD_STAMP := dist/.kmemu-built
-SOURCES := $(shell find emu kernel traces tools -name '*.ts' 2>/dev/null)
+SOURCES := $(shell find emu kernel traces tools \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' \) 2>/dev/null)
 VIEW_STAMP := dist/view/.kmemu-built
 VIEW_SOURCES := $(shell find tools/view/app -type f 2>/dev/null) tools/view/state.ts tools/explain.ts
 

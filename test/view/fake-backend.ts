@@ -24,6 +24,7 @@ export function fakeState(position: number): ViewState {
     done: position === FAKE_TOTAL,
     run: { trace: 'fake.trace', machine: 'fake', allocator: 'uma', pcpu: true, aligned: false, cpus: 2, label: 'fake.trace on fake (2 CPUs), allocator uma' },
     cpus: [0, 1].map((id) => ({ id, clock: position * 100 + id, status: position === FAKE_TOTAL ? 'done' : 'run', labels: [], events: Math.floor((position + 1 - id) / 2), holds: [], spinsOn: null })),
+    focus: 'pairs',
     zones: [{
       allocator: 'uma', name: 'pairs', address: hex(0xffff8000), itemSize: 64,
       lock: { name: 'zone pairs', address: hex(0xffff8040), line: hex(0x8040), word: 0, holder: null, waiters: [], spinCycles: position * 3 },
@@ -42,6 +43,7 @@ export function fakeState(position: number): ViewState {
       eventCycles: 50,
       text: `event ${position}: 40 cycles`,
     },
+    lock: null,
     timeline: Array.from({ length: position }, (_, i) => ({ n: i + 1, cpu: i % 2, start: i * 100, end: i * 100 + 40, path: FAKE_PATHS[i % FAKE_PATHS.length]! })),
     paths,
   };
@@ -62,8 +64,16 @@ export class FakeBackend implements ViewBackend {
   delayMs = 0;
   private clock = 0;
 
+  focused: string | null = null;
+
   answer(): ViewAnswer {
     return { mode: 'single', state: fakeState(this.position), message: null };
+  }
+
+  focus(zone: string | null): ViewAnswer {
+    this.focused = zone;
+    this.calls.push({ call: 'focus', arg: zone, start: this.clock++, end: this.clock++ });
+    return this.answer();
   }
 
   private async move(call: string, arg: number | string | null, to: () => number): Promise<ViewAnswer> {
@@ -85,6 +95,9 @@ export class FakeBackend implements ViewBackend {
   stepPath(path: string) {
     if (!(FAKE_PATHS as readonly string[]).includes(path)) return Promise.reject(new UsageError(`unknown path "${path}"`));
     return this.move('stepPath', path, () => this.position + 1);
+  }
+  stepLock() {
+    return this.move('stepLock', null, () => this.position + 1);
   }
   runToEnd() {
     return this.move('runToEnd', null, () => FAKE_TOTAL);

@@ -110,6 +110,11 @@ describe('startViewServer()', () => {
     expect(positionOf(await post(server.port, '/api/step-cpu', { cpu: 1 }))).toBe(4);
     expect(positionOf(await post(server.port, '/api/step-path', { path: 'uma.alloc.depot' }))).toBe(5);
     expect(positionOf(await call(server.port, 'GET', '/api/state'))).toBe(5);
+    expect(positionOf(await post(server.port, '/api/step-lock', {}))).toBe(6);
+    expect(positionOf(await post(server.port, '/api/focus', { zone: 'MAP ENTRY' }))).toBe(6);
+    expect(backend.focused).toBe('MAP ENTRY');
+    await post(server.port, '/api/focus', { zone: null });
+    expect(backend.focused).toBe(null);
     expect(positionOf(await post(server.port, '/api/run', {}))).toBe(FAKE_TOTAL);
     expect(positionOf(await call(server.port, 'POST', '/api/run', { headers: { 'Content-Type': 'application/json' } }))).toBe(FAKE_TOTAL);
     const state = await call(server.port, 'GET', '/api/state');
@@ -135,6 +140,11 @@ describe('startViewServer()', () => {
       ['/api/step-path', '{"path":"no.such.path"}'],
       ['/api/goto', '{"position":"x"}'],
       ['/api/run', '{"n":1}'],
+      ['/api/step-lock', '{"n":1}'],
+      ['/api/focus', '{}'],
+      ['/api/focus', '{"zone":""}'],
+      ['/api/focus', '{"zone":3}'],
+      ['/api/focus', '{"zone":"a\\nb"}'],
     ];
     for (const [path, body] of bad) {
       const r = await call(server.port, 'POST', path, { body });

@@ -62,6 +62,7 @@ async function expectPageShows(page: Page, s: ViewState, p: string): Promise<voi
     expect(await text(page, `${p}cpu-${cpu.id}-events`)).toBe(fmt(cpu.events));
   }
   const zoneName = await text(page, `${p}cpu-0-cache-zone`);
+  expect(zoneName, "the CPU panels show the state's focus").toBe(s.focus);
   const zone = s.zones.find((z) => z.name === zoneName);
   expect(zone, `the zone the CPU panels show, ${zoneName}, is in the state`).toBeDefined();
   for (const c of zone!.pcpu) {
@@ -78,10 +79,10 @@ async function expectPageShows(page: Page, s: ViewState, p: string): Promise<voi
   expect(await text(page, `${id}-free`)).toBe(fmt(zone!.free));
   if (zone!.depot !== undefined) expect(await text(page, `${id}-depot-full`)).toBe(String(zone!.depot.full.length));
   if (zone!.slabs !== undefined) expect(await text(page, `${id}-slabs-part`)).toBe(String(zone!.slabs.part.length));
-  // Every line of the zone, in every CPU's L1D and L2.
-  const lines = s.lines.filter((l) => l.zone === zone!.name);
-  expect(lines.length).toBeGreaterThan(0);
-  for (const l of lines) {
+  // Every line the state lists (the focused zone's, then others the event touched), in every CPU's L1D and L2.
+  expect(s.lines.filter((l) => l.zone === zone!.name).length).toBeGreaterThan(0);
+  expect(await page.getByTestId(`${p}lines`).locator('tbody tr').count()).toBe(s.lines.length);
+  for (const l of s.lines) {
     for (let c = 0; c < s.run.cpus; c++) {
       expect(await text(page, `${p}line-${l.line}-cpu-${c}-l1`), `${l.what} in CPU ${c}'s L1D`).toBe(l.l1[c]);
       expect(await text(page, `${p}line-${l.line}-cpu-${c}-l2`), `${l.what} in CPU ${c}'s L2`).toBe(l.l2[c]);
@@ -208,6 +209,34 @@ describe.skipIf(CHROMIUM === undefined)('kmemu view in Chromium', () => {
       expect(code).toBe(0);
       view = undefined;
     }
+  });
+
+  it('stops at the next lock operation inside an event, and pins the zone the panels show', async () => {
+    const page = await open([VIEW_TRACE, '--cpus', '2', '--allocator', 'vmzone', '--locked']);
+    await waitPosition(page, 'position', 0);
+    await page.getByTestId('n-input').fill('12');
+    await page.getByTestId('step-n').click();
+    await waitPosition(page, 'position', 12);
+    await page.getByTestId('step-lock').click();
+    await page.getByTestId('lock-text').waitFor();
+    const s = ((await apiState(view!)) as { state: ViewState }).state;
+    expect(s.lock).not.toBeNull();
+    expect(await text(page, 'lock-text')).toBe(`Paused inside event ${s.position + 1}, at a lock operation: ${s.lock!.text}`);
+    await expectPageShows(page, s, '');
+    const other = s.zones.find((z) => z.name !== s.focus)!;
+    await page.getByTestId('zone-select').selectOption(other.name);
+    await page.getByTestId('cpu-0-cache-zone').filter({ hasText: other.name }).waitFor();
+    const pinned = ((await apiState(view!)) as { state: ViewState }).state;
+    expect(pinned.focus).toBe(other.name);
+    await expectPageShows(page, pinned, '');
+    // Pinned across steps; "" follows the last event again.
+    await page.getByTestId('step-1').click();
+    await page.getByTestId('lock-text').waitFor({ state: 'detached' });
+    expect(await text(page, 'cpu-0-cache-zone')).toBe(other.name);
+    await page.getByTestId('zone-select').selectOption('');
+    await page.getByTestId('cpu-0-cache-zone').filter({ hasText: s.focus! }).waitFor();
+    expect(problems).toEqual([]);
+    await page.close();
   });
 
   it('compare mode shows per-CPU caching on and off side by side, stepped together', async () => {

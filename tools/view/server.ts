@@ -132,6 +132,15 @@ const CALLS: Readonly<Record<string, (b: ViewBackend, body: Body) => Promise<Vie
     return b.stepPath(path);
   },
   '/api/run': (b, body) => (onlyFields(body, []), b.runToEnd()),
+  '/api/step-lock': (b, body) => (onlyFields(body, []), b.stepLock()),
+  '/api/focus': async (b, body) => {
+    onlyFields(body, ['zone']);
+    const zone = body['zone'];
+    if (zone !== null && (typeof zone !== 'string' || zone.length === 0 || zone.length > 64 || [...zone].some((c) => c < ' '))) {
+      throw new RequestError(400, `"zone": expected a zone's name or null, got ${JSON.stringify(zone) ?? 'nothing'}`);
+    }
+    return b.focus(zone);
+  },
   '/api/goto': (b, body) => (onlyFields(body, ['position']), b.goto(integerField(body, 'position', 0, MAX_STEPS))),
 };
 

@@ -9,6 +9,8 @@ export type Call =
   | { kind: 'step-cpu'; cpu: number }
   | { kind: 'step-path'; path: string }
   | { kind: 'run' }
+  | { kind: 'step-lock' }
+  | { kind: 'focus'; zone: string | null }
   | { kind: 'goto'; position: number };
 
 export async function callApi(call: Call): Promise<ViewAnswer> {

@@ -4,14 +4,15 @@
 // Stable hooks for tests (data-testid). In compare mode every one inside a side is prefixed
 // with "side-0-" (per-CPU caching on) or "side-1-" (off); the toolbar's are not.
 //   toolbar: step-1, step-n, back-1, back-n, n-input, cpu-select, step-cpu, path-select,
-//     step-path, run, goto-input, goto, zone-select, line-filter, position (side 0's in compare
+//     step-path, step-lock, run, goto-input, goto, zone-select (pins the zone the CPU panels and
+//     the lines grid show; "" follows the last event), position (side 0's in compare
 //     mode; each side also shows side-N-position), total, busy (while a call runs), error (a
 //     call that failed), message (what the last step could not do, from the server)
 //   last event: last-cpu ("CPU c"), last-what, last-path (the path label, or empty), last-text,
-//     last-event-cycles
+//     last-event-cycles, lock-text (paused inside an event at a lock operation)
 //   CPU c: cpu-c (panel), cpu-c-status, cpu-c-clock, cpu-c-events, cpu-c-holds, cpu-c-spins,
-//     cpu-c-labels, cpu-c-cache-zone (the zone whose per-CPU cache is shown: zone-select's
-//     choice, by default the zone the last event names), cpu-c-no-cache (per-CPU caching off),
+//     cpu-c-labels, cpu-c-cache-zone (the zone whose per-CPU cache is shown: the state's focus),
+//     cpu-c-no-cache (per-CPU caching off),
 //     UMA: cpu-c-alloc-count, cpu-c-free-count ("none" without a bucket), cpu-c-alloc-entries,
 //     cpu-c-free-entries, cpu-c-alloc-items, cpu-c-free-items (top of stack first);
 //     vm_zone: cpu-c-list-count, cpu-c-list-items (head first); cpu-c-allocs, cpu-c-frees (when
@@ -21,7 +22,8 @@
 //     "none"), zone-NAME-lock-spin, zone-NAME-used, zone-NAME-free; UMA: zone-NAME-depot-full,
 //     zone-NAME-depot-free (buckets), zone-NAME-slabs-part, -slabs-full, -slabs-free (slabs);
 //     vm_zone: zone-NAME-locked-count, zone-NAME-locked-items
-//   cache lines (PA as the state writes it, "0x…"): lines (table), line-PA (row),
+//   cache lines (the focused zone's, then others the last event touched; PA as the state writes
+//     it, "0x…"): lines (table), line-PA (row),
 //     line-PA-cpu-c-l1, line-PA-cpu-c-l2 (M, O, E, S or I), line-PA-llc ("dirty", "clean" or
 //     "—"), line-PA-marks
 //   tlb-cpu-c, walk, walk-cycles, timeline (svg), path-chart
@@ -32,31 +34,19 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { ViewAnswer, ViewState } from '../state.js';
 import { callApi, type Call } from './api.js';
 import { knownPaths, pathInfo } from './paths.js';
-import { busiestZone, CompareView, StateView, type LineFilter } from './state-view.js';
+import { busiestZone, CompareView, StateView } from './state-view.js';
 
 function statesOf(answer: ViewAnswer): ViewState[] {
   return answer.mode === 'single' ? [answer.state] : [...answer.states];
 }
 
-/** The zone the last event names ("object 9 allocated from kmalloc-64"): the longest name it contains. */
-function zoneOfLastEvent(state: ViewState): string | undefined {
-  const what = state.last?.what;
-  if (what === undefined) return undefined;
-  let best: string | undefined;
-  for (const z of state.zones) if (what.includes(z.name) && (best === undefined || z.name.length > best.length)) best = z.name;
-  return best;
-}
-
-function Toolbar({ answer, run, busy, zone, shownZone, setZone, lineFilter, setLineFilter }: {
+function Toolbar({ answer, run, busy, pinned, setPinned }: {
   answer: ViewAnswer;
   run: (c: Call) => void;
   busy: boolean;
-  /** The choice ("": follow the last event) and the zone it shows. */
-  zone: string;
-  shownZone: string;
-  setZone: (z: string) => void;
-  lineFilter: LineFilter;
-  setLineFilter: (f: LineFilter) => void;
+  /** The zone pinned ("": the one the last event touched most). */
+  pinned: string;
+  setPinned: (z: string) => void;
 }) {
   const states = statesOf(answer);
   const s = states[0]!;
@@ -127,6 +117,11 @@ function Toolbar({ answer, run, busy, zone, shownZone, setZone, lineFilter, setL
           go
         </button>
       </div>
+      <div class="group" role="group" aria-label="step to the next lock operation">
+        <button type="button" data-testid="step-lock" onClick={() => run({ kind: 'step-lock' })} disabled={s.done} title="run to the next time a CPU takes, tries or releases a zone's lock (a pause inside an event)">
+          next lock op
+        </button>
+      </div>
       <div class="group" role="group" aria-label="jump">
         <button type="button" data-testid="run" onClick={() => run({ kind: 'run' })} disabled={s.done}>
           run to end »|
@@ -139,23 +134,22 @@ function Toolbar({ answer, run, busy, zone, shownZone, setZone, lineFilter, setL
           go to
         </button>
       </div>
-      <div class="group" role="group" aria-label="what to show">
+      <div class="group" role="group" aria-label="which zone to show">
         <label>
           zone{' '}
-          <select data-testid="zone-select" value={zone} onChange={(e) => setZone(e.currentTarget.value)}>
-            <option value="">follow the last event ({shownZone})</option>
+          <select
+            data-testid="zone-select"
+            value={pinned}
+            onChange={(e) => {
+              const z = e.currentTarget.value;
+              setPinned(z);
+              run({ kind: 'focus', zone: z === '' ? null : z });
+            }}
+          >
+            <option value="">the last event's ({s.focus ?? 'none yet'})</option>
             {s.zones.map((z) => (
               <option value={z.name}>{z.name}</option>
             ))}
-          </select>
-        </label>
-        <label>
-          lines{' '}
-          <select data-testid="line-filter" value={lineFilter} onChange={(e) => setLineFilter(e.currentTarget.value as LineFilter)}>
-            <option value="active">zones in use</option>
-            <option value="zone">this zone</option>
-            <option value="touched">touched by the last step</option>
-            <option value="all">all</option>
           </select>
         </label>
       </div>
@@ -178,9 +172,7 @@ function App() {
   const [answer, setAnswer] = useState<ViewAnswer | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const [zone, setZone] = useState('');
-  const followedRef = useRef('');
-  const [lineFilter, setLineFilter] = useState<LineFilter>('active');
+  const [pinned, setPinned] = useState('');
   const busyRef = useRef(false);
   /** Events the keys asked for while a call ran (+ forward, - back), sent as one call after it. */
   const pendingRef = useRef(0);
@@ -252,10 +244,6 @@ function App() {
   }
   const states = statesOf(answer);
   const first = states[0]!;
-  // Followed: the last event's zone, else the one followed before (a think event names none).
-  const followed = zoneOfLastEvent(first) ?? (first.zones.some((z) => z.name === followedRef.current) ? followedRef.current : busiestZone(first));
-  followedRef.current = followed;
-  const shownZone = zone !== '' && first.zones.some((z) => z.name === zone) ? zone : followed;
   const chartMax = Math.max(0, ...states.flatMap((s) => s.paths.map((p) => p.cycles)));
   const compare = answer.mode === 'compare';
   return (
@@ -271,7 +259,7 @@ function App() {
         </p>
         <p class="keys small">keys: → step · ← back · shift+→/← N events</p>
       </header>
-      <Toolbar answer={answer} run={(c) => void run(c)} busy={busy} zone={zone} shownZone={shownZone} setZone={setZone} lineFilter={lineFilter} setLineFilter={setLineFilter} />
+      <Toolbar answer={answer} run={(c) => void run(c)} busy={busy} pinned={pinned} setPinned={setPinned} />
       {error !== null && (
         <p role="alert" class="error" data-testid="error">
           {error}
@@ -284,9 +272,9 @@ function App() {
       )}
       <main class={compare ? 'compare' : 'single'}>
         {compare ? (
-          <CompareView states={states} props={{ zone: shownZone, lineFilter, chartMax }} />
+          <CompareView states={states} chartMax={chartMax} />
         ) : (
-          <StateView state={first} p="" zone={shownZone} lineFilter={lineFilter} chartMax={chartMax} compare={false} />
+          <StateView state={first} p="" zone={first.focus ?? busiestZone(first)} chartMax={chartMax} compare={false} />
         )}
       </main>
     </>

@@ -9,15 +9,12 @@ import { fmt, shortAddr, zoneId } from './format.js';
 import { pathColour, pathInfo } from './paths.js';
 import { Timeline } from './timeline.js';
 
-export type LineFilter = 'active' | 'zone' | 'touched' | 'all';
-
 export interface StateViewProps {
   state: ViewState;
   /** "" or "side-0-" / "side-1-". */
   p: string;
-  /** The zone whose per-CPU caches the CPU panels show. */
+  /** The zone whose per-CPU caches the CPU panels show (the state's focus). */
   zone: string;
-  lineFilter: LineFilter;
   /** The chart's x extent, shared by both sides in compare mode. */
   chartMax: number;
   compare: boolean;
@@ -289,7 +286,7 @@ function ZonePanel({ zone, p }: { zone: ZoneView; p: string }) {
 
 const STATE_NAMES: Record<string, string> = { M: 'Modified', O: 'Owned', E: 'Exclusive', S: 'Shared', I: 'Invalid' };
 
-function LineGrid({ lines, cpus, p, hidden }: { lines: LineView[]; cpus: number; p: string; hidden: number }) {
+function LineGrid({ lines, focus, cpus, p }: { lines: LineView[]; focus: string | null; cpus: number; p: string }) {
   const ids = Array.from({ length: cpus }, (_, c) => c);
   return (
     <div class="scroll">
@@ -316,10 +313,13 @@ function LineGrid({ lines, cpus, p, hidden }: { lines: LineView[]; cpus: number;
           </tr>
         </thead>
         <tbody>
-          {lines.map((l) => {
+          {lines.map((l, i) => {
             const t = `${p}line-${l.line}`;
+            // The focused zone's lines come first; the other lines the last event touched after a rule.
+            const other = focus !== null && l.zone !== focus;
+            const first = other && (i === 0 || lines[i - 1]!.zone === focus);
             return (
-              <tr class={l.touched ? 'touched' : ''} data-testid={t}>
+              <tr class={`${l.touched ? 'touched' : ''}${other ? ' other' : ''}${first ? ' first-other' : ''}`} data-testid={t}>
                 <td>
                   <code>{l.line}</code>
                 </td>
@@ -362,8 +362,8 @@ function LineGrid({ lines, cpus, p, hidden }: { lines: LineView[]; cpus: number;
           })}
         </tbody>
       </table>
-      {lines.length === 0 && <p class="muted">No lines to show with this filter.</p>}
-      {hidden > 0 && <p class="muted small">{hidden} lines of other zones hidden (see the lines menu).</p>}
+      {lines.length === 0 && <p class="muted">No zone's lines yet.</p>}
+      {lines.some((l) => focus !== null && l.zone !== focus) && <p class="muted small">Below the rule: other lines the last event touched (the object, page tables, the kernel's own structures).</p>}
     </div>
   );
 }
@@ -433,6 +433,15 @@ function WalkPanel({ walk, p }: { walk: WalkView | null; p: string }) {
   );
 }
 
+function LockPause({ state, p }: { state: ViewState; p: string }) {
+  if (state.lock === null) return null;
+  return (
+    <p class={`lock-pause ${state.lock.kind}`} data-testid={`${p}lock-text`}>
+      <b>Paused inside event {state.position + 1}</b>, at a lock operation: {state.lock.text}
+    </p>
+  );
+}
+
 function LastEvent({ state, p }: { state: ViewState; p: string }) {
   const last = state.last;
   if (last === null) return <p class="muted" data-testid={`${p}last-text`}>Nothing has run yet. Step (→) to run the trace's first event.</p>;
@@ -496,16 +505,23 @@ export interface Panel {
 }
 
 /** The panels of one state, in order; compare mode puts each beside its twin. */
-export function statePanels({ state, p, zone, lineFilter, chartMax, compare }: StateViewProps): Panel[] {
+export function statePanels({ state, p, zone, chartMax, compare }: StateViewProps): Panel[] {
   const zoneView = state.zones.find((z) => z.name === zone);
   const active = activeZones(state);
   const shownZones = state.zones.filter((z) => active.has(z.name) || z.name === zone);
   const idleZones = state.zones.filter((z) => !active.has(z.name) && z.name !== zone);
-  const keep = (l: LineView): boolean =>
-    lineFilter === 'all' || (lineFilter === 'touched' ? l.touched : lineFilter === 'zone' ? l.zone === zone : active.has(l.zone) || l.zone === zone || l.touched);
-  const lines = state.lines.filter(keep);
   return [
-    { key: 'last', span: 8, title: 'Last event', body: <LastEvent state={state} p={p} /> },
+    {
+      key: 'last',
+      span: 8,
+      title: 'Last event',
+      body: (
+        <>
+          <LockPause state={state} p={p} />
+          <LastEvent state={state} p={p} />
+        </>
+      ),
+    },
     { key: 'chart', span: 4, title: 'Cycles by path so far', body: <PathChart paths={state.paths} max={chartMax} id={`${p}path-chart`} /> },
     {
       key: 'cpus',
@@ -537,7 +553,7 @@ export function statePanels({ state, p, zone, lineFilter, chartMax, compare }: S
     {
       key: 'lines',
       span: 12,
-      title: "Cache lines of the allocator's structures",
+      title: state.focus === null ? 'Cache lines' : `Cache lines of ${state.focus}'s structures`,
       body: (
         <>
           <p class="legend small">
@@ -550,7 +566,7 @@ export function statePanels({ state, p, zone, lineFilter, chartMax, compare }: S
             <span class="boxed">outlined: the CPU that touched it</span>
             <span>⇄ cache-to-cache transfer · ✕ copy invalidated</span>
           </p>
-          <LineGrid lines={lines} cpus={state.run.cpus} p={p} hidden={lineFilter === 'active' ? state.lines.length - lines.length : 0} />
+          <LineGrid lines={state.lines} focus={state.focus} cpus={state.run.cpus} p={p} />
         </>
       ),
     },
@@ -581,8 +597,8 @@ export function StateView(props: StateViewProps) {
 }
 
 /** Compare mode: the two states' panels in pairs, row by row, so that each sits beside its twin. */
-export function CompareView({ states, props }: { states: ViewState[]; props: Omit<StateViewProps, 'state' | 'p' | 'compare'> }) {
-  const sides = states.map((state, i) => ({ state, p: `side-${i}-`, panels: statePanels({ ...props, state, p: `side-${i}-`, compare: true }) }));
+export function CompareView({ states, chartMax }: { states: ViewState[]; chartMax: number }) {
+  const sides = states.map((state, i) => ({ state, p: `side-${i}-`, panels: statePanels({ state, p: `side-${i}-`, zone: state.focus ?? busiestZone(state), chartMax, compare: true }) }));
   return (
     <div class="compare-grid">
       {sides.map(({ state, p }) => (
