@@ -26,3 +26,32 @@ export function onCpu<T>(m: Machine, cpuId: number, body: (cpu: Cpu) => Task<T>)
   if (!done) throw new Error('task did not finish');
   return result as T;
 }
+
+/**
+ * Two CPUs allocating and freeing at once, for "viewing changes nothing" tests: each CPU takes
+ * `n` items, freeing the oldest after every third, then frees the rest; `look` runs after each
+ * operation. Returns each CPU's items in the order it got them.
+ */
+export function churnOnTwoCpus(m: Machine, n: number, alloc: (cpu: Cpu) => Task<number>, free: (cpu: Cpu, item: number) => Task, look: () => void): number[][] {
+  const got: number[][] = [[], []];
+  const program = (id: number) =>
+    function* (cpu: Cpu): Task {
+      const held: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const a = yield* alloc(cpu);
+        got[id]!.push(a);
+        held.push(a);
+        look();
+        if (i % 3 === 2) {
+          yield* free(cpu, held.shift()!);
+          look();
+        }
+      }
+      for (const a of held) {
+        yield* free(cpu, a);
+        look();
+      }
+    };
+  m.run([program(0), program(1)]);
+  return got;
+}

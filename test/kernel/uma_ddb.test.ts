@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Cpu, Machine, Task } from '../../emu/index.js';
+import type { Machine } from '../../emu/index.js';
 import {
   db_show_uma_zone, db_show_uma_zones, M_WAITOK, p, spin_lock, spin_unlock, UMA_ALIGN_PTR, uma_keg, uma_zalloc, uma_zcreate, uma_zfree,
   type Kernel, type UmaZone, type UmaZoneOptions,
 } from '../../kernel/index.js';
-import { bootedMachine, onCpu } from './helpers.js';
+import { bootedMachine, churnOnTwoCpus, onCpu } from './helpers.js';
 
 /**
  * 64-byte items: 62 to a slab (4096 - 112 bytes of header and index, / 64). Buckets of 4 by
@@ -159,26 +159,7 @@ describe('uma_ddb', () => {
         db_show_uma_zone(k, z.z);
         db_show_uma_zones(k);
       };
-      const got: number[][] = [[], []];
-      const program = (id: number) =>
-        function* (cpu: Cpu): Task {
-          const held: number[] = [];
-          for (let i = 0; i < 60; i++) {
-            const a = yield* uma_zalloc(k, cpu, z, M_WAITOK);
-            got[id]!.push(a);
-            held.push(a);
-            look();
-            if (i % 3 === 2) {
-              yield* uma_zfree(k, cpu, z, held.shift()!);
-              look();
-            }
-          }
-          for (const a of held) {
-            yield* uma_zfree(k, cpu, z, a);
-            look();
-          }
-        };
-      m.run([program(0), program(1)]);
+      const got = churnOnTwoCpus(m, 60, (cpu) => uma_zalloc(k, cpu, z, M_WAITOK), (cpu, a) => uma_zfree(k, cpu, z, a), look);
       return { snap: m.snapshot(), got, after: db_show_uma_zones(k) };
     };
     const plain = run(false);

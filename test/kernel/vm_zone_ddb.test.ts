@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Cpu, Machine, Task } from '../../emu/index.js';
+import type { Machine } from '../../emu/index.js';
 import {
   db_show_vm_zone, db_show_vm_zones, mapentzone, spin_lock, spin_unlock, vm_zone, vm_zone_zpcpu, zalloc, zfree, zinit,
   type Kernel, type VmZone, type ZoneOptions,
 } from '../../kernel/index.js';
-import { bootedMachine, onCpu } from './helpers.js';
+import { bootedMachine, churnOnTwoCpus, onCpu } from './helpers.js';
 
 /** A zone of 64-byte items, a page (64 items) per zget; zfreemin keeps 64 on the zone list. */
 function rig(opts: ZoneOptions = {}): { m: Machine; k: Kernel; z: VmZone } {
@@ -115,26 +115,7 @@ describe('vm_zone_ddb', () => {
           db_show_vm_zone(k, z);
           db_show_vm_zones(k);
         };
-        const got: number[][] = [[], []];
-        const program = (id: number) =>
-          function* (cpu: Cpu): Task {
-            const held: number[] = [];
-            for (let i = 0; i < 80; i++) {
-              const a = yield* zalloc(k, cpu, z);
-              got[id]!.push(a);
-              held.push(a);
-              look();
-              if (i % 3 === 2) {
-                yield* zfree(k, cpu, z, held.shift()!);
-                look();
-              }
-            }
-            for (const a of held) {
-              yield* zfree(k, cpu, z, a);
-              look();
-            }
-          };
-        m.run([program(0), program(1)]);
+        const got = churnOnTwoCpus(m, 80, (cpu) => zalloc(k, cpu, z), (cpu, a) => zfree(k, cpu, z, a), look);
         return { snap: m.snapshot(), got, after: db_show_vm_zones(k) };
       };
       const plain = run(false);
