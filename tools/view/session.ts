@@ -435,11 +435,7 @@ class Run {
 
   /** The zones' lock words now, by physical address (for lockStop). */
   lockWords(): Map<number, string> {
-    const out = new Map<number, string>();
-    this.k.viewing(() => {
-      for (const z of zoneViews(this.k, this.allocator, this.m, this.boot, this.takenBy, this.spun, this.failedOn).views) out.set(this.k.kvtop(Number(BigInt(z.lock.address) & 0xffffffffffffn)), z.lock.name);
-    });
-    return out;
+    return this.k.viewing(() => zoneViews(this.k, this.allocator, this.m, this.boot, this.takenBy, this.spun, this.failedOn).locks);
   }
 
   // --- The state at a pause ------------------------------------------------------------

@@ -53,8 +53,10 @@ export function zoneViews(
   takenBy: ReadonlyMap<number, number>,
   spun: ReadonlyMap<number, number>,
   failedOn: ReadonlyMap<number, number> = new Map(),
-): { views: ZoneView[]; lines: ZoneLine[] } {
+): { views: ZoneView[]; lines: ZoneLine[]; locks: Map<number, string> } {
   const views: ZoneView[] = [];
+  /** The lock words' physical addresses, by which a viewer stops at lock operations. */
+  const locks = new Map<number, string>();
   const lines: ZoneLine[] = [];
   // Waiters: CPUs spinning on the lock's line, and CPUs whose last try found it held and that
   // have not taken it since (between two tries, or about to spin), while it is held.
@@ -63,6 +65,7 @@ export function zoneViews(
       .map((c) => c.id);
   const lock = (name: string, l: ZoneLockShow): LockView => {
     const pa = k.kvtop(l.va);
+    locks.set(pa, name);
     const line = Math.floor(pa / LINE_SIZE);
     return {
       name, address: hex(l.va), line: hex(line * LINE_SIZE), word: l.word, holder: l.word !== 0 ? (takenBy.get(pa) ?? null) : null,
@@ -104,5 +107,5 @@ export function zoneViews(
       addLines(z.name, z.lines);
     }
   }
-  return { views, lines };
+  return { views, lines, locks };
 }
