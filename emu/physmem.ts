@@ -1,22 +1,34 @@
 // Sparse physical memory: a frame costs host memory only once something is written to it.
 // Reads of a never-written frame return zeros. Little-endian, as x86.
 //
-// Frames live in a two-level table (frame number → chunk → frame) so that up to 1 TiB
-// (2^28 frames) can be configured without a host allocation proportional to it.
+// Backed frames live in a pool of large host chunks (FRAMES_PER_CHUNK frames each), handed out
+// in the order frames are first written, so host memory is the touched frames' 4 KiB each plus
+// at most one chunk's unused tail, wherever the frames lie in the physical address space. A
+// two-level table (frame number → directory page → slot + 1, 0 for unbacked) finds a frame's
+// slot; up to 1 TiB (2^28 frames) can be configured without a host allocation proportional to
+// it (a directory page of DIR_PAGE frames is allocated when one of its frames is first written).
 
 import { UserError } from './errors.js';
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
 const FRAME_MASK = PAGE_SIZE - 1;
-const CHUNK_SHIFT = 12; // frames per second-level chunk: 4096 (16 MiB of physical memory)
-const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
+/** Frames per host chunk: 1024, 4 MiB of host memory allocated at a time. */
+const CHUNK_FRAME_SHIFT = 10;
+const FRAMES_PER_CHUNK = 1 << CHUNK_FRAME_SHIFT;
+/** Frames per directory page: 4096 (16 MiB of physical memory), 16 KiB of host memory. */
+const DIR_SHIFT = 12;
+const DIR_MASK = (1 << DIR_SHIFT) - 1;
 const TWO_32 = 4294967296;
 
 export class PhysMem {
   readonly size: number;
   readonly frames: number;
-  private readonly chunks: (DataView | undefined)[][];
+  /** Per directory page, each frame's slot + 1 (0: unbacked). */
+  private readonly dir: (Int32Array | undefined)[];
+  /** The pool: slot s is bytes [(s % FRAMES_PER_CHUNK) * PAGE_SIZE, +PAGE_SIZE) of chunk s / FRAMES_PER_CHUNK. */
+  private readonly chunks: DataView[] = [];
+  private readonly chunkBytes: Uint8Array[] = [];
   private touched = 0;
 
   constructor(size: number) {
@@ -25,8 +37,7 @@ export class PhysMem {
     }
     this.size = size;
     this.frames = size / PAGE_SIZE;
-    this.chunks = new Array(Math.ceil(this.frames / (CHUNK_MASK + 1)));
-    for (let i = 0; i < this.chunks.length; i++) this.chunks[i] = [];
+    this.dir = new Array<Int32Array | undefined>(Math.ceil(this.frames / (DIR_MASK + 1))).fill(undefined);
   }
 
   /** Frames that hold host memory. */
@@ -34,42 +45,53 @@ export class PhysMem {
     return this.touched;
   }
 
-  // The frame of the last access: most accesses fall in the frame of the one before.
+  // The frame of the last access (most accesses fall in the frame of the one before): its
+  // chunk and the byte offset of the frame in it.
   private lastFrame = -1;
   private lastView: DataView | undefined;
+  private lastBytes: Uint8Array | undefined;
+  private lastBase = 0;
 
-  private frameFor(pa: number, create: boolean): DataView | undefined {
+  /**
+   * Makes frame(pa) the last frame: lastView and lastBase locate it. Returns false, leaving the
+   * last frame as it was, when the frame is unbacked and `create` is false.
+   */
+  private frameFor(pa: number, create: boolean): boolean {
     const frame = Math.floor(pa / PAGE_SIZE);
-    if (frame === this.lastFrame) return this.lastView;
+    if (frame === this.lastFrame) return true;
     if (!(pa >= 0 && pa < this.size)) throw new RangeError(`physical address 0x${pa.toString(16)} is outside memory (0..0x${this.size.toString(16)})`);
-    const chunk = this.chunks[frame >>> CHUNK_SHIFT]!;
-    let view = chunk[frame & CHUNK_MASK];
-    if (view === undefined) {
-      if (!create) return undefined;
-      view = new DataView(new ArrayBuffer(PAGE_SIZE));
-      chunk[frame & CHUNK_MASK] = view;
-      this.touched++;
+    let page = this.dir[frame >>> DIR_SHIFT];
+    let slot = page === undefined ? -1 : page[frame & DIR_MASK]! - 1;
+    if (slot < 0) {
+      if (!create) return false;
+      if (page === undefined) this.dir[frame >>> DIR_SHIFT] = page = new Int32Array(DIR_MASK + 1);
+      slot = this.touched++;
+      if (slot % FRAMES_PER_CHUNK === 0) {
+        const buffer = new ArrayBuffer(FRAMES_PER_CHUNK * PAGE_SIZE);
+        this.chunks.push(new DataView(buffer));
+        this.chunkBytes.push(new Uint8Array(buffer));
+      }
+      page[frame & DIR_MASK] = slot + 1;
     }
     this.lastFrame = frame;
-    this.lastView = view;
-    return view;
+    this.lastView = this.chunks[slot >>> CHUNK_FRAME_SHIFT];
+    this.lastBytes = this.chunkBytes[slot >>> CHUNK_FRAME_SHIFT];
+    this.lastBase = (slot & (FRAMES_PER_CHUNK - 1)) * PAGE_SIZE;
+    return true;
   }
 
   // Accesses must not cross a frame; callers split (the CPU does, per line).
 
   read8(pa: number): number {
-    const v = this.frameFor(pa, false);
-    return v === undefined ? 0 : v.getUint8(pa & FRAME_MASK);
+    return this.frameFor(pa, false) ? this.lastView!.getUint8(this.lastBase + (pa & FRAME_MASK)) : 0;
   }
 
   read16(pa: number): number {
-    const v = this.frameFor(pa, false);
-    return v === undefined ? 0 : v.getUint16(pa & FRAME_MASK, true);
+    return this.frameFor(pa, false) ? this.lastView!.getUint16(this.lastBase + (pa & FRAME_MASK), true) : 0;
   }
 
   read32(pa: number): number {
-    const v = this.frameFor(pa, false);
-    return v === undefined ? 0 : v.getUint32(pa & FRAME_MASK, true);
+    return this.frameFor(pa, false) ? this.lastView!.getUint32(this.lastBase + (pa & FRAME_MASK), true) : 0;
   }
 
   /** High 32 bits of the 64-bit word at pa. */
@@ -78,15 +100,18 @@ export class PhysMem {
   }
 
   write8(pa: number, value: number): void {
-    this.frameFor(pa, true)!.setUint8(pa & FRAME_MASK, value);
+    this.frameFor(pa, true);
+    this.lastView!.setUint8(this.lastBase + (pa & FRAME_MASK), value);
   }
 
   write16(pa: number, value: number): void {
-    this.frameFor(pa, true)!.setUint16(pa & FRAME_MASK, value, true);
+    this.frameFor(pa, true);
+    this.lastView!.setUint16(this.lastBase + (pa & FRAME_MASK), value, true);
   }
 
   write32(pa: number, value: number): void {
-    this.frameFor(pa, true)!.setUint32(pa & FRAME_MASK, value >>> 0, true);
+    this.frameFor(pa, true);
+    this.lastView!.setUint32(this.lastBase + (pa & FRAME_MASK), value >>> 0, true);
   }
 
   /** Unsigned 64-bit value, exact below 2^53. */
@@ -124,18 +149,19 @@ export class PhysMem {
     for (let off = 0; off < length; ) {
       const at = pa + off;
       const inFrame = Math.min(PAGE_SIZE - (at & FRAME_MASK), length - off);
-      const view = this.frameFor(at, false);
-      if (view !== undefined) new Uint8Array(view.buffer, at & FRAME_MASK, inFrame).fill(0);
+      if (this.frameFor(at, false)) {
+        const base = this.lastBase + (at & FRAME_MASK);
+        this.lastBytes!.fill(0, base, base + inFrame);
+      }
       off += inFrame;
     }
   }
 
   /** Sets `length` bytes inside one frame to `byte`; a 0 fill leaves an unbacked frame unbacked. */
   fillInFrame(pa: number, length: number, byte: number): void {
-    const v = this.frameFor(pa, byte !== 0);
-    if (v === undefined) return;
-    const at = pa & FRAME_MASK;
-    for (let i = 0; i < length; i++) v.setUint8(at + i, byte);
+    if (!this.frameFor(pa, byte !== 0)) return;
+    const at = this.lastBase + (pa & FRAME_MASK);
+    this.lastBytes!.fill(byte, at, at + length);
   }
 
   /** Copies bytes out (functional; for tests and dumps). */
