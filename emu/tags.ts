@@ -192,6 +192,11 @@ export class TagArray {
     index[i] = slot;
   }
 
+  /** Whether `slot` holds block (hi, lo) (lo signed or unsigned): checks a remembered slot without a search. */
+  holdsAt(slot: number, hi: number, lo: number): boolean {
+    return this.tagLo[slot] === (lo | 0) && this.tagHi[slot] === hi;
+  }
+
   /** Records a use of a slot (a hit): refreshes LRU order and the PLRU tree, leaves FIFO and random alone. */
   touch(slot: number): void {
     if (this.policyCode === POLICY_LRU) this.stamp[slot] = ++this.now;

@@ -57,6 +57,15 @@ function keyLo(va: number, pageShift: number): number {
 
 const sizes = [PAGE_4K, PAGE_2M, PAGE_1G] as const;
 
+/**
+ * Entries of the host-side translation cache (as QEMU softmmu's tlb_table): per 4 KiB virtual
+ * page, direct-mapped, the L1 slot that translated it last, so that an L1 hit costs one check of
+ * that slot instead of a search of each page size's array. It models nothing and changes nothing:
+ * a hit through it touches the same slot with the same LRU update as the search would.
+ */
+const SOFT_ENTRIES = 256;
+const SOFT_MASK = SOFT_ENTRIES - 1;
+
 export class Tlb {
   readonly l1Small: TlbArray;
   readonly l1Large: TlbArray;
@@ -65,6 +74,13 @@ export class Tlb {
   hitBase = 0;
   hitShift = 0;
   hitFlags = 0;
+
+  // The translation cache: the page (-1: none), the L1 slot, its page shift, its key there.
+  private readonly softVpn = new Float64Array(SOFT_ENTRIES).fill(-1);
+  private readonly softSlot = new Int32Array(SOFT_ENTRIES);
+  private readonly softShift = new Uint8Array(SOFT_ENTRIES);
+  private readonly softHi = new Int32Array(SOFT_ENTRIES);
+  private readonly softLo = new Int32Array(SOFT_ENTRIES);
 
   constructor(cfg: MachineConfig['tlb']) {
     this.l1Small = new TlbArray(cfg.l1Small.entries, cfg.l1Small.ways);
@@ -75,28 +91,54 @@ export class Tlb {
   /** Looks va up in the L1 arrays; on a hit fills hitBase/hitShift/hitFlags. */
   lookupL1(va: number): boolean {
     const vpn = Math.floor(va / 4096);
+    const i = vpn & SOFT_MASK;
+    if (this.softVpn[i] === vpn) {
+      const shift = this.softShift[i]!;
+      const arr = shift === PAGE_4K ? this.l1Small : this.l1Large;
+      const s = this.softSlot[i]!;
+      if (arr.tags.holdsAt(s, this.softHi[i]!, this.softLo[i]!)) {
+        arr.tags.touch(s);
+        this.hitBase = arr.base[s]!;
+        this.hitShift = shift;
+        this.hitFlags = arr.flags[s]!;
+        return true;
+      }
+    }
     const lo = vpn >>> 0;
+    const hi = (vpn - lo) / TWO_32;
     const small = this.l1Small;
-    const s = small.tags.find((vpn - lo) / TWO_32, lo);
+    const s = small.tags.find(hi, lo);
     if (s >= 0) {
       small.tags.touch(s);
       this.hitBase = small.base[s]!;
       this.hitShift = PAGE_4K;
       this.hitFlags = small.flags[s]!;
+      this.remember(i, vpn, s, PAGE_4K, hi, lo);
       return true;
     }
-    return this.probeLarge(va, PAGE_2M) || this.probeLarge(va, PAGE_1G);
+    return this.probeLarge(va, i, vpn, PAGE_2M) || this.probeLarge(va, i, vpn, PAGE_1G);
   }
 
-  private probeLarge(va: number, shift: number): boolean {
+  private probeLarge(va: number, i: number, vpn: number, shift: number): boolean {
     const large = this.l1Large;
-    const s = large.tags.find(keyHi(va, shift), keyLo(va, shift));
+    const hi = keyHi(va, shift);
+    const lo = keyLo(va, shift);
+    const s = large.tags.find(hi, lo);
     if (s < 0) return false;
     large.tags.touch(s);
     this.hitBase = large.base[s]!;
     this.hitShift = shift;
     this.hitFlags = large.flags[s]!;
+    this.remember(i, vpn, s, shift, hi, lo);
     return true;
+  }
+
+  private remember(i: number, vpn: number, slot: number, shift: number, hi: number, lo: number): void {
+    this.softVpn[i] = vpn;
+    this.softSlot[i] = slot;
+    this.softShift[i] = shift;
+    this.softHi[i] = hi;
+    this.softLo[i] = lo;
   }
 
   /** Looks va up in the L2 TLB; a hit is copied into the right L1 array. */
@@ -123,6 +165,11 @@ export class Tlb {
   }
 
   private fillL1(va: number, pageShift: number, base: number, flags: number): void {
+    // A new 4 KiB entry comes before any large one the cache may name for this page.
+    if (pageShift === PAGE_4K) {
+      const vpn = Math.floor(va / 4096);
+      if (this.softVpn[vpn & SOFT_MASK] === vpn) this.softVpn[vpn & SOFT_MASK] = -1;
+    }
     const arr = pageShift === PAGE_4K ? this.l1Small : this.l1Large;
     arr.fill(keyHi(va, pageShift), keyLo(va, pageShift), base, flags);
   }
