@@ -191,13 +191,28 @@ export class MemorySystem {
    * its events on r's current label. The caller advances r's clock afterwards.
    */
   access(r: AccessContext, line: number, write: boolean): number {
+    // The L1D hit of a line nobody prefetched, read or written in M: small enough for V8 to
+    // inline into the CPU's access; everything else goes to accessSlow().
     const c = r.id;
-    const ctr = r.ctr;
-    const b = r.cbase;
     const lo = line >>> 0;
     const hi = (line - lo) / TWO_32;
     const l1 = this.l1[c]!;
     const s1 = l1.find(hi, lo);
+    if (s1 >= 0 && this.l1Pf[c]![s1] === 0 && (!write || this.l1State[c]![s1] === ST_M)) {
+      l1.touch(s1);
+      if (write) this.l1Dirty[c]![s1] = 1;
+      r.ctr[r.cbase + (write ? kL1WH : kL1RH)]!++;
+      return this.l1Lat;
+    }
+    return this.accessSlow(r, line, write, hi, lo, s1);
+  }
+
+  /** access() past the fast hit: `s1` is the line's L1D slot, or -1. */
+  private accessSlow(r: AccessContext, line: number, write: boolean, hi: number, lo: number, s1: number): number {
+    const c = r.id;
+    const ctr = r.ctr;
+    const b = r.cbase;
+    const l1 = this.l1[c]!;
     if (s1 >= 0) {
       l1.touch(s1);
       if (this.l1Pf[c]![s1] !== 0) return this.accessPrefetched(r, line, write, s1);
