@@ -7,7 +7,7 @@ SOURCES := $(shell find emu kernel traces tools \( -name '*.ts' -o -name '*.tsx'
 VIEW_STAMP := dist/view/.kmemu-built
 VIEW_SOURCES := $(shell find tools/view/app -type f 2>/dev/null) tools/view/state.ts tools/explain.ts
 
-.PHONY: all install build demo sweep-demo test test-slurm slurm-deps browser-deps check typecheck lint bench fuzz clean schemas system-deps
+.PHONY: all install build demo sweep-demo test test-slurm slurm-deps browser-deps check typecheck lint bench bench-commands bench-deps fuzz clean schemas system-deps
 
 all: build
 
@@ -120,8 +120,21 @@ lint: $(NPM_STAMP)
 
 check: typecheck lint test
 
-bench: build
+# The benchmarks (tools/bench/): the in-process suites, then whole commands against kmemu's goals
+# and beside Dinero IV when DINEROIV names its binary (`make bench-commands`: those alone).
+bench: build bench-deps
 	node dist/tools/bench/run.js
+
+bench-commands: build bench-deps
+	node dist/tools/bench/run.js commands
+
+# GNU time (/usr/bin/time, Debian's package time), which gives the whole-command benchmarks each
+# child's CPU time and peak RSS; installed with apt-get when missing (we run as root on CI).
+bench-deps:
+	@if [ ! -x /usr/bin/time ]; then \
+	  echo "make: installing time with apt-get (make bench measures commands with /usr/bin/time)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; \
+	fi
 
 # Seeded mutations of each reader's seed corpus (tools/fuzz/); findings are saved to fuzz-findings/.
 RUNS ?= 3000

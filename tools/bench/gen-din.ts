@@ -1,6 +1,8 @@
-// Writes the deterministic din trace the cachesim benchmark runs on, if it is not there yet.
+// Writes the deterministic din traces the cachesim benchmarks run on, if they are not there yet:
+// the in-process suite's 5 M-reference file and the whole-command suite's 7.3 M-reference one,
+// both of this recipe (the 5 M file is the 7.3 M file's first 5 M lines).
 //
-// 5,000,000 references from Marsaglia's xorshift32 (x ^= x << 13; x ^= x >>> 17; x ^= x << 5,
+// N references from Marsaglia's xorshift32 (x ^= x << 13; x ^= x >>> 17; x ^= x << 5,
 // mod 2^32, seed 0x9E3779B9), three draws a, b, c per reference:
 //   type  a % 100 < 70 ? read : write;  size 1 << ((a >>> 8) & 3), i.e. 1, 2, 4 or 8 bytes
 //   b % 1000 picks the working set (c gives the offset, aligned down to the size):
@@ -10,18 +12,43 @@
 //     else   cold:   64 MiB at 7f0000000000
 // Lines are `<r|w> <hex address> <hex size>`, 17 bytes each. With L1 32k:8:64:lru and
 // L2 1m:16:64:lru this gives an L1 miss rate of 4.66% and an L2 local miss rate of 28%.
-// The same recipe produced the reference file timed with Dinero IV (see BENCH_DINERO).
+// Dinero IV release 7 (64-bit addresses) ran on the files this writes; BENCH_DIN_5M and
+// BENCH_DIN_7M3 pin the counts it printed.
+//
+//   node dist/tools/bench/gen-din.js [REFERENCES [OUT]]   (default: 5000000, bench-data/cachesim-5m.din)
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { DineroLevelCounts } from './dinero.js';
 
-export const BENCH_DIN_REFERENCES = 5_000_000;
-export const BENCH_DIN_PATH = path.join('bench-data', 'cachesim-5m.din');
+/** A din file of this recipe and Dinero IV's counts on it with L1 32k:8:64:lru + L2 1m:16:64:lru. */
+export interface BenchDin {
+  references: number;
+  path: string;
+  /**
+   * What dineroIV -l1-usize 32768 -l1-ubsize 64 -l1-uassoc 8 -l2-usize 1048576 -l2-ubsize 64
+   * -l2-uassoc 16 (all -lN-urepl l -lN-ufetch d -lN-uwalloc a -lN-uwback a) -informat D prints
+   * (dineroArgs): counted after its end flush, as `kmemu cachesim --non-inclusive --flush` counts.
+   */
+  dinero: { l1: DineroLevelCounts; l2: DineroLevelCounts };
+}
 
-/** Dinero IV release 7's pre-flush counts on this file with L1 32k:8:64:lru + L2 1m:16:64:lru. */
-export const BENCH_DINERO = {
-  l1: { accesses: 5_000_000, reads: 3_500_143, writes: 1_499_857, misses: 232_857, readMisses: 162_496, writeMisses: 70_361, writebacks: 95_620 },
-  l2: { accesses: 328_477, reads: 232_857, writes: 95_620, misses: 92_820, readMisses: 92_465, writeMisses: 355, writebacks: 44_400 },
+export const BENCH_DIN_5M: BenchDin = {
+  references: 5_000_000,
+  path: path.join('bench-data', 'cachesim-5m.din'),
+  dinero: {
+    l1: { accesses: 5_000_000, reads: 3_500_143, writes: 1_499_857, misses: 232_857, readMisses: 162_496, writeMisses: 70_361, writebacks: 95_985 },
+    l2: { accesses: 328_842, reads: 232_857, writes: 95_985, misses: 93_002, readMisses: 92_465, writeMisses: 537, writebacks: 55_773 },
+  },
+};
+
+export const BENCH_DIN_7M3: BenchDin = {
+  references: 7_300_000,
+  path: path.join('bench-data', 'cachesim-7.3m.din'),
+  dinero: {
+    l1: { accesses: 7_300_000, reads: 5_110_292, writes: 2_189_708, misses: 340_357, readMisses: 237_426, writeMisses: 102_931, writebacks: 140_333 },
+    l2: { accesses: 480_690, reads: 340_357, writes: 140_333, misses: 134_128, readMisses: 133_391, writeMisses: 737, writebacks: 79_926 },
+  },
 };
 
 const HOT = 0x7ffd00000000;
@@ -29,8 +56,8 @@ const STREAM = 0x555500000000;
 const WARM = 0x555600000000;
 const COLD = 0x7f0000000000;
 
-/** Generates the trace at `file` unless it exists; returns its path. */
-export function ensureBenchDin(file = BENCH_DIN_PATH, references = BENCH_DIN_REFERENCES): string {
+/** Generates the trace of `references` references at `file` unless it exists; returns its path. */
+export function ensureBenchDin(references: number, file: string): string {
   if (fs.existsSync(file)) return file;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   let x = 0x9e3779b9;
@@ -72,5 +99,9 @@ export function ensureBenchDin(file = BENCH_DIN_PATH, references = BENCH_DIN_REF
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.stdout.write(`${ensureBenchDin(process.argv[2])}\n`);
+  const references = Number(process.argv[2] ?? BENCH_DIN_5M.references);
+  if (!Number.isInteger(references) || references < 1) throw new Error(`gen-din: expected a number of references, got ${JSON.stringify(process.argv[2])}`);
+  const known = [BENCH_DIN_5M, BENCH_DIN_7M3].find((d) => d.references === references);
+  const file = process.argv[3] ?? known?.path ?? path.join('bench-data', `cachesim-${references}.din`);
+  process.stdout.write(`${ensureBenchDin(references, file)}\n`);
 }

@@ -1,6 +1,9 @@
-// `make bench`: runs every registered suite with benchmark.js and prints ops/s (± relative
-// margin of error, samples) and each suite's own figures. A suite registers itself when
-// imported: add one import line below for a new tools/bench/*.bench.ts.
+// `make bench`: runs every registered suite and prints its figures: the in-process suites with
+// benchmark.js (ops/s ± relative margin of error, samples, and each suite's own figures), then
+// the whole commands against their goals and Dinero IV (commands.bench.ts). A suite registers
+// itself when imported: add one import line below for a new tools/bench/*.bench.ts.
+//
+//   node dist/tools/bench/run.js [SUITE]     (one suite: cachesim, machine, replay, view-vmzone, view-uma, commands)
 
 import Benchmark from 'benchmark';
 import { benchSuites } from './suite.js';
@@ -8,12 +11,21 @@ import './cachesim.bench.js';
 import './machine.bench.js';
 import './replay.bench.js';
 import './view.bench.js';
+import './commands.bench.js';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
+  if (only !== undefined && !benchSuites.some((s) => s.name === only)) {
+    throw new Error(`no suite ${JSON.stringify(only)}; expected one of ${benchSuites.map((s) => s.name).join(', ')}`);
+  }
   for (const entry of benchSuites) {
     if (only !== undefined && entry.name !== only) continue;
     if (entry.setup !== undefined) await entry.setup();
+    if (entry.run !== undefined) {
+      await entry.run();
+      continue;
+    }
+    if (entry.add === undefined) continue;
     const suite = new Benchmark.Suite(entry.name);
     entry.add(suite);
     await new Promise<void>((resolve, reject) => {
