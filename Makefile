@@ -72,8 +72,9 @@ schemas: build
 	node dist/tools/schemas.js docs/schemas
 
 # Debian packages the tests need: the importer's tests decompress xz, zstd and bzip2 captures with
-# the real commands; calibrate --host builds its C benchmarks with cc. Installed with apt-get when one is missing (we run as root on CI).
-SYSTEM_TOOLS := xz:xz-utils zstd:zstd bzip2:bzip2 cc:gcc
+# the real commands; calibrate --host builds its C benchmarks with cc; the benchmarks' own tests
+# run GNU time. Installed with apt-get when one is missing (we run as root on CI).
+SYSTEM_TOOLS := xz:xz-utils zstd:zstd bzip2:bzip2 cc:gcc /usr/bin/time:time
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \

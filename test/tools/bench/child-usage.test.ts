@@ -60,6 +60,8 @@ describe('perSecond(), megabytes() and goalTable()', () => {
   });
 });
 
+if (!existsSync(GNU_TIME)) console.warn(`*** SKIPPED: timeCommand() under GNU time: ${GNU_TIME} is missing (make test installs Debian's time) ***`);
+
 describe.skipIf(!existsSync(GNU_TIME))('timeCommand() under GNU time', () => {
   it('returns the command\'s stdout and its usage', () => {
     const r = timeCommand(['/bin/echo', 'kmemu']);
