@@ -22,10 +22,10 @@
 // This module imports nothing from emu/ so that the parsing worker of din-pipeline.ts starts
 // in a few milliseconds; din.ts wraps it for the rest of kmemu (errors become UserError).
 
-import { createHash, type Hash } from 'node:crypto';
+// node:crypto, node:zlib and node:stream are imported when needed (hashing, gzip input): at
+// some 10-30 ms each they are a part of a short run's start-up.
+import type { Hash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { createGunzip } from 'node:zlib';
-import { Readable } from 'node:stream';
 
 export const DIN_READ = 0;
 export const DIN_WRITE = 1;
@@ -485,7 +485,7 @@ export function isGzip(head: Uint8Array): boolean {
  */
 export async function feedDin(path: string, parser: DinParserCore, options: DinReadOptions = {}): Promise<{ bytes: number; sha256: string }> {
   const onProgress = options.onProgress;
-  const hash = options.hash === false ? null : createHash('sha256');
+  const hash = options.hash === false ? null : (await import('node:crypto')).createHash('sha256');
   let bytes = 0;
   if (path === '-') {
     bytes = await readStream(options.stdin ?? process.stdin, parser, hash, onProgress);
@@ -538,6 +538,7 @@ async function readStream(input: NodeJS.ReadableStream, parser: DinParserCore, h
   const head: Buffer = first.value;
   let text: AsyncIterable<Buffer>;
   if (isGzip(head)) {
+    const [{ createGunzip }, { Readable }] = await Promise.all([import('node:zlib'), import('node:stream')]);
     const gunzip = createGunzip({ chunkSize: 1 << 20 });
     Readable.from((async function* () {
       yield head;

@@ -7,7 +7,6 @@
 
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { UserError } from '../emu/index-lite.js';
 import type { DinBatchHandler, DinReadOptions, DinReadResult } from './din-core.js';
 import { readDin } from './din.js';
@@ -45,6 +44,7 @@ export async function readDinPipelined(path: string, onBatch: DinBatchHandler, o
     wake = null;
     if (w !== null) w();
   };
+  const { Worker } = await import('node:worker_threads');
   const worker = new Worker(workerUrl, { workerData: init });
   worker.on('message', (m: DinWorkerFailure) => {
     failure ??= m.input ? new UserError(m.message) : new Error(m.message);
