@@ -115,6 +115,9 @@ export class CachesimLevel {
   next: CachesimLevel | null = null;
   /** The levels above this one, nearest first (inclusive mode back-invalidates them). */
   uppers: CachesimLevel[] = [];
+  /** Non-inclusive mode: the engine that runs what this level sends below, and this level's index there. */
+  engine: DineroEngine | null = null;
+  index = 0;
   readonly inclusive: boolean;
   readonly line: number;
   readonly lineMask: number;
@@ -147,9 +150,9 @@ export class CachesimLevel {
   }
 
   /**
-   * One reference of `size` bytes (at least 1) at address (hi, lo), split into lines.
-   * The hit path of a one-line reference is kept small so that it inlines into the caller's
-   * loop.
+   * Inclusive mode: one reference of `size` bytes (at least 1) at address (hi, lo), split into
+   * lines. The hit path of a one-line reference is kept small so that it inlines into the
+   * caller's loop. (Non-inclusive references are DineroEngine.ref()'s.)
    */
   ref(type: number, hi: number, lo: number, size: number): void {
     const offset = lo & this.lineMask;
@@ -167,7 +170,7 @@ export class CachesimLevel {
       if (type === ACCESS_WRITE) this.dirty[slot] = 1;
       return;
     }
-    this.miss(type, bHi, bLo, offset === 0 && size === this.line);
+    this.miss(type, bHi, bLo);
   }
 
   private invalidateSlot(slot: number): void {
@@ -180,19 +183,17 @@ export class CachesimLevel {
     const line = this.line;
     let bLo = (lo >>> this.lg) | (hi << this.sh);
     let bHi = hi >>> this.lg;
-    const last = offset + size - 1;
-    const pieces = Math.floor(last / line) + 1;
-    const lastWhole = last % line === line - 1;
+    const pieces = Math.floor((offset + size - 1) / line) + 1;
     this.counters[C_MULTIBLOCK]! += pieces - 1;
     for (let i = 0; i < pieces; i++) {
-      this.access(type, bHi, bLo, (i > 0 || offset === 0) && (i < pieces - 1 || lastWhole));
+      this.access(type, bHi, bLo);
       bLo = (bLo + 1) | 0;
       if (bLo === 0) bHi = (bHi + 1) & this.blockHiMask;
     }
   }
 
-  /** One access to block (bHi, bLo); `whole` when a write covers the whole line. */
-  private access(type: number, bHi: number, bLo: number, whole: boolean): void {
+  /** One access to block (bHi, bLo). */
+  private access(type: number, bHi: number, bLo: number): void {
     this.counters[C_FETCH + type]!++;
     const tags = this.tags;
     const slot = tags.find(bHi, bLo);
@@ -201,45 +202,32 @@ export class CachesimLevel {
       if (type === ACCESS_WRITE) this.dirty[slot] = 1;
       return;
     }
-    this.miss(type, bHi, bLo, whole);
+    this.miss(type, bHi, bLo);
   }
 
-  /** A miss on block (bHi, bLo), already counted as an access: fill, evict, install. */
-  miss(type: number, bHi: number, bLo: number, whole: boolean): void {
-    const counters = this.counters;
-    counters[C_MISS + type]!++;
-    const fillType = type === ACCESS_WRITE ? ACCESS_READ : type;
+  /**
+   * Inclusive mode: a miss on block (bHi, bLo), already counted as an access: fill, evict,
+   * install. The victim is chosen after the fill, which may have freed a way by
+   * back-invalidation. (Non-inclusive misses are DineroEngine.ref()'s.)
+   */
+  miss(type: number, bHi: number, bLo: number): void {
+    this.counters[C_MISS + type]!++;
+    this.counters[C_FILL]!++;
+    if (this.next !== null) this.toNext(type === ACCESS_WRITE ? ACCESS_READ : type, bHi, bLo);
     const tags = this.tags;
-    const base = tags.setBase(bLo);
-    if (this.inclusive) {
-      counters[C_FILL]!++;
-      if (this.next !== null) this.toNext(fillType, bHi, bLo);
-      const victim = tags.victim(base);
-      if (tags.valid[victim] === 1) this.evict(victim);
-      tags.install(victim, bHi, bLo);
-      this.dirty[victim] = type === ACCESS_WRITE ? 1 : 0;
-      return;
-    }
-    const victim = tags.victim(base);
-    const vHi = tags.blockHi(victim);
-    const vLo = tags.blockLo(victim);
-    const victimDirty = tags.valid[victim] === 1 && this.dirty[victim] === 1;
+    const victim = tags.victim(tags.setBase(bLo));
+    if (tags.valid[victim] === 1) this.evict(victim);
     tags.install(victim, bHi, bLo);
     this.dirty[victim] = type === ACCESS_WRITE ? 1 : 0;
-    if (type !== ACCESS_WRITE || !whole) {
-      counters[C_FILL]!++;
-      if (this.next !== null) this.toNext(fillType, bHi, bLo);
-    }
-    if (victimDirty) {
-      counters[C_WRITEBACK]!++;
-      if (this.next !== null) this.toNext(ACCESS_WRITE, vHi, vLo);
-    }
   }
 
   /** Sends an access of the whole line (bHi, bLo) to the next level. */
   private toNext(type: number, bHi: number, bLo: number): void {
     const lg = this.lg;
-    this.next!.ref(type, ((bHi << lg) | (bLo >>> this.sh)) >>> 0, (bLo << lg) >>> 0, this.line);
+    const hi = ((bHi << lg) | (bLo >>> this.sh)) >>> 0;
+    const lo = (bLo << lg) >>> 0;
+    if (this.engine !== null) this.engine.ref(this.index + 1, type, hi, lo, this.line);
+    else this.next!.ref(type, hi, lo, this.line);
   }
 
   /** Inclusive mode: evicts a valid slot, back-invalidating the levels above, writing back if dirty. */
@@ -463,19 +451,148 @@ export interface CachesimStats {
   tlb: TlbStats | null;
 }
 
+/**
+ * Non-inclusive (Dinero-compatible) mode: a reference to a level and everything it causes in
+ * the levels below, run as Dinero IV's d4ref runs it — with a LIFO stack of pending accesses
+ * instead of recursion, so that the whole path is one loop in one function. A miss pushes
+ * its dirty victim's writeback, then its fill, so the fill (and all that it causes below) runs
+ * first; a reference crossing lines runs one line at a time, the rest pushed beneath what the
+ * line causes.
+ */
+export class DineroEngine {
+  private readonly levels: readonly CachesimLevel[];
+  // The pending stack, one entry per index: level, access type, address (hi, lo as int32),
+  // bytes, and 1 when the entry is a reference as given (not the rest of a split one). Each
+  // level holds at most two entries (the rest of its reference and its victim) beneath the
+  // one running, so 2 × levels + 1 entries suffice.
+  private readonly sLevel: Int32Array;
+  private readonly sType: Int32Array;
+  private readonly sHi: Int32Array;
+  private readonly sLo: Int32Array;
+  private readonly sSize: Int32Array;
+  private readonly sFirst: Uint8Array;
+
+  constructor(levels: readonly CachesimLevel[]) {
+    this.levels = levels;
+    const depth = 2 * levels.length + 1;
+    this.sLevel = new Int32Array(depth);
+    this.sType = new Int32Array(depth);
+    this.sHi = new Int32Array(depth);
+    this.sLo = new Int32Array(depth);
+    this.sSize = new Int32Array(depth);
+    this.sFirst = new Uint8Array(depth);
+  }
+
+  /** A reference of `size` bytes (1 to 65536) at (hi, lo) to level `li`, and all that it causes below. */
+  ref(li: number, type: number, hi: number, lo: number, size: number): void {
+    const levels = this.levels;
+    const below = levels.length;
+    const sLevel = this.sLevel;
+    const sType = this.sType;
+    const sHi = this.sHi;
+    const sLo = this.sLo;
+    const sSize = this.sSize;
+    const sFirst = this.sFirst;
+    sLevel[0] = li;
+    sType[0] = type;
+    sHi[0] = hi;
+    sLo[0] = lo;
+    sSize[0] = size;
+    sFirst[0] = 1;
+    let sp = 1;
+    while (sp > 0) {
+      sp--;
+      const L = sLevel[sp]!;
+      const t = sType[sp]!;
+      const h = sHi[sp]!;
+      const l = sLo[sp]!;
+      const n = sSize[sp]!;
+      const level = levels[L]!;
+      const line = level.line;
+      const lineMask = level.lineMask;
+      const lg = level.lg;
+      const sh = level.sh;
+      const counters = level.counters;
+      const offset = l & lineMask;
+      let whole: boolean;
+      if (offset + n > line) {
+        // d4_splitm: this line now, the rest after what it causes.
+        if (sFirst[sp] === 1) counters[C_MULTIBLOCK]! += Math.floor((offset + n - 1) / line);
+        const nextLo = ((l | lineMask) + 1) | 0;
+        sHi[sp] = nextLo === 0 ? (h + 1) | 0 : h;
+        sLo[sp] = nextLo;
+        sSize[sp] = n - (line - offset);
+        sFirst[sp] = 0;
+        sp++;
+        whole = offset === 0;
+      } else {
+        whole = offset === 0 && n === line;
+      }
+      const bLo = (l >>> lg) | (h << sh);
+      const bHi = h >>> lg;
+      counters[C_FETCH + t]!++;
+      const tags = level.tags;
+      const dirty = level.dirty;
+      const slot = tags.find(bHi, bLo);
+      if (slot >= 0) {
+        tags.touch(slot);
+        if (t === ACCESS_WRITE) dirty[slot] = 1;
+        continue;
+      }
+      counters[C_MISS + t]!++;
+      const victim = tags.victim(tags.setBase(bLo));
+      const victimDirty = tags.valid[victim] === 1 && dirty[victim] === 1;
+      const vHi = tags.blockHi(victim);
+      const vLo = tags.blockLo(victim) | 0;
+      tags.install(victim, bHi, bLo);
+      dirty[victim] = t === ACCESS_WRITE ? 1 : 0;
+      const next = L + 1;
+      if (victimDirty) {
+        counters[C_WRITEBACK]!++;
+        if (next < below) {
+          sLevel[sp] = next;
+          sType[sp] = ACCESS_WRITE;
+          sHi[sp] = (vHi << lg) | (vLo >>> sh);
+          sLo[sp] = vLo << lg;
+          sSize[sp] = line;
+          sFirst[sp] = 1;
+          sp++;
+        }
+      }
+      if (t !== ACCESS_WRITE || !whole) {
+        counters[C_FILL]!++;
+        if (next < below) {
+          sLevel[sp] = next;
+          sType[sp] = t === ACCESS_WRITE ? ACCESS_READ : t;
+          sHi[sp] = (bHi << lg) | (bLo >>> sh);
+          sLo[sp] = bLo << lg;
+          sSize[sp] = line;
+          sFirst[sp] = 1;
+          sp++;
+        }
+      }
+    }
+  }
+}
+
 export class CachesimHierarchy {
   readonly levels: readonly CachesimLevel[];
   readonly inclusive: boolean;
   readonly tlb: CachesimTlb | null;
   private readonly l1: CachesimLevel;
+  /** Non-inclusive mode's engine; null when inclusive. */
+  private readonly engine: DineroEngine | null;
   references = 0;
 
   constructor(config: CachesimConfig) {
     if (config.levels.length === 0) throw new RangeError('expected at least one cache level');
     const levels = config.levels.map((spec, i) => new CachesimLevel(`l${i + 1}`, spec, config.inclusive, (config.seed ?? 1) + i));
+    this.engine = config.inclusive ? null : new DineroEngine(levels);
     for (let i = 0; i < levels.length; i++) {
       levels[i]!.next = levels[i + 1] ?? null;
       levels[i]!.uppers = levels.slice(0, i).reverse();
+      levels[i]!.engine = this.engine;
+      levels[i]!.index = i;
     }
     this.levels = levels;
     this.l1 = levels[0]!;
@@ -486,16 +603,103 @@ export class CachesimHierarchy {
   /**
    * Runs `count` references given column by column (Dinero access types 0-5). The L1 hit of a
    * one-line reference is handled here (TagArray.find() and touch() inline into the loop);
-   * everything else goes through the level's methods.
+   * everything else goes to the engine (non-inclusive) or the level's methods (inclusive).
    */
   run(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
-    const l1 = this.l1;
-    if (l1.line === 64 && this.tlb === null) {
+    if (this.engine !== null) {
+      if (this.l1.line === 64) this.runDinero64(type, addrHi, addrLo, size, count);
+      else this.runDinero(type, addrHi, addrLo, size, count);
+    } else if (this.l1.line === 64 && this.tlb === null) {
       this.runLine64(type, addrHi, addrLo, size, count);
+    } else {
+      this.runInclusive(type, addrHi, addrLo, size, count);
+    }
+    this.references += count;
+  }
+
+  /**
+   * Non-inclusive mode. Sizes are Dinero's 16-bit field: mod 65536, 0 covering 65536 bytes at
+   * a line-aligned address and 1 byte elsewhere.
+   */
+  private runDinero(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
+    const l1 = this.l1;
+    const engine = this.engine!;
+    const tlb = this.tlb;
+    const line = l1.line;
+    const lineMask = l1.lineMask;
+    const lg = l1.lg;
+    const sh = l1.sh;
+    const tags = l1.tags;
+    const dirty = l1.dirty;
+    const counters = l1.counters;
+    for (let i = 0; i < count; i++) {
+      const t = type[i]!;
+      const hi = addrHi[i]!;
+      const lo = addrLo[i]!;
+      const s = size[i]!;
+      if (t > ACCESS_MISC) {
+        if (t === ACCESS_COPYBACK) l1.copyback(hi, lo, s === 0);
+        else l1.invalidate(hi, lo, s === 0);
+        continue;
+      }
+      let n = s & 0xffff;
+      if (n === 0) n = (lo & lineMask) === 0 ? 0x10000 : 1;
+      if (tlb !== null) tlb.translate(hi, lo, n);
+      let slot = -1;
+      if ((lo & lineMask) + n <= line) slot = tags.find(hi >>> lg, (lo >>> lg) | (hi << sh));
+      if (slot >= 0) {
+        counters[C_FETCH + t]!++;
+        tags.touch(slot);
+        if (t === ACCESS_WRITE) dirty[slot] = 1;
+      } else {
+        engine.ref(0, t, hi, lo, n);
+      }
+    }
+  }
+
+  /**
+   * runDinero() for the usual L1 of 64-byte lines and no TLB, with the line's shifts and masks
+   * as constants (variable shifts cost the hit path a fifth of its time): 6 = log2(64),
+   * 26 = 32 - 6.
+   */
+  private runDinero64(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
+    if (this.tlb !== null) {
+      this.runDinero(type, addrHi, addrLo, size, count);
       return;
     }
+    const l1 = this.l1;
+    const engine = this.engine!;
+    const tags = l1.tags;
+    const dirty = l1.dirty;
+    const counters = l1.counters;
+    for (let i = 0; i < count; i++) {
+      const t = type[i]!;
+      const hi = addrHi[i]!;
+      const lo = addrLo[i]!;
+      const s = size[i]!;
+      if (t > 3) {
+        if (t === ACCESS_COPYBACK) l1.copyback(hi, lo, s === 0);
+        else l1.invalidate(hi, lo, s === 0);
+        continue;
+      }
+      let n = s & 0xffff;
+      if (n === 0) n = (lo & 63) === 0 ? 0x10000 : 1;
+      let slot = -1;
+      if ((lo & 63) + n <= 64) slot = tags.find(hi >>> 6, (lo >>> 6) | (hi << 26));
+      if (slot >= 0) {
+        counters[t]!++;
+        tags.touch(slot);
+        if (t === 1) dirty[slot] = 1;
+      } else {
+        engine.ref(0, t, hi, lo, n);
+      }
+    }
+  }
+
+  /** Inclusive mode. Sizes are taken as they are, 0 as 1. */
+  private runInclusive(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
+    const l1 = this.l1;
     const tlb = this.tlb;
-    const dinero = !this.inclusive;
     const line = l1.line;
     const lineMask = l1.lineMask;
     const lg = l1.lg;
@@ -513,13 +717,7 @@ export class CachesimHierarchy {
         else l1.invalidate(hi, lo, s === 0);
         continue;
       }
-      let n = s;
-      if (dinero) {
-        n = s & 0xffff;
-        if (n === 0) n = (lo & lineMask) === 0 ? 0x10000 : 1;
-      } else if (n === 0) {
-        n = 1;
-      }
+      const n = s === 0 ? 1 : s;
       if (tlb !== null) tlb.translate(hi, lo, n);
       const offset = lo & lineMask;
       if (offset + n > line) {
@@ -534,19 +732,14 @@ export class CachesimHierarchy {
         tags.touch(slot);
         if (t === ACCESS_WRITE) dirty[slot] = 1;
       } else {
-        l1.miss(t, bHi, bLo, offset === 0 && n === line);
+        l1.miss(t, bHi, bLo);
       }
     }
-    this.references += count;
   }
 
-  /**
-   * run() for the usual L1 of 64-byte lines and no TLB, with the line's shifts and masks as
-   * constants (variable shifts cost the hit path a fifth of its time): 6 = log2(64), 26 = 32 - 6.
-   */
+  /** runInclusive() for an L1 of 64-byte lines and no TLB, with constant shifts (see runDinero64). */
   private runLine64(type: Uint8Array, addrHi: Uint32Array, addrLo: Uint32Array, size: Uint32Array, count: number): void {
     const l1 = this.l1;
-    const dinero = !this.inclusive;
     const tags = l1.tags;
     const dirty = l1.dirty;
     const counters = l1.counters;
@@ -560,13 +753,7 @@ export class CachesimHierarchy {
         else l1.invalidate(hi, lo, s === 0);
         continue;
       }
-      let n = s;
-      if (dinero) {
-        n = s & 0xffff;
-        if (n === 0) n = (lo & 63) === 0 ? 0x10000 : 1;
-      } else if (n === 0) {
-        n = 1;
-      }
+      const n = s === 0 ? 1 : s;
       const offset = lo & 63;
       if (offset + n > 64) {
         l1.ref(t, hi, lo, n);
@@ -580,10 +767,9 @@ export class CachesimHierarchy {
         tags.touch(slot);
         if (t === 1) dirty[slot] = 1;
       } else {
-        l1.miss(t, bHi, bLo, offset === 0 && n === 64);
+        l1.miss(t, bHi, bLo);
       }
     }
-    this.references += count;
   }
 
   /** One reference, as run() takes it. */

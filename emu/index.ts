@@ -16,7 +16,7 @@ export { Cpu, PageFault, YIELD_SYNC, YIELD_BLOCK, YIELD_INPUT, CPU_RUNNABLE, CPU
 export type { Task, Program } from './cpu.js';
 export { Machine, MachineDeadlock } from './machine.js';
 export {
-  CachesimHierarchy, CachesimLevel, CachesimTlb, checkCacheLevelSpec,
+  CachesimHierarchy, CachesimLevel, CachesimTlb, DineroEngine, checkCacheLevelSpec,
   ACCESS_READ, ACCESS_WRITE, ACCESS_IFETCH, ACCESS_MISC, ACCESS_COPYBACK, ACCESS_INVALIDATE,
 } from './cachesim.js';
 export type { CacheLevelSpec, TlbSpec, CachesimConfig, CachesimStats, CachesimLevelStats, TlbStats } from './cachesim.js';

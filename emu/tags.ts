@@ -16,7 +16,19 @@
 // filled); a stale hint costs a scan of the set, or for sets wider than 16 ways a probe of an
 // exact key index. An empty slot has the high word -1, so no probe needs a valid bit.
 
-import seedrandom from 'seedrandom';
+import { createRequire } from 'node:module';
+import type seedrandom from 'seedrandom';
+
+/**
+ * seedrandom's xor128 alone, loaded on first use: the whole package costs tens of milliseconds
+ * to load, a good part of a short `kmemu cachesim` run, and only the random policy needs it.
+ */
+let xor128: typeof seedrandom.xor128 | null = null;
+function seededInt32(seed: number): () => number {
+  xor128 ??= createRequire(import.meta.url)('seedrandom/lib/xor128.js') as typeof seedrandom.xor128;
+  const prng = xor128(String(seed));
+  return () => prng.int32() >>> 0;
+}
 
 export const replacementPolicies = ['lru', 'fifo', 'plru', 'random'] as const;
 export type ReplacementPolicy = (typeof replacementPolicies)[number];
@@ -104,8 +116,7 @@ export class TagArray {
     this.valid = new Uint8Array(this.slots);
     this.stamp = new Float64Array(this.slots);
     this.plruBits = new Uint8Array(policy === 'plru' ? sets * ways : 0);
-    const prng = seedrandom.xor128(String(seed));
-    this.rng = () => prng.int32() >>> 0;
+    this.rng = policy === 'random' ? seededInt32(seed) : () => 0;
     if (ways > 16) {
       let bits = 4;
       while (1 << bits < 2 * this.slots) bits++;

@@ -1,83 +1,21 @@
 // `kmemu cachesim`: the cache (and TLB) model alone on an address trace.
+//
+// Loads only the light surfaces of emu/ and traces/ (index-lite.ts), and neither zod (the
+// document's schemas are in cachesim-schema.ts, for tools/schemas.ts) nor the progress bar
+// unless stderr is a terminal: Node's start-up and module loading are a good part of the time
+// of a run on a few million references.
 
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { CachesimHierarchy, UsageError, checkCacheLevelSpec, parseSize, replacementPolicies } from '../emu/index.js';
-import type { CacheLevelSpec, CachesimStats, ReplacementPolicy, TlbSpec } from '../emu/index.js';
-import { z } from 'zod';
-import { KMEMU_VERSION, inputName, inputRunSchema, kmemuVersionSchema, readDin, readDinPipelined } from '../traces/index.js';
-import { startProgress } from './progress.js';
+import { CachesimHierarchy, UsageError, checkCacheLevelSpec, parseSize, replacementPolicies } from '../emu/index-lite.js';
+import type { CacheLevelSpec, CachesimStats, ReplacementPolicy, TlbSpec } from '../emu/index-lite.js';
+import { KMEMU_VERSION, inputName, readDin, readDinPipelined } from '../traces/index-lite.js';
+import type { CachesimDoc, CachesimRun } from './cachesim-schema.js';
+import type { Progress } from './progress.js';
+
+export type { CachesimDoc, CachesimRun } from './cachesim-schema.js';
 
 export const CACHESIM_SCHEMA = 'kmemu.cachesim/1';
-
-const count = (what: string) => z.number().int().min(0).describe(what);
-const policy = z.enum(replacementPolicies).describe('replacement policy');
-
-export const cachesimRunSchema = z
-  .object({
-    kmemu: kmemuVersionSchema,
-    format: z.literal('din').describe('the trace format (--format)'),
-    hierarchy: z
-      .object({
-        levels: z
-          .array(z.object({ size: count('capacity (bytes)'), ways: count('associativity'), line: count('line size (bytes)'), policy }))
-          .describe('--l1, --l2, --l3 as parsed'),
-        inclusive: z.boolean().describe('inclusive (false: --non-inclusive, Dinero IV-compatible)'),
-        tlb: z.object({ entries: count('entries'), ways: count('associativity') }).nullable().describe('--tlb (4 KiB pages, LRU); null without'),
-        seed: z.number().int().describe('seed of the random replacement policy (--seed)'),
-        flush: z.boolean().describe('every dirty line copied back at the end (--flush)'),
-      })
-      .describe('the hierarchy simulated'),
-    trace: inputRunSchema,
-  })
-  .describe('what ran: kmemu, the hierarchy and the trace');
-export type CachesimRun = z.infer<typeof cachesimRunSchema>;
-
-const levelStats = z.object({
-  name: z.string().describe('l1, l2 or l3'),
-  accesses: count('accesses: one per line a reference touches'),
-  reads: count('read accesses'),
-  writes: count('write accesses'),
-  misses: count('misses'),
-  readMisses: count('read misses'),
-  writeMisses: count('write misses'),
-  writebacks: count('dirty lines written to the next level during the run (evictions, copy-backs; inclusive: back-invalidated dirty copies)'),
-  ifetches: count('instruction fetch accesses'),
-  ifetchMisses: count('instruction fetch misses'),
-  misc: count('miscellaneous accesses'),
-  miscMisses: count('miscellaneous misses'),
-  copybacks: count('of the writebacks, dirty lines copied back by "c" records and --flush'),
-  backInvalidations: count('lines invalidated because a level below evicted or invalidated them'),
-  multiBlockRefs: count('references that touched more than one line'),
-  fills: count('lines fetched from the next level'),
-  bytesFromBelow: count('fills × line (bytes)'),
-  bytesToBelow: count('writebacks × line (bytes)'),
-  size: count('capacity (bytes)'),
-  ways: count('associativity'),
-  line: count('line size (bytes)'),
-  policy,
-});
-
-export const cachesimDocSchema = z
-  .object({
-    schema: z.literal(CACHESIM_SCHEMA).describe('this document\'s schema and version'),
-    run: cachesimRunSchema,
-    references: count('references read from the trace'),
-    inclusive: z.boolean().describe('inclusive hierarchy (false: non-inclusive, Dinero IV-compatible)'),
-    levels: z.array(levelStats).describe('the cache levels, l1 first'),
-    tlb: z
-      .object({
-        entries: count('entries'),
-        ways: count('associativity'),
-        pageSize: count('page size (bytes)'),
-        accesses: count('lookups: one per page a reference touches'),
-        misses: count('misses'),
-      })
-      .optional()
-      .describe('the TLB, with --tlb'),
-  })
-  .describe('the cache (and TLB) model alone on an address trace');
-export type CachesimDoc = z.infer<typeof cachesimDocSchema>;
 
 const HELP_AFTER = `
 Level spec: SIZE:WAYS:LINE:POLICY, e.g. 32k:8:64:lru. SIZE in bytes with an optional k, m
@@ -120,8 +58,13 @@ export interface CachesimIo {
   dinWorkerUrl?: URL;
 }
 
-/** Below 1 MiB (some 60,000 references) starting a worker costs more than it saves. */
-const PIPELINE_MIN_BYTES = 1 << 20;
+/**
+ * A worker costs some 60 ms of CPU and 50-150 ms to start, and parsing beside the simulation
+ * saves at most the shorter of the two (a 40 MB, 2.4 M-reference file parses in some 0.15 s
+ * and simulates in as much): below 64 MiB (some 4 M references of 17 bytes) the trace is read
+ * on this thread, which also costs the least CPU. Above, the overlap pays.
+ */
+const PIPELINE_MIN_BYTES = 64 << 20;
 
 interface CachesimOptions {
   format: string;
@@ -212,7 +155,11 @@ async function cachesim(trace: string, opts: CachesimOptions, io: CachesimIo): P
       total = undefined;
     }
   }
-  const progress = startProgress({ label: 'cachesim', total, stream: io.stderr });
+  // The bar only on a terminal (progress.ts's rule): its module is not loaded otherwise.
+  const progress: Progress = io.stderr.isTTY === true
+    ? (await import('./progress.js')).startProgress({ label: 'cachesim', total, stream: io.stderr })
+    : { update: () => undefined, stop: () => undefined };
+  const json = opts.json === true;
   let input: { sha256: string };
   const pipelined = total !== undefined && total >= (io.pipelineMinBytes ?? PIPELINE_MIN_BYTES);
   try {
@@ -220,6 +167,8 @@ async function cachesim(trace: string, opts: CachesimOptions, io: CachesimIo): P
     input = await read(trace, (b) => hierarchy.run(b.type, b.addrHi, b.addrLo, b.size, b.count), {
       onProgress: (bytes) => progress.update(bytes),
       stdin: io.stdin,
+      // The input's sha256 is in the JSON document only.
+      hash: json,
       ...(io.dinWorkerUrl === undefined ? {} : { workerUrl: io.dinWorkerUrl }),
     });
   } finally {
@@ -227,6 +176,10 @@ async function cachesim(trace: string, opts: CachesimOptions, io: CachesimIo): P
   }
   if (opts.flush === true) hierarchy.flush();
   const stats = hierarchy.stats();
+  if (!json) {
+    io.stdout.write(formatCachesimTable(stats));
+    return stats;
+  }
   const run: CachesimRun = {
     kmemu: KMEMU_VERSION,
     format: 'din',
@@ -239,7 +192,7 @@ async function cachesim(trace: string, opts: CachesimOptions, io: CachesimIo): P
     },
     trace: { name: inputName(trace), sha256: input.sha256 },
   };
-  io.stdout.write(opts.json === true ? `${JSON.stringify(cachesimJson(stats, run))}\n` : formatCachesimTable(stats));
+  io.stdout.write(`${JSON.stringify(cachesimJson(stats, run))}\n`);
   return stats;
 }
 

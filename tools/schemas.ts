@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { linuxImportSummarySchema, replayReportSchema, traceStatsDocSchema } from '../traces/index.js';
 import { layoutDocSchema } from './boot.js';
-import { cachesimDocSchema } from './cachesim.js';
+import { cachesimDocSchema } from './cachesim-schema.js';
 import { calibrateDocSchema } from './calibrate.js';
 import { compareDocSchema } from './report.js';
 

@@ -22,10 +22,10 @@
 // This module imports nothing from emu/ so that the parsing worker of din-pipeline.ts starts
 // in a few milliseconds; din.ts wraps it for the rest of kmemu (errors become UserError).
 
-import { createHash, type Hash } from 'node:crypto';
+// node:crypto, node:zlib and node:stream are imported when needed (hashing, gzip input): at
+// some 10-30 ms each they are a part of a short run's start-up.
+import type { Hash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { createGunzip } from 'node:zlib';
-import { Readable } from 'node:stream';
 
 export const DIN_READ = 0;
 export const DIN_WRITE = 1;
@@ -83,6 +83,21 @@ for (let i = 0; i < 6; i++) {
   HEX[97 + i] = 10 + i;
 }
 
+/**
+ * Value of two hex digits by the 16-bit little-endian word of their bytes (first digit in the
+ * low byte), -1 unless both are hex digits: the fast path reads an address four bytes at a time.
+ */
+const HEX2 = new Int16Array(65536).fill(-1);
+const HEX_DIGITS = Buffer.from('0123456789abcdefABCDEF', 'latin1');
+for (const a of HEX_DIGITS) for (const b of HEX_DIGITS) HEX2[a | (b << 8)] = (HEX[a]! << 4) | HEX[b]!;
+
+/**
+ * Bytes the fast path may read past a line's newline: a 4-byte word read at the newline.
+ * Lines are parsed in place only where the chunk's memory extends that far; the others go
+ * through the carry buffer, which keeps the room.
+ */
+const READ_AHEAD = 3;
+
 /** Access type by the byte of the first field, -1 when it is not one. */
 const TYPE_OF = new Int8Array(256).fill(-1);
 for (const [chars, type] of [['rR', DIN_READ], ['wW', DIN_WRITE], ['iI', DIN_IFETCH], ['mM', DIN_MISC],
@@ -105,7 +120,7 @@ export class DinParserCore {
   private readonly onBatch: DinBatchHandler;
   private readonly makeError: DinErrorFactory;
   private batch: DinBatch;
-  private carry: Buffer = Buffer.alloc(256);
+  private carry: Buffer = Buffer.alloc(256 + READ_AHEAD);
   private carryLen = 0;
   /** Lines read so far (1-based number of the last line parsed). */
   lines = 0;
@@ -144,7 +159,9 @@ export class DinParserCore {
       this.carryLen = 0;
       start = nl + 1;
     }
-    const last = chunk.lastIndexOf(NL);
+    // The last newline with READ_AHEAD bytes of the chunk's memory after it.
+    const limit = Math.min(len - 1, chunk.buffer.byteLength - chunk.byteOffset - 1 - READ_AHEAD);
+    const last = limit < start ? -1 : chunk.lastIndexOf(NL, limit);
     if (last < start) {
       this.appendCarry(chunk, start, len);
       return;
@@ -156,7 +173,7 @@ export class DinParserCore {
   /** Parses a last line without a newline and delivers the remaining references. */
   end(): void {
     if (this.carryLen > 0) {
-      this.appendCarry(NEWLINE, 0, 1);
+      if (this.carry[this.carryLen - 1] !== NL) this.appendCarry(NEWLINE, 0, 1);
       this.parseLines(this.carry, 0, this.carryLen);
       this.carryLen = 0;
     }
@@ -168,8 +185,8 @@ export class DinParserCore {
 
   private appendCarry(src: Uint8Array, from: number, to: number): void {
     const need = this.carryLen + (to - from);
-    if (need > this.carry.length) {
-      const bigger = Buffer.alloc(Math.max(need, this.carry.length * 2));
+    if (need + READ_AHEAD > this.carry.length) {
+      const bigger = Buffer.alloc(Math.max(need + READ_AHEAD, this.carry.length * 2));
       bigger.set(this.carry.subarray(0, this.carryLen));
       this.carry = bigger;
     }
@@ -178,14 +195,18 @@ export class DinParserCore {
   }
 
   // Every line in [pos, end) ends with a newline, so the scans below stop at it without
-  // bounds checks: no byte class used to advance (whitespace, hex digit) contains it.
+  // bounds checks: no byte class used to advance (whitespace, hex digit) contains it; and the
+  // memory of `buf` extends READ_AHEAD bytes past `end`, so the 4-byte reads at most reach that.
   //
   // The loop reads the usual extended line, "<type> <hex address> <hex size>" with single
-  // spaces, at most 16 address and 8 size digits and no 0x; any other line, and every bad one,
-  // is read again from its start by parseLine().
+  // spaces, at most 16 address and 8 size digits and no 0x: the address four digits a read
+  // (two HEX2 lookups), the size two; any other line, and every bad one, is read again from
+  // its start by parseLine().
   private parseLines(buf: Uint8Array, pos: number, end: number): void {
     const hex = HEX;
+    const hex2 = HEX2;
     const typeOf = TYPE_OF;
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.buffer.byteLength - buf.byteOffset);
     let batch = this.batch;
     let types = batch.type;
     let his = batch.addrHi;
@@ -206,19 +227,38 @@ export class DinParserCore {
       let ok = false;
       if (type >= 0 && c0 > 57 && buf[pos + 1] === 32) {
         const addrAt = p;
+        let a: number;
+        for (;;) {
+          const w = dv.getInt32(p, true);
+          a = hex2[w & 0xffff]!;
+          const b = hex2[w >>> 16]!;
+          if ((a | b) < 0) break;
+          hi = (hi << 16) | (lo >>> 16);
+          lo = (lo << 16) | (a << 8) | b;
+          p += 4;
+        }
+        if (a >= 0) {
+          hi = (hi << 8) | (lo >>> 24);
+          lo = (lo << 8) | a;
+          p += 2;
+        }
         let d = hex[buf[p]!]!;
-        while (d >= 0) {
+        if (d >= 0) {
           hi = (hi << 4) | (lo >>> 28);
           lo = (lo << 4) | d;
-          d = hex[buf[++p]!]!;
+          p++;
         }
         const addrDigits = p - addrAt;
         if (addrDigits > 0 && addrDigits <= 16 && buf[p] === 32) {
           const sizeAt = ++p;
+          while ((a = hex2[dv.getUint16(p, true)]!) >= 0) {
+            size = (size << 8) | a;
+            p += 2;
+          }
           d = hex[buf[p]!]!;
-          while (d >= 0) {
+          if (d >= 0) {
             size = (size << 4) | d;
-            d = hex[buf[++p]!]!;
+            p++;
           }
           const sizeDigits = p - sizeAt;
           let c = buf[p]!;
@@ -420,6 +460,8 @@ export interface DinReadOptions {
   onProgress?: (bytesRead: number) => void;
   /** The stream read for `-`; process.stdin by default. */
   stdin?: NodeJS.ReadableStream;
+  /** Hash the input's bytes (the result's sha256); true by default. */
+  hash?: boolean;
 }
 
 export interface DinReadResult {
@@ -427,7 +469,7 @@ export interface DinReadResult {
   lines: number;
   /** Input bytes read (compressed bytes for gzip input). */
   bytes: number;
-  /** sha256 (hex) of the input's bytes as read, hashed while streaming. */
+  /** sha256 (hex) of the input's bytes as read, hashed while streaming; "" with `hash: false`. */
   sha256: string;
 }
 
@@ -443,7 +485,7 @@ export function isGzip(head: Uint8Array): boolean {
  */
 export async function feedDin(path: string, parser: DinParserCore, options: DinReadOptions = {}): Promise<{ bytes: number; sha256: string }> {
   const onProgress = options.onProgress;
-  const hash = createHash('sha256');
+  const hash = options.hash === false ? null : (await import('node:crypto')).createHash('sha256');
   let bytes = 0;
   if (path === '-') {
     bytes = await readStream(options.stdin ?? process.stdin, parser, hash, onProgress);
@@ -455,8 +497,10 @@ export async function feedDin(path: string, parser: DinParserCore, options: DinR
       throw parser.error(`cannot open trace ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     try {
-      const chunk = Buffer.allocUnsafe(options.chunkSize ?? 1 << 20);
-      let got = fs.readSync(fd, chunk, 0, chunk.length, null);
+      // READ_AHEAD bytes of room after the data, so that a full chunk's last line parses in place.
+      const chunkSize = options.chunkSize ?? 1 << 20;
+      const chunk = Buffer.allocUnsafe(chunkSize + READ_AHEAD);
+      let got = fs.readSync(fd, chunk, 0, chunkSize, null);
       if (isGzip(chunk.subarray(0, got))) {
         fs.closeSync(fd);
         fd = -1;
@@ -464,10 +508,10 @@ export async function feedDin(path: string, parser: DinParserCore, options: DinR
       } else {
         while (got > 0) {
           bytes += got;
-          hash.update(chunk.subarray(0, got));
+          if (hash !== null) hash.update(chunk.subarray(0, got));
           parser.push(chunk.subarray(0, got));
           if (onProgress !== undefined) onProgress(bytes);
-          got = fs.readSync(fd, chunk, 0, chunk.length, null);
+          got = fs.readSync(fd, chunk, 0, chunkSize, null);
         }
       }
     } finally {
@@ -475,17 +519,17 @@ export async function feedDin(path: string, parser: DinParserCore, options: DinR
     }
   }
   parser.end();
-  return { bytes, sha256: hash.digest('hex') };
+  return { bytes, sha256: hash === null ? '' : hash.digest('hex') };
 }
 
 /** Feeds a byte stream, gunzipping it when it starts with the gzip magic; returns raw bytes read. */
-async function readStream(input: NodeJS.ReadableStream, parser: DinParserCore, hash: Hash, onProgress?: (bytes: number) => void): Promise<number> {
+async function readStream(input: NodeJS.ReadableStream, parser: DinParserCore, hash: Hash | null, onProgress?: (bytes: number) => void): Promise<number> {
   let raw = 0;
   const source = (async function* () {
     for await (const chunk of input as AsyncIterable<Buffer | string>) {
       const b = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
       raw += b.length;
-      hash.update(b);
+      if (hash !== null) hash.update(b);
       yield b;
     }
   })();
@@ -494,6 +538,7 @@ async function readStream(input: NodeJS.ReadableStream, parser: DinParserCore, h
   const head: Buffer = first.value;
   let text: AsyncIterable<Buffer>;
   if (isGzip(head)) {
+    const [{ createGunzip }, { Readable }] = await Promise.all([import('node:zlib'), import('node:stream')]);
     const gunzip = createGunzip({ chunkSize: 1 << 20 });
     Readable.from((async function* () {
       yield head;

@@ -7,8 +7,7 @@
 
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { UserError } from '../emu/index.js';
+import { UserError } from '../emu/index-lite.js';
 import type { DinBatchHandler, DinReadOptions, DinReadResult } from './din-core.js';
 import { readDin } from './din.js';
 import { DinRing, RING_ABORT, RING_CONSUMED, RING_DONE, RING_EVENTS, RING_PRODUCED, SLOT_BYTES, SLOT_COUNT, TOTAL_BYTES, TOTAL_LINES, TOTAL_REFERENCES, TOTAL_SHA256, createRing, getSha256 } from './din-ring.js';
@@ -32,7 +31,7 @@ const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: n
 export async function readDinPipelined(path: string, onBatch: DinBatchHandler, options: DinPipelineOptions = {}): Promise<DinReadResult> {
   const workerUrl = options.workerUrl ?? new URL('./din-worker.js', import.meta.url);
   if (path === '-' || !fs.existsSync(fileURLToPath(workerUrl))) return readDin(path, onBatch, options);
-  const init = createRing(path, options.chunkSize ?? 1 << 20, options.batchCapacity ?? 1 << 15, options.slots ?? 8);
+  const init = createRing(path, options.chunkSize ?? 1 << 20, options.batchCapacity ?? 1 << 15, options.slots ?? 8, options.hash !== false);
   const ring = new DinRing(init);
   const { control, figures, batches, slots } = ring;
   const onProgress = options.onProgress;
@@ -45,6 +44,7 @@ export async function readDinPipelined(path: string, onBatch: DinBatchHandler, o
     wake = null;
     if (w !== null) w();
   };
+  const { Worker } = await import('node:worker_threads');
   const worker = new Worker(workerUrl, { workerData: init });
   worker.on('message', (m: DinWorkerFailure) => {
     failure ??= m.input ? new UserError(m.message) : new Error(m.message);

@@ -32,13 +32,14 @@ export const TOTAL_BYTES = 2;
 export const TOTAL_SHA256 = 3;
 const TOTAL_FIGURES = 11;
 
-/** Stores a sha256 (64 hex digits) in `figures` at `at` as 8 words. */
+/** Stores a sha256 (64 hex digits, or "" for none) in `figures` at `at` as 8 words. */
 export function putSha256(figures: Float64Array, at: number, hex: string): void {
-  for (let i = 0; i < 8; i++) figures[at + i] = parseInt(hex.slice(8 * i, 8 * i + 8), 16);
+  for (let i = 0; i < 8; i++) figures[at + i] = hex === '' ? -1 : parseInt(hex.slice(8 * i, 8 * i + 8), 16);
 }
 
 /** The sha256 putSha256 stored at `at`. */
 export function getSha256(figures: Float64Array, at: number): string {
+  if (figures[at]! < 0) return '';
   let hex = '';
   for (let i = 0; i < 8; i++) hex += figures[at + i]!.toString(16).padStart(8, '0');
   return hex;
@@ -51,17 +52,20 @@ export interface DinRingInit {
   chunkSize: number;
   capacity: number;
   slots: number;
+  /** Hash the input (the totals' sha256). */
+  hash: boolean;
   control: SharedArrayBuffer;
   figures: SharedArrayBuffer;
   data: SharedArrayBuffer;
 }
 
-export function createRing(path: string, chunkSize: number, capacity: number, slots: number): DinRingInit {
+export function createRing(path: string, chunkSize: number, capacity: number, slots: number, hash = true): DinRingInit {
   return {
     path,
     chunkSize,
     capacity,
     slots,
+    hash,
     control: new SharedArrayBuffer(4 * RING_WORDS),
     figures: new SharedArrayBuffer(8 * (SLOT_FIGURES * slots + TOTAL_FIGURES)),
     data: new SharedArrayBuffer(slots * DinBatch.byteLength(capacity)),

@@ -41,7 +41,7 @@ async function main(init: DinRingInit): Promise<void> {
   const parser = new DinParserCore(init.path, publish, 1);
   parser.setBatch(batches[0]!);
   try {
-    const { bytes, sha256 } = await feedDin(init.path, parser, { chunkSize: init.chunkSize, onProgress: (b) => (bytesRead = b) });
+    const { bytes, sha256 } = await feedDin(init.path, parser, { chunkSize: init.chunkSize, hash: init.hash, onProgress: (b) => (bytesRead = b) });
     putSha256(figures, ring.totals + TOTAL_SHA256, sha256);
     figures[ring.totals + TOTAL_LINES] = parser.lines;
     figures[ring.totals + TOTAL_REFERENCES] = parser.references;

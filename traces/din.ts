@@ -2,7 +2,7 @@
 // with bad input reported as UserError, read on this thread (readDin) or parsed by a worker
 // thread while this one runs the batches (readDinPipelined, din-pipeline.ts).
 
-import { UserError } from '../emu/index.js';
+import { UserError } from '../emu/index-lite.js';
 import { DinParserCore, feedDin } from './din-core.js';
 import type { DinBatchHandler, DinErrorFactory, DinReadOptions, DinReadResult } from './din-core.js';
 

@@ -6,8 +6,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { machineConfigSchema, type MachineConfig } from '../emu/index.js';
 
-/** The kmemu version (package.json's; test/traces/run.test.ts keeps them equal). */
-export const KMEMU_VERSION = '0.1.0';
+export { KMEMU_VERSION, inputName } from './version.js';
 
 export const kmemuVersionSchema = z.string().describe('the kmemu version that wrote the document (package.json "version")');
 
@@ -103,7 +102,3 @@ export function machineRun(given: string, config: MachineConfig): MachineRun {
   return { given: machineGiven(given), config };
 }
 
-/** A trace file's name in a document: its base name, or "stdin" for "-". */
-export function inputName(file: string): string {
-  return file === '-' ? 'stdin' : basename(file);
-}
