@@ -5,7 +5,7 @@ import { TLB_RW, Tlb } from '../../emu/tlb.js';
 const cfg = {
   l1Small: { entries: 4, ways: 2 },
   l1Large: { entries: 2, ways: 2 },
-  l2: { entries: 16, ways: 4 },
+  l2: { entries: 16, ways: 4, hitLatency: 9 },
   walkLatency: 0,
   invlpgLatency: 0,
 };
