@@ -24,6 +24,7 @@ import { vmemCommand } from './commands/vmem.js';
 import { vmstatCommand } from './commands/vmstat.js';
 import { sweepCommand } from './sweep/command.js';
 import { viewCommand } from './view/command.js';
+
 const EXIT_SOFTWARE = 70;
 const EXIT_EPIPE = 128 + 13;
 
