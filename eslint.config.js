@@ -66,6 +66,31 @@ export default tseslint.config(
       }],
     },
   })),
+  // The command tree (tools/commands/, and the sweep's and view's command.ts) is all that `kmemu
+  // --help` or a bad command line loads: it imports no machine, kernel, trace, zod or vega code,
+  // nor a command's implementation (types are free); an action loads those with import().
+  ...[
+    { files: ['tools/commands/**/*.ts'], outside: ['../**'] },
+    { files: ['tools/sweep/command.ts', 'tools/view/command.ts'], outside: ['./*', '../*.js', '../**/index.js'] },
+  ].map(({ files, outside }) => ({
+    files,
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          ...forbiddenFor('tools'),
+          {
+            group: outside,
+            allowTypeImports: true,
+            message: 'the command tree loads no implementation: import it with import() in the action (a type import is fine).',
+          },
+          {
+            group: ['zod', 'zod/**', 'vega', 'vega-lite', 'cli-progress', 'js-yaml', 'tinypool', 'seedrandom'],
+            message: 'the command tree loads no implementation: import it with import() in the action.',
+          },
+        ],
+      }],
+    },
+  })),
   // kmemu view's page runs in a browser: it takes the state's types and the label glossary,
   // never Node or the machine (the bundle would not load).
   {

@@ -1,7 +1,6 @@
 // `kmemu boot`: boot a kernel and show what boot built; --layout prints the kernel's address
 // space (virtual and physical) and kernel_map's entries.
 
-import { Command } from 'commander';
 import { Machine, UsageError, hex64 } from '../emu/index.js';
 import {
   DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, DMPML4I, KERNBASE, KERNEL_TEXT_SIZE, KERNLOAD, KvaEnd, KvaStart, NBPDP,
@@ -10,9 +9,10 @@ import {
 import type { Kernel } from '../kernel/index.js';
 import { z } from 'zod';
 import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema } from '../traces/index.js';
-import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseTunables, type MachineOptions } from './machine-options.js';
+import { LAYOUT_SCHEMA, bootCommand, type BootOptions } from './commands/boot.js';
+import { machineConfigFrom, machineLabel, parseTunables } from './machine-options.js';
 
-export const LAYOUT_SCHEMA = 'kmemu.layout/1';
+export { LAYOUT_SCHEMA } from './commands/boot.js';
 
 /** Bytes one PML4 slot maps. */
 const NBPML4 = 512 * NBPDP;
@@ -318,38 +318,22 @@ export interface BootIo {
   stdout: { write(text: string): unknown };
 }
 
-interface BootOptions extends MachineOptions {
-  tunable?: string[];
-  layout?: boolean;
-  json?: boolean;
-}
-
-function buildCommand(io: BootIo, done: (layout: KernelLayout | undefined) => void): Command {
-  const command = new Command('boot')
-    .description('Boot a kernel and show what boot built')
-    .option('--layout', 'print the kernel address-space layout: virtual, physical, kernel_map entries')
-    .option('--json', `with --layout: print a ${LAYOUT_SCHEMA} JSON document`);
-  return addTunableOption(addMachineOptions(command)).action((opts: BootOptions) => {
-    if (opts.json === true && opts.layout !== true) throw new UsageError('boot: --json goes with --layout');
-    const tunables = parseTunables(opts.tunable);
-    const config = machineConfigFrom(opts);
-    const k = boot(new Machine(config), tunables);
-    const name = machineLabel(opts);
-    if (opts.layout !== true) {
-      io.stdout.write(formatSummary(k, name));
-      done(undefined);
-      return;
-    }
-    const layout = kernelLayout(k, name);
-    const run = { kmemu: KMEMU_VERSION, machine: machineRun(name, config) };
-    io.stdout.write(opts.json === true ? `${JSON.stringify(layoutJson(layout, run), null, 2)}\n` : formatLayout(layout));
-    done(layout);
-  });
-}
-
-/** The `kmemu boot` subcommand, on the process's stdout. */
-export function bootCommand(): Command {
-  return buildCommand({ stdout: process.stdout }, () => undefined);
+/** What `kmemu boot` does with its options; `done` gets the layout (with --layout). */
+export function bootMain(opts: BootOptions, io: BootIo, done: (layout: KernelLayout | undefined) => void): void {
+  if (opts.json === true && opts.layout !== true) throw new UsageError('boot: --json goes with --layout');
+  const tunables = parseTunables(opts.tunable);
+  const config = machineConfigFrom(opts);
+  const k = boot(new Machine(config), tunables);
+  const name = machineLabel(opts);
+  if (opts.layout !== true) {
+    io.stdout.write(formatSummary(k, name));
+    done(undefined);
+    return;
+  }
+  const layout = kernelLayout(k, name);
+  const run = { kmemu: KMEMU_VERSION, machine: machineRun(name, config) };
+  io.stdout.write(opts.json === true ? `${JSON.stringify(layoutJson(layout, run), null, 2)}\n` : formatLayout(layout));
+  done(layout);
 }
 
 /**
@@ -359,9 +343,9 @@ export function bootCommand(): Command {
 export async function runBoot(args: readonly string[], io: Partial<BootIo> = {}): Promise<KernelLayout | undefined> {
   let result: KernelLayout | undefined;
   const stdout = io.stdout ?? process.stdout;
-  const command = buildCommand({ stdout }, (layout) => {
+  const command = bootCommand((opts) => bootMain(opts, { stdout }, (layout) => {
     result = layout;
-  })
+  }))
     .exitOverride()
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   await command.parseAsync([...args], { from: 'user' });

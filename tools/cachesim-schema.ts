@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { replacementPolicies } from '../emu/index.js';
 import { inputRunSchema, kmemuVersionSchema } from '../traces/index.js';
-import { CACHESIM_SCHEMA } from './cachesim.js';
+import { CACHESIM_SCHEMA } from './commands/cachesim.js';
 
 const count = (what: string) => z.number().int().min(0).describe(what);
 const policy = z.enum(replacementPolicies).describe('replacement policy');

@@ -6,42 +6,17 @@
 // of a run on a few million references.
 
 import * as fs from 'node:fs';
-import { Command, Option } from 'commander';
 import { CachesimHierarchy, UsageError, checkCacheLevelSpec, parseSize, replacementPolicies } from '../emu/index-lite.js';
 import type { CacheLevelSpec, CachesimStats, ReplacementPolicy, TlbSpec } from '../emu/index-lite.js';
 import { KMEMU_VERSION, inputName, readDin, readDinPipelined } from '../traces/index-lite.js';
 import type { CachesimDoc, CachesimRun } from './cachesim-schema.js';
+import { CACHESIM_SCHEMA, cachesimCommand, type CachesimOptions } from './commands/cachesim.js';
 import type { Progress } from './progress.js';
 
 export type { CachesimDoc, CachesimRun } from './cachesim-schema.js';
 
-export const CACHESIM_SCHEMA = 'kmemu.cachesim/1';
+export { CACHESIM_SCHEMA } from './commands/cachesim.js';
 
-const HELP_AFTER = `
-Level spec: SIZE:WAYS:LINE:POLICY, e.g. 32k:8:64:lru. SIZE in bytes with an optional k, m
-or g suffix; LINE a power of two from 4 to 32768; WAYS must divide SIZE/LINE into a
-power-of-two number of sets; POLICY one of ${replacementPolicies.join(', ')}. Every level is
-write-back and write-allocate.
-
-Trace (--format din): Dinero IV din text, one reference per line, "<r|w|i|m|c|v> <hex
-address> <hex size>" or the traditional "<0-5> <hex address>" (4 bytes); gzip-compressed
-input is detected by its magic bytes; no TRACE or "-" reads stdin.
-
-Hierarchy modes:
-  default          inclusive: a line evicted (or invalidated) in a level is also invalidated
-                   in the levels above it, and a dirty upper copy is written back with it
-                   (counted in that level's writebacks); every miss fetches from below.
-  --non-inclusive  Dinero IV-compatible: levels are independent (no back-invalidation); a
-                   write covering a whole line allocates without fetching. With LRU or FIFO
-                   every count equals dineroIV's with -lN-Twalloc a -lN-Twback a (the
-                   defaults). dineroIV copies all dirty lines back before printing its
-                   statistics; --flush does the same (those writes count at the next level
-                   and as copybacks).
-
-Counts: a reference is split into one access per line it touches; writebacks are the dirty
-lines written to the next level during the run (evictions and "c" records). With
---non-inclusive, sizes follow Dinero's 16-bit field: taken mod 65536, and size 0 covers
-65536 bytes at a line-aligned address. JSON output (--json) follows schema ${CACHESIM_SCHEMA}.`;
 
 export interface CachesimIo {
   stdout: { write(text: string): unknown };
@@ -65,18 +40,6 @@ export interface CachesimIo {
  * on this thread, which also costs the least CPU. Above, the overlap pays.
  */
 const PIPELINE_MIN_BYTES = 64 << 20;
-
-interface CachesimOptions {
-  format: string;
-  l1: string;
-  l2?: string;
-  l3?: string;
-  nonInclusive?: boolean;
-  tlb?: string;
-  flush?: boolean;
-  json?: boolean;
-  seed: string;
-}
 
 /** Parses SIZE:WAYS:LINE:POLICY for option `option`, or throws a UsageError saying what is wrong. */
 export function parseLevelSpec(option: string, text: string): CacheLevelSpec {
@@ -113,26 +76,8 @@ export function parseTlbSpec(text: string): TlbSpec {
   return { entries, ways };
 }
 
-function buildCommand(io: CachesimIo, done: (stats: CachesimStats) => void): Command {
-  return new Command('cachesim')
-    .description('Run the cache (and TLB) model alone on an address trace')
-    .argument('[trace]', 'trace file, plain or gzip-compressed; "-" for stdin', '-')
-    .addOption(new Option('--format <format>', 'trace format').choices(['din']).default('din'))
-    .requiredOption('--l1 <spec>', 'first-level cache, SIZE:WAYS:LINE:POLICY')
-    .option('--l2 <spec>', 'second-level cache')
-    .option('--l3 <spec>', 'third-level cache')
-    .option('--non-inclusive', 'independent levels, counting exactly as Dinero IV does')
-    .option('--flush', 'copy every dirty line back at the end, as dineroIV does before its report')
-    .option('--tlb <entries:ways>', 'a TLB of 4 KiB pages with LRU replacement, e.g. 64:4')
-    .option('--seed <n>', 'seed of the random replacement policy', '1')
-    .option('--json', `print a ${CACHESIM_SCHEMA} JSON document instead of a table`)
-    .addHelpText('after', HELP_AFTER)
-    .action(async (trace: string, opts: CachesimOptions) => {
-      done(await cachesim(trace, opts, io));
-    });
-}
-
-async function cachesim(trace: string, opts: CachesimOptions, io: CachesimIo): Promise<CachesimStats> {
+/** What `kmemu cachesim TRACE` does with its options (tools/commands/cachesim.ts declares them). */
+export async function cachesimMain(trace: string, opts: CachesimOptions, io: CachesimIo): Promise<CachesimStats> {
   const levels = [parseLevelSpec('--l1', opts.l1)];
   if (opts.l2 !== undefined) levels.push(parseLevelSpec('--l2', opts.l2));
   if (opts.l3 !== undefined) {
@@ -274,11 +219,6 @@ function formatBytes(n: number): string {
   return String(n);
 }
 
-/** The `kmemu cachesim` subcommand, on the process's stdio. */
-export function cachesimCommand(): Command {
-  return buildCommand({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }, () => undefined);
-}
-
 /**
  * Runs `kmemu cachesim ARGS` in-process (ARGS without the subcommand name) and returns the
  * counts. User errors throw UserError; option errors throw commander's CommanderError.
@@ -286,8 +226,8 @@ export function cachesimCommand(): Command {
 export async function runCachesim(args: readonly string[], io: Partial<CachesimIo> = {}): Promise<CachesimStats | undefined> {
   let result: CachesimStats | undefined;
   const full: CachesimIo = { ...io, stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr, stdin: io.stdin ?? process.stdin };
-  const command = buildCommand(full, (stats) => {
-    result = stats;
+  const command = cachesimCommand(async (trace, opts) => {
+    result = await cachesimMain(trace, opts, full);
   })
     .exitOverride()
     .configureOutput({ writeOut: (s) => full.stdout.write(s), writeErr: (s) => full.stderr.write(s) });

@@ -6,33 +6,9 @@ import {
   DMAP_BASE, KERNBASE, Machine, PAGE_1G, PAGE_4K, PageTableEditor, UserError, mergeConfig, pointerHi, spinAcquire, spinRelease,
   validateMachineConfig, type Cpu, type MachineConfig, type Task,
 } from '../emu/index.js';
+import { CALIBRATE_FIGURES, type CalibrateFigure } from './commands/calibrate.js';
 
-/** The figures, in the order they are printed; the names are kmemu.calibrate/1's. */
-export const CALIBRATE_FIGURES = [
-  'load.l1', 'load.l2', 'load.llc', 'load.dram', 'tlb.l2hit', 'tlb.walk', 'atomic.uncontended', 'pause', 'mfence',
-  'handoff.oneway', 'handoff.oneway.pause', 'atomic.contended2', 'ttas.1cpu', 'ttas.2cpu', 'page.zero', 'page.copy',
-] as const;
-export type CalibrateFigure = (typeof CALIBRATE_FIGURES)[number];
-
-/** What each figure is, for the table's legend and the schema. */
-export const FIGURE_DESCRIPTIONS: Readonly<Record<CalibrateFigure, string>> = {
-  'load.l1': 'dependent pointer chase over half the L1D: cycles per load',
-  'load.l2': 'dependent pointer chase over half the L2: cycles per load',
-  'load.llc': 'dependent pointer chase over a working set that misses the L2 and hits the LLC: cycles per load',
-  'load.dram': 'dependent pointer chase through lines in no cache: cycles per load',
-  'tlb.l2hit': 'extra cycles per load of an L1 DTLB miss that hits the L2 TLB (one line per 4 KiB page less the same lines packed)',
-  'tlb.walk': 'extra cycles per load of an L2 TLB miss whose page walk hits the caches (likewise)',
-  'atomic.uncontended': 'lock xadd on a line the CPU owns: cycles per op',
-  'pause': 'a run of pause instructions: cycles per pause',
-  'mfence': 'a run of mfence instructions (nothing in flight): cycles per mfence',
-  'handoff.oneway': 'a line handed between 2 CPUs, busy spin: cycles per one-way handoff',
-  'handoff.oneway.pause': 'the same with pause in the spin loop',
-  'atomic.contended2': 'lock xadd by 2 CPUs on one line: aggregate cycles per op',
-  'ttas.1cpu': 'spinlock acquire + release on 1 CPU: cycles per pair',
-  'ttas.2cpu': 'spinlock acquire + release by 2 CPUs on one lock: aggregate cycles per pair',
-  'page.zero': 'zeroing a 4 KiB page that is in no cache (rep stosb): cycles per page',
-  'page.copy': 'copying a 4 KiB page to another, both in no cache: cycles per page',
-};
+export { CALIBRATE_FIGURES, FIGURE_DESCRIPTIONS, type CalibrateFigure } from './commands/calibrate.js';
 
 export interface CalibrateResult {
   name: CalibrateFigure;

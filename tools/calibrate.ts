@@ -8,14 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError, UserError, loadMachineConfig, machinePresets, mergeConfig, validateMachineConfig, type MachineConfig } from '../emu/index.js';
 import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema, writeFileAtomic } from '../traces/index.js';
-import { CALIBRATE_FIGURES, FIGURE_DESCRIPTIONS, emulatedFigures, type CalibrateFigure, type Placement } from './calibrate-programs.js';
-import { addMachineOptions, machineConfigFrom, machineLabel, type MachineOptions } from './machine-options.js';
+import { emulatedFigures, type Placement } from './calibrate-programs.js';
+import { CALIBRATE_FIGURES, CALIBRATE_SCHEMA, calibrateCommand, type CalibrateFigure, type CalibrateOptions } from './commands/calibrate.js';
+import { machineConfigFrom, machineLabel } from './machine-options.js';
 
-export const CALIBRATE_SCHEMA = 'kmemu.calibrate/1';
+export { CALIBRATE_SCHEMA } from './commands/calibrate.js';
 
 const figureName = z.enum(CALIBRATE_FIGURES).describe('the figure (see its description in the README)');
 const cycles = (what: string) => z.number().min(0).describe(what);
@@ -266,15 +266,6 @@ export function measureHost(quick = false): HostMeasurement {
 
 // --- The command ---------------------------------------------------------------------------
 
-interface CalibrateOptions extends MachineOptions {
-  json?: boolean;
-  host?: boolean;
-  fit?: boolean;
-  output?: string;
-  quick?: boolean;
-  placement?: string;
-}
-
 export interface CalibrateIo {
   stdout: { write(text: string): unknown };
   /** The host measurement (tests pass a fixed one); default measureHost(). */
@@ -309,19 +300,8 @@ export function formatCalibrate(doc: CalibrateDoc): string {
   return `${out.join('\n')}\n`;
 }
 
-const HELP_AFTER = `
-Figures (core cycles): ${CALIBRATE_FIGURES.map((n) => `\n  ${n.padEnd(21)} ${FIGURE_DESCRIPTIONS[n]}`).join('')}
-
-The emulated figures are exact and deterministic. --host builds tools/calib/calib.c with the
-system cc (or $CC) and runs it pinned to CPUs 0 and 1 (rdtsc, medians; TSC ticks converted to
-core cycles with a measured dependent-add loop); the placement line says where the hypervisor
-put the two vCPUs, which moves the handoff figures: the emulated two-CPU figures are then
-taken in the same placement (near: one core complex; far: two, the far* latencies), unless
---placement says. --fit -o FILE writes a machine file ({"base": PRESET, ...fields}) whose
-latencies are fitted to the host figures (in that placement, the near or far* coherence fields).
-JSON output (--json) follows schema ${CALIBRATE_SCHEMA}.`;
-
-function calibrate(opts: CalibrateOptions, io: CalibrateIo): CalibrateDoc {
+/** What `kmemu calibrate` does with its options (tools/commands/calibrate.ts declares them). */
+export function calibrateMain(opts: CalibrateOptions, io: CalibrateIo): CalibrateDoc {
   if (opts.fit === true && opts.host !== true) throw new UsageError('option --fit: expected --host too (the fit needs the host\'s figures)');
   if (opts.fit === true && opts.output === undefined) throw new UsageError('option --fit: expected -o FILE for the machine file');
   if (opts.output !== undefined && opts.fit !== true) throw new UsageError('option -o: expected --fit (it names the fitted machine file)');
@@ -353,26 +333,6 @@ function calibrate(opts: CalibrateOptions, io: CalibrateIo): CalibrateDoc {
   return doc;
 }
 
-function buildCommand(io: CalibrateIo, done: (doc: CalibrateDoc) => void): Command {
-  const command = new Command('calibrate')
-    .description('Run the machine\'s microbenchmarks as emulated programs; with --host, on this machine too, side by side')
-    .option('--host', 'also run the benchmarks natively on this machine (needs cc)')
-    .option('--fit', 'with --host: write a machine file fitted to the host (-o FILE)')
-    .option('-o, --output <file>', 'the machine file --fit writes')
-    .option('--quick', 'with --host: fewer runs (for a smoke test; the figures are noisier)')
-    .option('--placement <near|far>', 'the two-CPU figures on CPUs in one core complex or two (default near; with --host, where the host\'s vCPUs were)')
-    .option('--json', `print a ${CALIBRATE_SCHEMA} JSON document instead of a table`)
-    .addHelpText('after', HELP_AFTER);
-  return addMachineOptions(command).action((opts: CalibrateOptions) => {
-    done(calibrate(opts, io));
-  });
-}
-
-/** The `kmemu calibrate` subcommand, on the process's stdout. */
-export function calibrateCommand(): Command {
-  return buildCommand({ stdout: process.stdout }, () => undefined);
-}
-
 /**
  * Runs `kmemu calibrate ARGS` in-process (ARGS without the subcommand name) and returns the
  * document. User errors throw UserError; option errors throw commander's CommanderError.
@@ -380,8 +340,8 @@ export function calibrateCommand(): Command {
 export async function runCalibrate(args: readonly string[], io: Partial<CalibrateIo> = {}): Promise<CalibrateDoc | undefined> {
   let result: CalibrateDoc | undefined;
   const stdout = io.stdout ?? process.stdout;
-  const command = buildCommand({ stdout, ...(io.measureHost === undefined ? {} : { measureHost: io.measureHost }) }, (doc) => {
-    result = doc;
+  const command = calibrateCommand((opts) => {
+    result = calibrateMain(opts, { stdout, ...(io.measureHost === undefined ? {} : { measureHost: io.measureHost }) });
   })
     .exitOverride()
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => process.stderr.write(s) });

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-// kmemu: the one command. Each subcommand lives in its own module and is registered here.
+// kmemu: the one command. Each subcommand is declared (name, arguments, options, help) in
+// tools/commands/, tools/sweep/command.ts or tools/view/command.ts, which load no emulator, kernel,
+// trace or zod code; its implementation loads with import() when it runs, so `kmemu --help`
+// and a bad command line cost little more than Node's own start.
 //
 // Exit status: 0 done; 1 bad input (a trace, a machine file, a kernel panic, an output that
 // cannot be written); 2 a bad command line (commander's errors and UsageError); 70 an internal
@@ -9,19 +12,18 @@
 // 1, as git does.
 
 import { Command, CommanderError } from 'commander';
-import { MachineDeadlock } from '../emu/index.js';
-import { KMEMU_VERSION, OutputError } from '../traces/index.js';
-import { bootCommand } from './boot.js';
-import { cachesimCommand } from './cachesim.js';
-import { calibrateCommand } from './calibrate.js';
-import { EXIT_INPUT, EXIT_USAGE, formatCliError } from './errors.js';
-import { compareCommand, replayCommand } from './replay.js';
+import { bootCommand } from './commands/boot.js';
+import { cachesimCommand } from './commands/cachesim.js';
+import { calibrateCommand } from './commands/calibrate.js';
+import { KMEMU_VERSION } from './commands/facts.js';
+import { EXIT_INPUT, EXIT_USAGE } from './commands/exit.js';
+import { compareCommand, replayCommand } from './commands/replay.js';
+import { sysctlCommand } from './commands/sysctl.js';
+import { traceCommand } from './commands/trace.js';
+import { vmemCommand } from './commands/vmem.js';
+import { vmstatCommand } from './commands/vmstat.js';
 import { sweepCommand } from './sweep/command.js';
-import { sysctlCommand } from './sysctl.js';
-import { traceCommand } from './trace.js';
 import { viewCommand } from './view/command.js';
-import { vmemCommand } from './vmem.js';
-import { vmstatCommand } from './vmstat.js';
 
 const EXIT_SOFTWARE = 70;
 const EXIT_EPIPE = 128 + 13;
@@ -72,13 +74,17 @@ function oneLine(text: string): string {
 }
 
 /** The exit status for `err`, after printing what the user needs to know (one line). */
-function fail(err: unknown): number {
+async function fail(err: unknown): Promise<number> {
   if (err instanceof CommanderError) {
     // Commander printed it already; help and --version exit 0, `kmemu` alone 1 (as git).
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     if (err.code === 'commander.help') return EXIT_INPUT;
     return EXIT_USAGE;
   }
+  // Anything else came from a command's implementation, so these are loaded already.
+  const [{ MachineDeadlock }, { OutputError }, { formatCliError }] = await Promise.all([
+    import('../emu/index.js'), import('../traces/index.js'), import('./errors.js'),
+  ]);
   if (err instanceof OutputError && err.code === 'EPIPE') return EXIT_EPIPE;
   const report = formatCliError(err);
   if (report !== undefined) {
@@ -101,14 +107,15 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') process.stderr.write(`kmemu: cannot write standard output: ${err.code ?? err.message}\n`);
   process.exit(err.code === 'EPIPE' ? EXIT_EPIPE : EXIT_INPUT);
 });
-process.on('uncaughtException', (err) => process.exit(fail(err)));
-process.on('unhandledRejection', (err) => process.exit(fail(err)));
+const exitWith = (err: unknown) => void fail(err).then((code) => process.exit(code));
+process.on('uncaughtException', exitWith);
+process.on('unhandledRejection', exitWith);
 
 program()
   .parseAsync(process.argv)
   .then(
     () => undefined,
-    (err: unknown) => {
-      process.exitCode = fail(err);
+    async (err: unknown) => {
+      process.exitCode = await fail(err);
     },
   );

@@ -5,9 +5,9 @@
 
 import { UsageError, UserError } from '../emu/index.js';
 import { KernelPanic } from '../kernel/index.js';
+import { EXIT_INPUT, EXIT_USAGE } from './commands/exit.js';
 
-export const EXIT_INPUT = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_INPUT, EXIT_USAGE } from './commands/exit.js';
 
 export interface CliErrorReport {
   /** What the CLI prints on stderr, without the newline. */

@@ -4,6 +4,7 @@
 // glossary only names what a label's code does and which lock it takes there.
 
 import type { RegionStats, ReplayReport } from '../traces/index.js';
+import { formatInt } from './format.js';
 
 interface LabelInfo {
   /** What the code under the label does, as a phrase. */
@@ -87,7 +88,7 @@ function cachingPath(label: string): boolean {
 }
 
 const pct = (x: number, total: number) => `${((100 * x) / Math.max(1, total)).toFixed(1)}%`;
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const int = formatInt;
 const sum = (rs: readonly RegionStats[], f: (r: RegionStats) => number) => rs.reduce((n, r) => n + f(r), 0);
 
 function describe(label: string): string {

@@ -1,35 +1,12 @@
-// The options every subcommand that runs a machine shares: --machine and --cpus; and --tunable
-// for those that boot a kernel.
+// Reading back the options every subcommand that runs a machine shares (--machine, --cpus,
+// --tunable); tools/commands/machine.ts declares them.
 
-import { type Command } from 'commander';
-import { UsageError, defaultPresetName, loadMachineConfig, machinePresets } from '../emu/index.js';
+import { UsageError, defaultPresetName, loadMachineConfig } from '../emu/index.js';
 import type { MachineConfig } from '../emu/index.js';
-import { tunableCheck, tunableList, tunableUsage, type Tunables } from '../kernel/index.js';
+import { tunableCheck, type Tunables } from '../kernel/index.js';
+import { MAX_CPUS, type MachineOptions } from './commands/machine.js';
 
-/** Upper bound of --cpus: the machine config's, and the kernel's SMP_MAXCPU. */
-const MAX_CPUS = 64;
-
-export interface MachineOptions {
-  machine?: string;
-  cpus?: string;
-  /**
-   * How reports name the machine, when not as --machine gave it: a sweep runs a point with the
-   * path of its machine file, and names it as the point's command line does (relative to the
-   * sweep's directory). Not an option of the command line.
-   */
-  machineName?: string;
-}
-
-/** Adds --machine and --cpus to `command`; read them back with machineConfigFrom(). */
-export function addMachineOptions(command: Command): Command {
-  return command
-    .option(
-      '--machine <preset|file.json>',
-      `a machine preset (${Object.keys(machinePresets).join(', ')}) or a JSON machine file`,
-      defaultPresetName,
-    )
-    .option('--cpus <n>', `number of CPUs, 1 to ${MAX_CPUS} (default: the machine's)`);
-}
+export type { MachineOptions } from './commands/machine.js';
 
 /** Parses --cpus, or throws a UsageError quoting the bad value. */
 export function parseCpus(text: string): number {
@@ -49,16 +26,6 @@ export function machineConfigFrom(opts: MachineOptions): MachineConfig {
 /** How to call the machine in output: the preset name or file as given. */
 export function machineLabel(opts: MachineOptions): string {
   return opts.machineName ?? opts.machine ?? defaultPresetName;
-}
-
-/** Adds --tunable (repeatable) to `command`; read it back with parseTunables(). */
-export function addTunableOption(command: Command): Command {
-  return command.option(
-    '--tunable <name=value>',
-    `a boot tunable (repeatable): ${tunableList.map(tunableUsage).join('; ')}`,
-    (v: string, acc: string[]) => [...acc, v],
-    [] as string[],
-  );
 }
 
 /** Parses --tunable NAME=VALUE items, or throws a UsageError naming the bad one and what it takes. */

@@ -3,9 +3,13 @@
 // unit the work advances by: events for a replay (counted before it starts), items for a
 // generator, bytes for readers whose work is proportional to the bytes read.
 
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import cliProgress from 'cli-progress';
+import type cliProgressModule from 'cli-progress';
 import { LineInput } from '../traces/index.js';
+
+/** cli-progress, loaded when a bar is first drawn: most runs (a pipe, a log) draw none. */
+let cliProgress: typeof cliProgressModule | undefined;
 
 export interface Progress {
   /** Sets the amount done so far, in the unit of the total. */
@@ -51,6 +55,7 @@ export function startProgress(options: ProgressOptions): Progress {
   const unit = options.unit ?? 'bytes';
   const bytes = unit === 'bytes';
   const scale = bytes ? 2 ** 20 : 1;
+  cliProgress ??= createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
   const bar = new cliProgress.SingleBar(
     {
       stream,

@@ -1,40 +1,16 @@
 // kmemu replay and kmemu compare: a trace through a kernel on the machine; per-CPU caching on
-// and off side by side.
+// and off side by side. tools/commands/replay.ts declares their options.
 
 import { basename } from 'node:path';
-import { Command, Option } from 'commander';
 import { UsageError } from '../emu/index.js';
 import { malloc_vmstat_m, mbuf_started, netstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
 import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayOptions, type ReplayReport, type Vmstat } from '../traces/index.js';
-import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseTunables, type MachineOptions } from './machine-options.js';
+import type { ReplayCliOptions } from './commands/replay.js';
+import { machineConfigFrom, machineLabel, parseTunables } from './machine-options.js';
 import { countTraceEvents, progressShown, startProgress } from './progress.js';
 import { compareDoc, formatCompare, formatReport } from './report.js';
 
-export interface ReplayCliOptions extends MachineOptions {
-  allocator: AllocatorName;
-  touch: string;
-  /** --warmup N: events per CPU before the measured window; absent: 0. */
-  warmup?: string;
-  json?: boolean;
-  aligned?: boolean;
-  locked?: boolean;
-  lenient?: boolean;
-  sysctl: string[];
-  /** --tunable NAME=VALUE items (boot tunables); absent: none. */
-  tunable?: string[];
-  output?: string;
-  zones: string;
-  vmstat?: boolean;
-  /** --netstat: netstat -m after the report. */
-  netstat?: boolean;
-  /** --no-packet-zone: m_getcl takes an mbuf and a cluster from their own zones. */
-  packetZone?: boolean;
-  cacheLock?: 'critical' | 'mutex';
-  bucketSize?: string;
-  autoTune?: boolean;
-  invariants?: boolean;
-  legend?: boolean;
-}
+export type { ReplayCliOptions } from './commands/replay.js';
 
 export interface ReplayIo {
   out: (text: string) => void;
@@ -185,53 +161,4 @@ export async function runCompare(file: string, opts: ReplayCliOptions, io: Repla
   const doc = compareDoc(perCpu, locked);
   emit(opts.json === true ? JSON.stringify(doc, null, 2) : formatCompare(doc, opts.legend !== false), opts, io);
   return doc;
-}
-
-/** The options that shape a replay (the machine, the allocator and its what-ifs, the trace reader's leniency); kmemu view takes these. */
-export function addRunOptions(c: Command): Command {
-  return addTunableOption(addMachineOptions(c))
-    .addOption(new Option('--allocator <name>', 'the kernel allocator to replay on').choices(['vmzone', 'uma']).default('vmzone'))
-    .option('--touch <lines>', 'cache lines the consumer writes after each allocation', '1')
-    .option('--warmup <events>', 'events each CPU runs before its measured window starts (steady state): the report leaves them out', '0')
-    .option('--aligned', 'per-CPU state in cache-line-aligned slots instead of upstream\'s layout (vm_zone, UMA)')
-    .addOption(new Option('--cache-lock <how>', 'UMA: what protects the per-CPU cache').choices(['critical', 'mutex']))
-    .option('--bucket-size <items>', 'UMA: items per bucket (what-if)')
-    .option('--auto-tune', 'UMA: the 2013 rule: grow buckets only when the zone lock is contended, shrink on reclaim (default: 2005, grow on every fill)')
-    .option('--invariants', 'UMA: an INVARIANTS kernel (uma_dbg checks on every operation)')
-    .option('--lenient', 'count and skip events that break the trace rules instead of stopping')
-    .option('--sysctl <name=value>', 'set a writable sysctl after boot (repeatable), e.g. vm.zone_burst=8', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--no-packet-zone', 'mbufs: m_getcl takes an mbuf and a cluster from their own zones instead of a packet from the packet zone (a what-if)');
-}
-
-/** The run options and those of the report (tables or JSON, where it goes). */
-export function addReplayOptions(c: Command): Command {
-  return addRunOptions(c)
-    .option('--zones <n>', 'zones shown in the per-zone table', '8')
-    .option('--json', 'print the JSON document instead of tables')
-    .option('--no-legend', 'leave out the legend of columns and path labels under the tables')
-    .option('-o, --output <file>', 'write the output to a file (complete or not at all; a device or FIFO directly; "-": stdout)');
-}
-
-export function replayCommand(): Command {
-  return addReplayOptions(
-    new Command('replay')
-      .description('Replay an allocation trace through the kernel on the emulated machine and report what each allocation cost')
-      .argument('<trace>', 'a kmemu trace (plain or gzip); "-" for stdin'),
-  )
-    .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
-    .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m); with --json, in the document')
-    .option('--netstat', 'after the report, netstat -m (the mbuf figures; with --json they are always in the document\'s mbuf section)')
-    .action(async (file: string, opts: ReplayCliOptions) => {
-      await runReplay(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
-    });
-}
-
-export function compareCommand(): Command {
-  return addReplayOptions(
-    new Command('compare')
-      .description('Replay a trace twice, per-CPU caching on and off, and show the costs side by side')
-      .argument('<trace>', 'a kmemu trace (plain or gzip)'),
-  ).action(async (file: string, opts: ReplayCliOptions) => {
-    await runCompare(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
-  });
 }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { compareRunSchema, replayReportSchema, type PathStats, type RegionStats, type ReplayReport } from '../traces/index.js';
 import { explainCompare, legend } from './explain.js';
+import { formatInt } from './format.js';
 
 export const COMPARE_SCHEMA = 'kmemu.compare/1';
 
@@ -42,7 +43,7 @@ export const compareDocSchema = z
   })
   .describe('one trace replayed twice, per-CPU caching on and off');
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const int = formatInt;
 const fix = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
 function table(header: string[], rows: (string | number)[][], leftColumns = 1): string {

@@ -1,51 +1,22 @@
 // `kmemu sysctl`: boot a kernel and print sysctl names as sysctl(8) does.
 
-import { Command } from 'commander';
 import { Machine, UsageError, UserError } from '../emu/index.js';
 import { boot, kernelSysctls, sysctlCheck, sysctls } from '../kernel/index.js';
 import type { SysctlEntry } from '../kernel/index.js';
-import { addMachineOptions, addTunableOption, machineConfigFrom, parseTunables, type MachineOptions } from './machine-options.js';
+import { sysctlCommand, type SysctlOptions } from './commands/sysctl.js';
+import { machineConfigFrom, parseTunables } from './machine-options.js';
 
 export interface SysctlIo {
   stdout: { write(text: string): unknown };
 }
-
-interface SysctlOptions extends MachineOptions {
-  tunable?: string[];
-  all?: boolean;
-  valueOnly?: boolean;
-  description?: boolean;
-  json?: boolean;
-}
-
-const HELP_AFTER = `
-A NAME that is a prefix of others (vm, vm.stats.vm) prints every name under it, as
-sysctl(8) does. Each run boots a fresh kernel, so names are read right after boot and
-cannot be set. An unknown NAME is reported after the known ones are printed, and the
-exit status is 1.
-
-Names: ${sysctls.map((s) => s.name).join(', ')}.`;
 
 /** The entries NAME selects: itself, or every entry under it when it is a prefix. */
 export function sysctlMatches(name: string): SysctlEntry[] {
   return sysctls.filter((s) => s.name === name || s.name.startsWith(`${name}.`));
 }
 
-function buildCommand(io: SysctlIo, done: (values: Record<string, number | string>) => void): Command {
-  const command = new Command('sysctl')
-    .description('Boot a kernel and print sysctl names and values, as sysctl(8) does')
-    .argument('[names...]', 'sysctl names or prefixes, e.g. vm.kvm_size or vm.stats.vm')
-    .option('-a, --all', 'print every name')
-    .option('-n, --value-only', 'print values only, without the names')
-    .option('-d, --description', 'print the description of each name instead of its value')
-    .option('--json', 'print one JSON object of name → value (→ description with -d)')
-    .addHelpText('after', HELP_AFTER);
-  return addTunableOption(addMachineOptions(command)).action((names: string[], opts: SysctlOptions) => {
-    done(sysctl(names, opts, io));
-  });
-}
-
-function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Record<string, number | string> {
+/** What `kmemu sysctl NAMES` does: prints them, and returns them as name → value. */
+export function sysctlMain(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Record<string, number | string> {
   // sysctl(8) ignores -a when names are given.
   if (names.length === 0 && opts.all !== true) throw new UsageError('sysctl: expected a NAME or -a');
   for (const name of names) {
@@ -93,11 +64,6 @@ function sysctl(names: readonly string[], opts: SysctlOptions, io: SysctlIo): Re
   return values;
 }
 
-/** The `kmemu sysctl` subcommand, on the process's stdout. */
-export function sysctlCommand(): Command {
-  return buildCommand({ stdout: process.stdout }, () => undefined);
-}
-
 /**
  * Runs `kmemu sysctl ARGS` in-process (ARGS without the subcommand name) and returns what it
  * printed as name → value. User errors throw UserError (after the known names are printed);
@@ -106,8 +72,8 @@ export function sysctlCommand(): Command {
 export async function runSysctl(args: readonly string[], io: Partial<SysctlIo> = {}): Promise<Record<string, number | string>> {
   let result: Record<string, number | string> = {};
   const stdout = io.stdout ?? process.stdout;
-  const command = buildCommand({ stdout }, (values) => {
-    result = values;
+  const command = sysctlCommand((names, opts) => {
+    result = sysctlMain(names, opts, { stdout });
   })
     .exitOverride()
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => process.stderr.write(s) });

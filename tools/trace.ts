@@ -1,17 +1,17 @@
 // `kmemu trace`: kmemu traces (traces/FORMAT.md) — `import` turns a recording into one, `stats`
 // tells what one holds; `gen` (tools/trace-gen.ts) writes a generated workload.
+// tools/commands/trace.ts declares their options.
 
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Command, Option } from 'commander';
-import { UsageError, defaultPresetName, presetConfig } from '../emu/index.js';
-import { KMEMU_VERSION, LINUX_IMPORT_SCHEMA, MAX_THINK_NS, TraceReader, TraceStats, ZERO_SIZE_AS, importLinuxKmem } from '../traces/index.js';
+import { UsageError } from '../emu/index.js';
+import { KMEMU_VERSION, MAX_THINK_NS, TraceReader, TraceStats, ZERO_SIZE_AS, importLinuxKmem } from '../traces/index.js';
 import type { LinuxImportSummary, TraceStatsRun, TraceStatsSummary } from '../traces/index.js';
+import { TRACE_STATS_SCHEMA, traceCommand, type ImportFlags, type StatsFlags } from './commands/trace.js';
 import { startProgress } from './progress.js';
-// --- `kmemu trace gen` (the generators' module) registers here:
-import { traceGenCommand } from './trace-gen.js';
+import { traceGenMain } from './trace-gen.js';
 
-export const TRACE_STATS_SCHEMA = 'kmemu.trace-stats/1';
+export { TRACE_STATS_SCHEMA } from './commands/trace.js';
 
 export interface TraceIo {
   stdout: { write(text: string): unknown };
@@ -20,22 +20,6 @@ export interface TraceIo {
   stdin: NodeJS.ReadableStream;
   /** The decompression commands for xz, zstd and bzip2 input (tests). */
   commands?: Partial<Record<'xz' | 'zstd' | 'bzip2', string>>;
-}
-
-interface ImportFlags {
-  from: string;
-  out?: string;
-  gzip?: boolean;
-  lenient?: boolean;
-  json?: boolean;
-  window: string;
-  thinkFromTimestamps?: boolean;
-  clockGhz?: string;
-}
-
-interface StatsFlags {
-  lenient?: boolean;
-  json?: boolean;
 }
 
 export interface TraceStatsDoc extends TraceStatsSummary {
@@ -205,53 +189,6 @@ export async function runTraceStats(file: string, flags: StatsFlags, io: TraceIo
   return doc;
 }
 
-const IMPORT_HELP = `
-Input (--from linux-kmem): Linux kmem tracepoints (kmem_cache_alloc[_node], kmem_cache_free,
-kmalloc[_node], kfree, mm_page_alloc, mm_page_free[_batched]) as printed by the tracefs trace
-and trace_pipe files (with or without the TGID column), trace-cmd report or perf script;
-plain, gzip, xz, zstd or bzip2 (the last three need the xz, zstd or bzip2 command). Other
-events and non-event lines are counted and skipped; a kmem line that does not parse is an
-error (--lenient: counted by reason). Timestamps only order the CPUs' events, unless
---think-from-timestamps. See traces/FORMAT.md, "Importing Linux kmem traces".`;
-
-function buildCommand(io: TraceIo): Command {
-  const trace = new Command('trace').description('kmemu traces: import a recording, show what a trace holds, generate a workload');
-  trace.addCommand(
-    new Command('import')
-      .description('convert a recording of kernel allocations into a kmemu trace and summarize it')
-      .argument('<file>', 'the recording; "-" for stdin')
-      .addOption(new Option('--from <format>', 'the recording\'s format').choices(['linux-kmem']).makeOptionMandatory())
-      .option('-o, --out <file>', 'the kmemu trace to write (gzip-compressed when it ends in .gz); "-": stdout, and the summary on stderr')
-      .option('--gzip', 'gzip-compress the trace whatever its name (e.g. with -o -)')
-      .option('--lenient', 'count and skip malformed kmem lines instead of stopping')
-      .option('--window <lines>', 'lines held to put events of different CPUs in timestamp order', '4096')
-      .option('--think-from-timestamps', `write the gap before each of a CPU's events as think time (t CYCLES), each gap at most ${MAX_THINK_NS / 1e6} ms`)
-      .option('--clock-ghz <ghz>', `the clock that turns gaps into cycles (default: the ${defaultPresetName} preset's, ${presetConfig(defaultPresetName).clockGHz})`)
-      .option('--json', `print the summary as a ${LINUX_IMPORT_SCHEMA} JSON document`)
-      .addHelpText('after', IMPORT_HELP)
-      .action(async (file: string, flags: ImportFlags) => {
-        await runTraceImport(file, flags, io);
-      }),
-  );
-  trace.addCommand(
-    new Command('stats')
-      .description('what a kmemu trace holds: events by op and CPU, zones, live objects, allocation sizes')
-      .argument('<trace>', 'a kmemu trace (plain or gzip); "-" for stdin')
-      .option('--lenient', 'count and skip events that break the trace rules instead of stopping')
-      .option('--json', `print a ${TRACE_STATS_SCHEMA} JSON document`)
-      .action(async (file: string, flags: StatsFlags) => {
-        await runTraceStats(file, flags, io);
-      }),
-  );
-  // --- `kmemu trace gen` (the generators' module):
-  trace.addCommand(traceGenCommand());
-  return trace;
-}
-
-export function traceCommand(): Command {
-  return buildCommand({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
-}
-
 /**
  * Runs `kmemu trace ARGS` in-process (ARGS without `trace`). User errors throw UserError;
  * option errors throw commander's CommanderError.
@@ -259,7 +196,11 @@ export function traceCommand(): Command {
 export async function runTrace(args: readonly string[], io: Partial<TraceIo> = {}): Promise<void> {
   const full: TraceIo = { stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr, stdin: io.stdin ?? process.stdin, ...(io.commands === undefined ? {} : { commands: io.commands }) };
   const output = { writeOut: (s: string) => void full.stdout.write(s), writeErr: (s: string) => void full.stderr.write(s) };
-  const command = buildCommand(full).exitOverride().configureOutput(output);
+  const command = traceCommand({
+    import: async (file, flags) => void (await runTraceImport(file, flags, full)),
+    stats: async (file, flags) => void (await runTraceStats(file, flags, full)),
+    gen: (workload, flags) => traceGenMain(workload, flags, full),
+  }).exitOverride().configureOutput(output);
   for (const sub of command.commands) sub.exitOverride().configureOutput(output);
   await command.parseAsync([...args], { from: 'user' });
 }

@@ -4,7 +4,7 @@
 // in userland), so it is exact: addresses and sizes as 0x + lowercase hex, 64 bits.
 
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { type Cpu, Machine, type MachineConfig, type Task, UsageError, UserError, loadMachineConfig } from '../emu/index.js';
 import { type ReplayReport, type VmemStrategy, generatedSource, replay } from '../traces/index.js';
 import {
@@ -12,6 +12,9 @@ import {
   VMEM_ADDR_MAX, VMEM_ADDR_MIN, VMEM_ALLOC, VMEM_FREE, boot, vmem_add, vmem_alloc, vmem_check, vmem_create, vmem_destroy, vmem_free,
   vmem_size, vmem_started, vmem_startup, vmem_xalloc, vmem_xfree, vmemImportFrom, vmemSegments,
 } from '../kernel/index.js';
+import { VMEM_SCRIPT_USAGE, vmemCommand, type FragFlags, type VmemRunOptions } from './commands/vmem.js';
+
+export type { VmemRunOptions } from './commands/vmem.js';
 
 const U64 = (1n << 64n) - 1n;
 const STRATS: Record<string, number> = { bestfit: M_BESTFIT, firstfit: M_FIRSTFIT, nextfit: M_NEXTFIT };
@@ -34,19 +37,6 @@ interface Line {
   op: Op;
 }
 
-const USAGE: Record<string, string> = {
-  create: 'create NAME BASE SIZE QUANTUM QCACHE_MAX',
-  import: 'import CHILD PARENT [IMPORT_QUANTUM]',
-  add: 'add NAME BASE SIZE',
-  xalloc: 'xalloc NAME SIZE ALIGN PHASE NOCROSS MINADDR MAXADDR STRAT',
-  alloc: 'alloc NAME SIZE STRAT',
-  xfree: 'xfree NAME ADDR SIZE',
-  free: 'free NAME ADDR SIZE',
-  size: 'size NAME',
-  segs: 'segs NAME',
-  destroy: 'destroy NAME',
-};
-
 /** Parses a script; throws UsageError `SCRIPT:LINE: expected ...` at the first bad line. */
 export function parseVmemScript(text: string, script: string): Line[] {
   const out: Line[] = [];
@@ -62,8 +52,8 @@ export function parseVmemScript(text: string, script: string): Line[] {
     };
     const w = t.split(/\s+/);
     const verb = w[0]!;
-    const usage = USAGE[verb];
-    if (usage === undefined) bad(`an operation (${Object.keys(USAGE).join(', ')}), got "${verb}"`);
+    const usage = VMEM_SCRIPT_USAGE[verb];
+    if (usage === undefined) bad(`an operation (${Object.keys(VMEM_SCRIPT_USAGE).join(', ')}), got "${verb}"`);
     const num = (j: number, what: string): bigint => {
       const s = w[j]!;
       if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(s)) bad(`${what} as a decimal or 0x-hex number, got "${s}"`);
@@ -131,11 +121,6 @@ export function parseVmemScript(text: string, script: string): Line[] {
     out.push({ line: n, op });
   }
   return out;
-}
-
-export interface VmemRunOptions {
-  check?: boolean;
-  cycles?: boolean;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -355,72 +340,32 @@ export function formatFragTable(cells: readonly FragCell[], o: FragOptions): str
   ].join('\n');
 }
 
-interface FragFlags {
-  fragments: string;
-  events: string;
-  seed: string;
-  machine: string;
-  json?: boolean;
+/** What `kmemu vmem frag` does with its options (tools/commands/vmem.ts declares them). */
+export async function vmemFragMain(f: FragFlags, write: (text: string) => void): Promise<void> {
+  const fragments = f.fragments.split(',').map((x) => {
+    if (!/^\d+$/.test(x) || Number(x) > 1 << 20) throw new UsageError(`option --fragments: expected numbers from 0 to ${1 << 20}, comma-separated, got ${JSON.stringify(f.fragments)}`);
+    return Number(x);
+  });
+  if (!/^\d+$/.test(f.events) || Number(f.events) < 2 || Number(f.events) > 1 << 30) throw new UsageError(`option --events: expected an integer from 2 to ${1 << 30}, got ${JSON.stringify(f.events)}`);
+  const o: FragOptions = { fragments, events: Number(f.events), seed: f.seed, machine: loadMachineConfig(f.machine, { cpus: 1 }) };
+  const cells = await runFragExperiment(o);
+  write(f.json === true ? `${JSON.stringify({ machine: o.machine.name, seed: o.seed, events: o.events, cells }, null, 2)}\n` : formatFragTable(cells, o));
 }
 
-function fragCommand(write: (text: string) => void): Command {
-  return new Command('frag')
-    .description('Bonwick & Adams 2001 §4.5: cycles per vmem_alloc as fragmentation grows, instant fit vs best fit vs quantum caches')
-    .option('--fragments <list>', 'free segments to leave in the arena, comma-separated', '0,64,256,1024,4096')
-    .option('--events <m>', 'measured allocations and frees (pairs: m/2)', '2000')
-    .option('--seed <s>', 'seed of the workload', '1')
-    .option('--machine <preset|file>', 'the machine (1 CPU of it)', 'amd64-host')
-    .option('--json', 'print the cells as JSON')
-    .action(async (f: FragFlags) => {
-      const fragments = f.fragments.split(',').map((x) => {
-        if (!/^\d+$/.test(x) || Number(x) > 1 << 20) throw new UsageError(`option --fragments: expected numbers from 0 to ${1 << 20}, comma-separated, got ${JSON.stringify(f.fragments)}`);
-        return Number(x);
-      });
-      if (!/^\d+$/.test(f.events) || Number(f.events) < 2 || Number(f.events) > 1 << 30) throw new UsageError(`option --events: expected an integer from 2 to ${1 << 30}, got ${JSON.stringify(f.events)}`);
-      const o: FragOptions = { fragments, events: Number(f.events), seed: f.seed, machine: loadMachineConfig(f.machine, { cpus: 1 }) };
-      const cells = await runFragExperiment(o);
-      write(f.json === true ? `${JSON.stringify({ machine: o.machine.name, seed: o.seed, events: o.events, cells }, null, 2)}\n` : formatFragTable(cells, o));
-    });
-}
-
-const HELP_AFTER = `
-Script: one operation a line; blank lines and lines starting with # are skipped.
-  ${Object.values(USAGE).join('\n  ')}
-Numbers are decimal or 0x-hex; STRAT is bestfit, firstfit or nextfit; ADDR may be @L, the
-address the alloc or xalloc on line L returned (skip when it returned ENOMEM). xalloc and
-alloc are M_NOWAIT; MINADDR 0 and MAXADDR 0 mean VMEM_ADDR_MIN and VMEM_ADDR_MAX.`;
-
-function buildCommand(write: (text: string) => void): Command {
-  const vmemCmd = new Command('vmem').description('vmem(9) arenas alone, driven by a script');
-  vmemCmd.addCommand(
-    new Command('run')
-      .description('Run a vmem script on a booted 1-CPU amd64-host kernel, one result line per operation')
-      .argument('<script>', 'the script file')
-      .option('--check', 'run vmem_check on every arena after each operation')
-      .option('--cycles', "append each operation's cost in cycles on the emulated machine")
-      .addHelpText('after', HELP_AFTER)
-      .action((file: string, opts: VmemRunOptions) => {
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch (e) {
-          throw new UserError(`${file}: cannot read the script: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-        }
-        runVmemScript(parseVmemScript(text, file), opts, write);
-      }),
-  );
-  vmemCmd.addCommand(fragCommand(write));
-  return vmemCmd;
-}
-
-/** The `kmemu vmem` command group, on the process's stdout. */
-export function vmemCommand(): Command {
-  return buildCommand((s) => void process.stdout.write(s));
+/** What `kmemu vmem run SCRIPT` does. */
+export function vmemRunMain(file: string, opts: VmemRunOptions, write: (text: string) => void): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the script: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  runVmemScript(parseVmemScript(text, file), opts, write);
 }
 
 /** Runs `kmemu vmem ARGS` in-process (ARGS after `vmem`), writing to `write`. */
 export async function runVmem(args: readonly string[], write: (text: string) => void): Promise<void> {
-  const command = buildCommand(write);
+  const command = vmemCommand({ run: (file, opts) => vmemRunMain(file, opts, write), frag: (f) => vmemFragMain(f, write) });
   const quiet = (c: Command) => {
     c.exitOverride().configureOutput({ writeOut: write, writeErr: () => undefined });
     c.commands.forEach(quiet);

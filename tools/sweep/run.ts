@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { Tinypool } from 'tinypool';
 import { UsageError, UserError, defaultPresetName } from '../../emu/index.js';
 import { KMEMU_VERSION, writeFileAtomic, type ReplayReport } from '../../traces/index.js';
+import { formatInt } from '../format.js';
 import { startProgress } from '../progress.js';
 import { runTraceGen } from '../trace-gen.js';
 import { SWEEP_POINT_SCHEMA, pointRow, replayArgs, traceGenArgs, type PointTask, type SweepRow } from './point.js';
@@ -323,7 +324,7 @@ export function sweepTable(dir: string, metrics: readonly string[] | undefined, 
   const cols = metrics ?? [...TABLE_METRICS, ...(speedup.size > 0 ? ['speedup'] : [])];
   const known = new Set([...rows.flatMap((r) => Object.keys(r.metrics)), ...(speedup.size > 0 ? ['speedup'] : [])]);
   for (const c of cols) if (!known.has(c)) throw new UsageError(`--metrics: no figure "${c}" in the sweep (figures: ${[...known].sort().join(', ')})`);
-  const num = (n: number | undefined) => (n === undefined ? '-' : Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(n >= 100 ? 1 : 2));
+  const num = (n: number | undefined) => (n === undefined ? '-' : Number.isInteger(n) ? formatInt(n) : n.toFixed(n >= 100 ? 1 : 2));
   const header = ['index', ...doc.axes, ...cols];
   const cells = rows.map((r) => [String(r.index), ...doc.axes.map((a) => String(r.params[a])), ...cols.map((c) => (c === 'speedup' ? `${speedup.get(r.index)!.toFixed(2)}×` : num(r.metrics[c])))]);
   const width = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));

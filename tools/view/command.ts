@@ -1,9 +1,8 @@
-// kmemu view: a replay stepped in the browser. The server and the replay session load only when
-// the command runs, so `kmemu --help` does not pay for them.
+// kmemu view: a replay stepped in the browser. The server, the replay session and the machine
+// load only when the command runs, so `kmemu --help` does not pay for them.
 
 import { Command, Option } from 'commander';
-import { UsageError } from '../../emu/index.js';
-import { addRunOptions, type ReplayCliOptions } from '../replay.js';
+import { addRunOptions, type ReplayCliOptions } from '../commands/replay.js';
 
 export interface ViewCliOptions extends Omit<ReplayCliOptions, 'zones'> {
   compare?: boolean;
@@ -11,14 +10,15 @@ export interface ViewCliOptions extends Omit<ReplayCliOptions, 'zones'> {
 }
 
 /** --port: 0 (any free port) to 65535. */
-export function parsePort(text: string): number {
+export async function parsePort(text: string): Promise<number> {
+  const { UsageError } = await import('../../emu/index.js');
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port: expected a port number from 0 to 65535 (0: any free port), got "${text}"`);
   return Number(text);
 }
 
 /** Serves the viewer until SIGINT or SIGTERM, then closes the server and the replay and exits 0. */
 export async function runView(file: string, opts: ViewCliOptions): Promise<void> {
-  const port = parsePort(opts.port);
+  const port = await parsePort(opts.port);
   const { loadViewAssets, startViewServer } = await import('./server.js');
   const { openView } = await import('./session.js');
   // The page first: without it there is nothing to serve, and the replay need not boot.
