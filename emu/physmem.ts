@@ -138,6 +138,43 @@ export class PhysMem {
     for (let i = 0; i < length; i++) v.setUint8(at + i, byte);
   }
 
+  /**
+   * The backed frames (a checkpoint's part of memory): their numbers, ascending, and their
+   * contents, 4096 bytes each in that order.
+   */
+  snapshot(): { frames: Float64Array; data: Uint8Array } {
+    const frames = new Float64Array(this.touched);
+    const data = new Uint8Array(this.touched * PAGE_SIZE);
+    let n = 0;
+    for (let c = 0; c < this.chunks.length; c++) {
+      const chunk = this.chunks[c]!;
+      for (let i = 0; i < chunk.length; i++) {
+        const view = chunk[i];
+        if (view === undefined) continue;
+        frames[n] = c * (CHUNK_MASK + 1) + i;
+        data.set(new Uint8Array(view.buffer, view.byteOffset, PAGE_SIZE), n * PAGE_SIZE);
+        n++;
+      }
+    }
+    return { frames, data };
+  }
+
+  /** Replaces the whole memory with a snapshot()'s frames. */
+  restore(frames: Float64Array, data: Uint8Array): void {
+    if (data.byteLength !== frames.length * PAGE_SIZE) throw new RangeError(`physmem restore: ${frames.length} frames need ${frames.length * PAGE_SIZE} bytes, got ${data.byteLength}`);
+    for (let i = 0; i < this.chunks.length; i++) this.chunks[i] = [];
+    for (let n = 0; n < frames.length; n++) {
+      const frame = frames[n]!;
+      if (!(frame >= 0 && frame < this.frames)) throw new RangeError(`physmem restore: frame ${frame} is outside memory (${this.frames} frames)`);
+      const buf = new ArrayBuffer(PAGE_SIZE);
+      new Uint8Array(buf).set(data.subarray(n * PAGE_SIZE, (n + 1) * PAGE_SIZE));
+      this.chunks[frame >>> CHUNK_SHIFT]![frame & CHUNK_MASK] = new DataView(buf);
+    }
+    this.touched = frames.length;
+    this.lastFrame = -1;
+    this.lastView = undefined;
+  }
+
   /** Copies bytes out (functional; for tests and dumps). */
   readBytes(pa: number, length: number): Uint8Array {
     const out = new Uint8Array(length);

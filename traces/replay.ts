@@ -96,6 +96,8 @@ export interface ReplayOptions {
   onFinish?: (k: Kernel) => void;
   /** A driver that looks at the machine between events and may pause the replay (kmemu view). */
   control?: ReplayControl;
+  /** Start from this booted machine (a boot image, traces/checkpoint.ts) instead of booting one of `machine` and `tunables`. */
+  booted?: { machine: Machine; kernel: Kernel };
 }
 
 /**
@@ -303,8 +305,8 @@ export function allocatorRun(name: AllocatorName, o: AllocatorOptions): Allocato
 
 /** Replays the events of `source`; returns the report. */
 export async function replay(source: EventSource, opts: ReplayOptions): Promise<ReplayReport> {
-  const m = new Machine(opts.machine);
-  const k = boot(m, opts.tunables ?? {});
+  const m = opts.booted?.machine ?? new Machine(opts.machine);
+  const k = opts.booted?.kernel ?? boot(m, opts.tunables ?? {});
   for (const [name, value] of Object.entries(opts.sysctl ?? {})) {
     if (!sysctlSet(k, name, value)) throw new UserError(`--sysctl ${name}=${value}: ${name} is not a writable sysctl of this kernel`);
   }

@@ -1,0 +1,200 @@
+// Machine images: a booted machine (`kmemu boot --save`), or a replay stopped at a quiescent
+// point (`kmemu replay --checkpoint-every N --checkpoint DIR`), in a file to start from.
+//
+// The file: the magic line "KMEMU-IMAGE\n"; a u32 (little-endian) byte length and that many
+// bytes of a JSON header (ImageHeader: the format version, the kmemu version, what the image
+// is, the machine config and tunables it was booted with, and for a replay checkpoint the trace
+// and the options); then the body, zlib-deflated: a u32 length and the JSON tree of the
+// captured graph (emu/snapshot.ts), a u32 count of binary blocks, and each block as a u32 byte
+// length and its bytes (physical memory, caches, TLBs, counter tables, ...). The header's
+// bodyBytes is the deflated body's length, so a truncated file is told from a whole one before
+// anything is inflated. Files are written complete or not at all (atomic-output.ts).
+//
+// What is captured: the Machine (CPUs with their clocks, core state and counter tables, label
+// and context registries, the scheduler's per-CPU state; the memory system with every cache's
+// tags, states, dirty bits, replacement state, prefetcher tables, the directory and busy
+// intervals; TLBs; physical memory), the Kernel object and the kernel modules' JS state
+// (kernel/kern/kernel-state.ts); for a replay checkpoint also the driver's state
+// (replay-state in traces/replay.ts). A restore builds a fresh Machine of the image's config
+// and a constructed (not booted) Kernel on it and overlays the image.
+
+import { readFileSync } from 'node:fs';
+import { deflateSync, inflateSync } from 'node:zlib';
+import { Machine, type MachineConfig, SnapshotError, UserError, restoreGraph, snapshotGraph, type GraphImage } from '../emu/index.js';
+import {
+  Kernel, type Tunables, boot, freshKernelJsState, installKernelJsState, kernelJsState, kernelRestoreFunctions, type KernelJsState,
+} from '../kernel/index.js';
+import { writeFileAtomic } from './atomic-output.js';
+import { KMEMU_VERSION } from './run.js';
+
+export const IMAGE_MAGIC = 'KMEMU-IMAGE\n';
+/** The image format's version: an image of another is refused. */
+export const IMAGE_FORMAT = 1;
+
+export interface ImageHeader {
+  format: number;
+  kmemu: string;
+  /** A booted machine, or a replay stopped at a quiescent point. */
+  kind: 'boot' | 'replay';
+  /** The machine as given (preset name or file) and its validated config. */
+  machineGiven: string;
+  machine: MachineConfig;
+  /** The boot tunables as given. */
+  tunables: Tunables;
+  /** A replay checkpoint: what identifies the run (replay-checkpoint's CheckpointRun). */
+  replay?: unknown;
+  /** The deflated body's length in bytes. */
+  bodyBytes: number;
+}
+
+/** A captured machine: the graph image and the header fields that say what it is. */
+export interface MachineImage {
+  header: ImageHeader;
+  graph: GraphImage;
+}
+
+/** The root of what an image captures. */
+interface Root {
+  machine: Machine;
+  kernel: Kernel;
+  kstate: KernelJsState;
+  driver?: unknown;
+}
+
+/** Captures a machine at a quiescent point (no program inside kernel code); `driver`: a replay's state. */
+export function captureMachine(m: Machine, k: Kernel, driver?: object): GraphImage {
+  const root: Root = { machine: m, kernel: k, kstate: kernelJsState(k) };
+  if (driver !== undefined) root.driver = driver;
+  return snapshotGraph(root);
+}
+
+/**
+ * Builds the machine an image holds: a fresh Machine of its config, a Kernel constructed on it,
+ * the image overlaid. `driver`: a fresh driver state to overlay the image's onto.
+ */
+export function restoreMachine(header: ImageHeader, graph: GraphImage, driver?: object): { machine: Machine; kernel: Kernel } {
+  const m = new Machine(header.machine);
+  const k = Kernel.create(m, header.tunables);
+  const root: Root = { machine: m, kernel: k, kstate: freshKernelJsState(k) };
+  if (driver !== undefined) root.driver = driver;
+  restoreGraph(root, graph, { functions: () => kernelRestoreFunctions(k), classes: restoreClasses });
+  installKernelJsState(k, root.kstate);
+  return { machine: m, kernel: k };
+}
+
+/** Classes of objects a booted kernel or a replay makes that a fresh machine has none of. */
+const restoreClasses: (abstract new (...args: never[]) => unknown)[] = [];
+
+/** Registers classes restoreMachine may have to make instances of (the replay driver's, the allocators'). */
+export function registerRestoreClasses(...classes: (abstract new (...args: never[]) => unknown)[]): void {
+  for (const c of classes) if (!restoreClasses.includes(c)) restoreClasses.push(c);
+}
+
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+
+/** The image file's bytes. */
+export function encodeImage(header: Omit<ImageHeader, 'bodyBytes' | 'format' | 'kmemu'>, graph: GraphImage): Uint8Array {
+  const tree = Buffer.from(JSON.stringify(graph.tree));
+  const parts: Uint8Array[] = [u32(tree.length), tree, u32(graph.blobs.length)];
+  for (const b of graph.blobs) parts.push(u32(b.byteLength), b);
+  const body = deflateSync(Buffer.concat(parts), { level: 1 });
+  const full: ImageHeader = { format: IMAGE_FORMAT, kmemu: KMEMU_VERSION, ...header, bodyBytes: body.length };
+  const head = Buffer.from(JSON.stringify(full));
+  return Buffer.concat([Buffer.from(IMAGE_MAGIC), u32(head.length), head, body]);
+}
+
+/** Writes an image file, complete or not at all. */
+export function writeImage(file: string, header: Omit<ImageHeader, 'bodyBytes' | 'format' | 'kmemu'>, graph: GraphImage): void {
+  writeFileAtomic(file, encodeImage(header, graph));
+}
+
+/** What a file must be: the line a refusal ends with. */
+const EXPECTED = `a kmemu machine image of format version ${IMAGE_FORMAT} (kmemu boot --save, or a replay checkpoint)`;
+
+/** Reads an image's header and its body's bytes; one clear UserError for anything that is not a whole image of this format. */
+export function readImageFile(file: string): { header: ImageHeader; body: Uint8Array } {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new UserError(`${file}: cannot read the machine image: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return parseImage(file, bytes);
+}
+
+export function parseImage(file: string, bytes: Buffer): { header: ImageHeader; body: Uint8Array } {
+  const magic = Buffer.from(IMAGE_MAGIC);
+  if (bytes.length < magic.length + 4 || !bytes.subarray(0, magic.length).equals(magic)) {
+    throw new UserError(`${file}: not a machine image (no "KMEMU-IMAGE" magic at its start); expected ${EXPECTED}`);
+  }
+  const headLen = bytes.readUInt32LE(magic.length);
+  const headEnd = magic.length + 4 + headLen;
+  if (headEnd > bytes.length) throw new UserError(`${file}: the machine image is truncated (its header is cut off); expected ${EXPECTED}`);
+  let header: ImageHeader;
+  try {
+    header = JSON.parse(bytes.subarray(magic.length + 4, headEnd).toString('utf8')) as ImageHeader;
+  } catch {
+    throw new UserError(`${file}: the machine image's header is not valid JSON; expected ${EXPECTED}`);
+  }
+  if (header.format !== IMAGE_FORMAT) {
+    throw new UserError(`${file}: a machine image of format version ${String(header.format)} (kmemu ${String(header.kmemu)}); this kmemu ${KMEMU_VERSION} reads format version ${IMAGE_FORMAT} only: make the image again`);
+  }
+  if (typeof header.bodyBytes !== 'number' || bytes.length - headEnd < header.bodyBytes) {
+    throw new UserError(`${file}: the machine image is truncated (${bytes.length - headEnd} of its ${String(header.bodyBytes)} body bytes); expected ${EXPECTED}`);
+  }
+  if (bytes.length - headEnd > header.bodyBytes) throw new UserError(`${file}: the machine image has ${bytes.length - headEnd - header.bodyBytes} bytes after its end; expected ${EXPECTED}`);
+  return { header, body: bytes.subarray(headEnd) };
+}
+
+/** The graph an image's body holds. */
+export function decodeBody(file: string, body: Uint8Array): GraphImage {
+  let raw: Buffer;
+  try {
+    raw = inflateSync(body);
+  } catch {
+    throw new UserError(`${file}: the machine image's body is damaged (it does not inflate); expected ${EXPECTED}`);
+  }
+  try {
+    let at = 0;
+    const take = (n: number) => {
+      if (at + n > raw.length) throw new RangeError('short');
+      const b = raw.subarray(at, at + n);
+      at += n;
+      return b;
+    };
+    const len = () => take(4).readUInt32LE(0);
+    const tree = JSON.parse(take(len()).toString('utf8')) as unknown;
+    const n = len();
+    const blobs: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) blobs.push(take(len()));
+    if (at !== raw.length) throw new RangeError('long');
+    return { tree, blobs };
+  } catch {
+    throw new UserError(`${file}: the machine image's body is damaged (its blocks do not add up); expected ${EXPECTED}`);
+  }
+}
+
+/** Boots a machine and writes it to `file` as a boot image. */
+export function saveBootImage(file: string, config: MachineConfig, machineGiven: string, tunables: Tunables): { machine: Machine; kernel: Kernel } {
+  const m = new Machine(config);
+  const k = boot(m, tunables);
+  writeImage(file, { kind: 'boot', machineGiven, machine: m.config, tunables }, captureMachine(m, k));
+  return { machine: m, kernel: k };
+}
+
+/** A boot image's machine and kernel, and its header. */
+export function loadBootImage(file: string): { header: ImageHeader; machine: Machine; kernel: Kernel } {
+  const { header, body } = readImageFile(file);
+  if (header.kind !== 'boot') throw new UserError(`${file}: a replay checkpoint, not a boot image; resume it with kmemu replay TRACE --resume DIR`);
+  const graph = decodeBody(file, body);
+  try {
+    return { header, ...restoreMachine(header, graph) };
+  } catch (err) {
+    if (err instanceof SnapshotError) throw new UserError(`${file}: the machine image does not fit this kmemu's machine: ${err.message}`);
+    throw err;
+  }
+}
