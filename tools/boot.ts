@@ -1,6 +1,7 @@
 // `kmemu boot`: boot a kernel and show what boot built; --layout prints the kernel's address
 // space (virtual and physical) and kernel_map's entries.
 
+import { statSync } from 'node:fs';
 import { Command } from 'commander';
 import { Machine, UsageError, hex64 } from '../emu/index.js';
 import {
@@ -9,7 +10,7 @@ import {
 } from '../kernel/index.js';
 import type { Kernel } from '../kernel/index.js';
 import { z } from 'zod';
-import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema } from '../traces/index.js';
+import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema, saveBootImage } from '../traces/index.js';
 import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseTunables, type MachineOptions } from './machine-options.js';
 
 export const LAYOUT_SCHEMA = 'kmemu.layout/1';
@@ -322,21 +323,25 @@ interface BootOptions extends MachineOptions {
   tunable?: string[];
   layout?: boolean;
   json?: boolean;
+  save?: string;
 }
 
 function buildCommand(io: BootIo, done: (layout: KernelLayout | undefined) => void): Command {
   const command = new Command('boot')
     .description('Boot a kernel and show what boot built')
     .option('--layout', 'print the kernel address-space layout: virtual, physical, kernel_map entries')
-    .option('--json', `with --layout: print a ${LAYOUT_SCHEMA} JSON document`);
+    .option('--json', `with --layout: print a ${LAYOUT_SCHEMA} JSON document`)
+    .option('--save <image>', 'write the booted machine to a machine image file (memory, caches, TLBs, clocks, counters, the kernel\'s state) for kmemu replay --from');
   return addTunableOption(addMachineOptions(command)).action((opts: BootOptions) => {
     if (opts.json === true && opts.layout !== true) throw new UsageError('boot: --json goes with --layout');
     const tunables = parseTunables(opts.tunable);
     const config = machineConfigFrom(opts);
-    const k = boot(new Machine(config), tunables);
     const name = machineLabel(opts);
+    if (opts.save === '-' || opts.save === '') throw new UsageError('boot: --save: expected a file name for the machine image');
+    const k = opts.save === undefined ? boot(new Machine(config), tunables) : saveBootImage(opts.save, config, name, tunables).kernel;
     if (opts.layout !== true) {
       io.stdout.write(formatSummary(k, name));
+      if (opts.save !== undefined) io.stdout.write(`saved the booted machine to ${opts.save} (${statSync(opts.save).size} bytes); kmemu replay TRACE --from ${opts.save} starts from it\n`);
       done(undefined);
       return;
     }

@@ -5,8 +5,11 @@ import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError } from '../emu/index.js';
 import { malloc_vmstat_m, mbuf_started, netstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
-import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayOptions, type ReplayReport, type Vmstat } from '../traces/index.js';
-import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseTunables, type MachineOptions } from './machine-options.js';
+import {
+  TraceReader, kernelVmstat as vmstatRows, loadBootImage, readImageFile, replay, writeFileAtomic, type AllocatorName, type ImageHeader, type ReplayOptions,
+  type ReplayReport, type Vmstat,
+} from '../traces/index.js';
+import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseCpus, parseTunables, type MachineOptions } from './machine-options.js';
 import { countTraceEvents, progressShown, startProgress } from './progress.js';
 import { compareDoc, formatCompare, formatReport } from './report.js';
 
@@ -34,6 +37,8 @@ export interface ReplayCliOptions extends MachineOptions {
   autoTune?: boolean;
   invariants?: boolean;
   legend?: boolean;
+  /** --from IMAGE: start from a boot image (kmemu boot --save) instead of booting. */
+  from?: string;
 }
 
 export interface ReplayIo {
@@ -135,12 +140,42 @@ export function replayOptionsFrom(file: string, opts: ReplayCliOptions, pcpu: bo
   };
 }
 
+/**
+ * --from IMAGE: the image's header, checked against the command line: the machine, --cpus and
+ * the tunables are the image's, and a different one given is refused.
+ */
+export function imageHeaderFor(opts: ReplayCliOptions): ImageHeader | undefined {
+  if (opts.from === undefined) return undefined;
+  const file = opts.from;
+  const { header } = readImageFile(file);
+  if (header.kind !== 'boot') throw new UsageError(`--from ${file}: a replay checkpoint, not a boot image; continue it with --resume DIR`);
+  const refuse = (what: string) => new UsageError(`--from ${file}: ${what}; a replay from an image runs on the machine and tunables it was booted with: leave the option out`);
+  if (opts.machine !== undefined && opts.machine !== header.machineGiven) throw refuse(`the image was booted with --machine ${header.machineGiven}, not ${opts.machine}`);
+  if (opts.cpus !== undefined && parseCpus(opts.cpus) !== header.machine.cpus) throw refuse(`the image's machine has ${header.machine.cpus} CPUs, not --cpus ${opts.cpus}`);
+  const given = parseTunables(opts.tunable);
+  const same = (a: object, b: object) => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+  if (Object.keys(given).length > 0 && !same(given, header.tunables)) {
+    const shown = Object.entries(header.tunables).map(([n, v]) => `${n}=${String(v)}`).join(' ');
+    throw refuse(`the image was booted with tunables ${shown === '' ? '(none)' : shown}, not ${(opts.tunable ?? []).join(' ')}`);
+  }
+  return header;
+}
+
+/** The replay options of --from: the image's machine and tunables, and its machine booted. */
+function fromImage(opts: ReplayCliOptions, header: ImageHeader | undefined): Partial<ReplayOptions> {
+  if (header === undefined || opts.from === undefined) return {};
+  const img = loadBootImage(opts.from);
+  return { machine: img.header.machine, machineGiven: img.header.machineGiven, tunables: img.header.tunables, booted: { machine: img.machine, kernel: img.kernel } };
+}
+
 async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo, total?: number): Promise<ReplayReport> {
+  const header = imageHeaderFor(opts);
   const reader = await TraceReader.open(file, { lenient: opts.lenient ?? false });
   const bar = io.progress === true ? startProgress({ label: pcpu ? 'replay' : 'replay (locked)', total, unit: 'events' }) : undefined;
   try {
     const report = await replay(reader, {
       ...replayOptionsFrom(file, opts, pcpu),
+      ...fromImage(opts, header),
       onProgress: (events) => bar?.update(events),
       onFinish: (k) => {
         if (opts.vmstat === true && opts.json === true) vmstatData = vmstatRows(k, opts.allocator);
@@ -209,7 +244,14 @@ export function addReplayOptions(c: Command): Command {
     .option('--zones <n>', 'zones shown in the per-zone table', '8')
     .option('--json', 'print the JSON document instead of tables')
     .option('--no-legend', 'leave out the legend of columns and path labels under the tables')
-    .option('-o, --output <file>', 'write the output to a file (complete or not at all; a device or FIFO directly; "-": stdout)');
+    .option('-o, --output <file>', 'write the output to a file (complete or not at all; a device or FIFO directly; "-": stdout)')
+    .option('--from <image>', 'start from a boot image (kmemu boot --save) instead of booting: its machine and tunables, --machine, --cpus and --tunable left out');
+}
+
+/** --machine as the user gave it: its default is not given (--from refuses only a machine given). */
+function givenMachine(c: Command, opts: ReplayCliOptions): ReplayCliOptions {
+  if (c.getOptionValueSource('machine') === 'default') delete opts.machine;
+  return opts;
 }
 
 export function replayCommand(): Command {
@@ -221,8 +263,8 @@ export function replayCommand(): Command {
     .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
     .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m); with --json, in the document')
     .option('--netstat', 'after the report, netstat -m (the mbuf figures; with --json they are always in the document\'s mbuf section)')
-    .action(async (file: string, opts: ReplayCliOptions) => {
-      await runReplay(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
+    .action(async function (this: Command, file: string, opts: ReplayCliOptions) {
+      await runReplay(file, givenMachine(this, opts), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
     });
 }
 
@@ -231,7 +273,7 @@ export function compareCommand(): Command {
     new Command('compare')
       .description('Replay a trace twice, per-CPU caching on and off, and show the costs side by side')
       .argument('<trace>', 'a kmemu trace (plain or gzip)'),
-  ).action(async (file: string, opts: ReplayCliOptions) => {
-    await runCompare(file, opts, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
+  ).action(async function (this: Command, file: string, opts: ReplayCliOptions) {
+    await runCompare(file, givenMachine(this, opts), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
   });
 }
