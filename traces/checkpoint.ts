@@ -20,12 +20,13 @@
 
 import { readFileSync } from 'node:fs';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { Machine, type MachineConfig, SnapshotError, UserError, restoreGraph, snapshotGraph, type GraphImage } from '../emu/index.js';
+import { CPU_DONE, Machine, type MachineConfig, SnapshotError, UserError, restoreGraph, snapshotGraph, type GraphImage } from '../emu/index.js';
 import {
   Kernel, type Tunables, boot, freshKernelJsState, installKernelJsState, kernelJsState, kernelRestoreFunctions, type KernelJsState,
 } from '../kernel/index.js';
 import { writeFileAtomic } from './atomic-output.js';
 import { KMEMU_VERSION } from './run.js';
+import type { EventSource } from './replay.js';
 
 export const IMAGE_MAGIC = 'KMEMU-IMAGE\n';
 /** The image format's version: an image of another is refused. */
@@ -68,26 +69,35 @@ export function captureMachine(m: Machine, k: Kernel, driver?: object): GraphIma
   return snapshotGraph(root);
 }
 
-/**
- * Builds the machine an image holds: a fresh Machine of its config, a Kernel constructed on it,
- * the image overlaid. `driver`: a fresh driver state to overlay the image's onto.
- */
-export function restoreMachine(header: ImageHeader, graph: GraphImage, driver?: object): { machine: Machine; kernel: Kernel } {
-  const m = new Machine(header.machine);
-  const k = Kernel.create(m, header.tunables);
-  const root: Root = { machine: m, kernel: k, kstate: freshKernelJsState(k) };
-  if (driver !== undefined) root.driver = driver;
-  restoreGraph(root, graph, { functions: () => kernelRestoreFunctions(k), classes: restoreClasses });
-  installKernelJsState(k, root.kstate);
-  return { machine: m, kernel: k };
+/** A machine an image is restored onto: constructed from the image's config, the kernel not booted. */
+export interface FreshMachine {
+  machine: Machine;
+  kernel: Kernel;
+  kstate: KernelJsState;
 }
 
-/** Classes of objects a booted kernel or a replay makes that a fresh machine has none of. */
-const restoreClasses: (abstract new (...args: never[]) => unknown)[] = [];
+export function freshMachine(header: ImageHeader): FreshMachine {
+  const machine = new Machine(header.machine);
+  const kernel = Kernel.create(machine, header.tunables);
+  return { machine, kernel, kstate: freshKernelJsState(kernel) };
+}
 
-/** Registers classes restoreMachine may have to make instances of (the replay driver's, the allocators'). */
-export function registerRestoreClasses(...classes: (abstract new (...args: never[]) => unknown)[]): void {
-  for (const c of classes) if (!restoreClasses.includes(c)) restoreClasses.push(c);
+/**
+ * Overlays an image onto a fresh machine, and `driver` (a replay's state made on that machine)
+ * with the image's driver state; `classes`: of objects the driver may hold that the fresh one does not.
+ */
+export function restoreOnto(fresh: FreshMachine, graph: GraphImage, driver?: object, classes: readonly (abstract new (...args: never[]) => unknown)[] = []): void {
+  const root: Root = { machine: fresh.machine, kernel: fresh.kernel, kstate: fresh.kstate };
+  if (driver !== undefined) root.driver = driver;
+  restoreGraph(root, graph, { functions: () => kernelRestoreFunctions(fresh.kernel), classes });
+  installKernelJsState(fresh.kernel, root.kstate);
+}
+
+/** Builds the machine an image holds: a fresh Machine of its config, a Kernel constructed on it, the image overlaid. */
+export function restoreMachine(header: ImageHeader, graph: GraphImage): { machine: Machine; kernel: Kernel } {
+  const fresh = freshMachine(header);
+  restoreOnto(fresh, graph);
+  return { machine: fresh.machine, kernel: fresh.kernel };
 }
 
 const u32 = (n: number) => {
@@ -197,4 +207,83 @@ export function loadBootImage(file: string): { header: ImageHeader; machine: Mac
     if (err instanceof SnapshotError) throw new UserError(`${file}: the machine image does not fit this kmemu's machine: ${err.message}`);
     throw err;
   }
+}
+
+// Replay checkpoints. The driver (traces/replay.ts) takes one only at a quiescent point: after
+// a CPU has finished an event (userret included), when every other CPU has finished its program
+// or is suspended at the start of its next event (taken off its queue, at the yield of
+// cpu.checkpoint() before it runs) — no CPU inside kernel code or asleep, so every coroutine
+// can be rebuilt from plain data. `--checkpoint-every N`: at the first such point after each N
+// events have completed. Taking one is a pause of the kind machine.resume's `proceed` makes
+// invisible, so checkpoints never change a result.
+
+/** How a replay checkpoints, and the checkpoint it resumes from. */
+export interface ReplayCheckpointing {
+  /** Events between checkpoints. */
+  every: number;
+  /** Writes a checkpoint of the machine and the driver's state, `events` events completed. */
+  save(m: Machine, k: Kernel, driver: object, events: number): void;
+  /** A replay checkpoint to resume from. */
+  from?: { header: ImageHeader; graph: GraphImage };
+}
+
+/** The checkpoint part of the driver's state (it is captured with the rest). */
+export interface CheckpointState {
+  /** Per CPU: the key of the event it took and has not started (suspended at its start), -1 none. */
+  pending: Float64Array;
+  /** Events completed, all CPUs. */
+  completed: number;
+  /** The count at which the next checkpoint is due. */
+  next: number;
+  every: number;
+  /** The CPU that took the checkpoint (it goes on first on resume). */
+  cpu: number;
+}
+
+export function newCheckpointState(ncpus: number, every: number): CheckpointState {
+  if (!Number.isSafeInteger(every) || every < 1) throw new UserError(`replay: checkpoint every: expected a number of events of 1 or more, got ${every}`);
+  return { pending: new Float64Array(ncpus).fill(-1), completed: 0, next: every, every, cpu: -1 };
+}
+
+/** After `cpu` completed an event: whether a checkpoint is due and the machine is quiescent. */
+export function checkpointDue(s: CheckpointState, m: Machine, cpu: number): boolean {
+  if (++s.completed < s.next) return false;
+  const cpus = m.cpus;
+  for (let c = 0; c < cpus.length; c++) {
+    if (c !== cpu && cpus[c]!.status !== CPU_DONE && s.pending[c]! < 0) return false;
+  }
+  s.next = (Math.floor(s.completed / s.every) + 1) * s.every;
+  return true;
+}
+
+/**
+ * `source` without its first `n` events (a resumed replay has queued them already); `eof`: the
+ * replay had read all, so the source is read to its end now (its sha256 is then known).
+ */
+export async function skipEvents(source: EventSource, n: number, eof: boolean): Promise<EventSource> {
+  let left = n;
+  if (eof) {
+    while ((await source.next()) !== null);
+    return source;
+  }
+  const out: EventSource = {
+    async next() {
+      for (;;) {
+        const batch = await source.next();
+        if (batch === null || left === 0) return batch;
+        if (batch.length <= left) {
+          left -= batch.length;
+          continue;
+        }
+        const rest = batch.slice(left);
+        left = 0;
+        return rest;
+      }
+    },
+    get sha256() {
+      return source.sha256 ?? null;
+    },
+  };
+  if (source.name !== undefined) Object.defineProperty(out, 'name', { value: source.name });
+  return out;
 }
