@@ -6,8 +6,8 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../emu/index.js';
 import { malloc_vmstat_m, mbuf_started, netstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
 import {
-  TraceReader, kernelVmstat as vmstatRows, loadBootImage, readImageFile, replay, writeFileAtomic, type AllocatorName, type ImageHeader, type ReplayOptions,
-  type ReplayReport, type Vmstat,
+  TraceReader, checkpointWriter, kernelVmstat as vmstatRows, loadBootImage, readImageFile, replay, resumeCheckpoint, traceIdentity, writeFileAtomic,
+  type AllocatorName, type ImageHeader, type ReplayCheckpointing, type ReplayOptions, type ReplayReport, type Vmstat,
 } from '../traces/index.js';
 import { addMachineOptions, addTunableOption, machineConfigFrom, machineLabel, parseCpus, parseTunables, type MachineOptions } from './machine-options.js';
 import { countTraceEvents, progressShown, startProgress } from './progress.js';
@@ -39,6 +39,10 @@ export interface ReplayCliOptions extends MachineOptions {
   legend?: boolean;
   /** --from IMAGE: start from a boot image (kmemu boot --save) instead of booting. */
   from?: string;
+  /** --checkpoint-every N --checkpoint DIR: resumable checkpoints; --resume DIR: continue from the newest. */
+  checkpointEvery?: string;
+  checkpoint?: string;
+  resume?: string;
 }
 
 export interface ReplayIo {
@@ -168,14 +172,52 @@ function fromImage(opts: ReplayCliOptions, header: ImageHeader | undefined): Par
   return { machine: img.header.machine, machineGiven: img.header.machineGiven, tunables: img.header.tunables, booted: { machine: img.machine, kernel: img.kernel } };
 }
 
+function parseEvery(text: string): number {
+  const n = Number(text);
+  if (!/^\d{1,15}$/.test(text) || n < 1) throw new UsageError(`--checkpoint-every: expected a number of events of 1 or more, got "${text}"`);
+  return n;
+}
+
+/** The options of a replay that shape its result, as a checkpoint records them (and a resume must repeat). */
+function runOptions(o: ReplayOptions, lenient: boolean): Record<string, unknown> {
+  return {
+    machine: o.machineGiven ?? o.machine.name, config: o.machine, allocator: o.allocator ?? 'vmzone', pcpu: o.pcpu ?? true, aligned: o.aligned ?? false,
+    touch: o.touch ?? 1, warmup: o.warmup ?? 0, traceName: o.traceName ?? '', sysctl: o.sysctl ?? {}, tunables: o.tunables ?? {}, packetZone: o.packetZone ?? true,
+    cacheLock: o.cacheLock ?? null, bucketSize: o.bucketSize ?? null, autoTune: o.autoTune ?? false, invariants: o.invariants ?? false, lenient,
+  };
+}
+
+/** --checkpoint-every N --checkpoint DIR, or --resume DIR: how the replay checkpoints and what it resumes from. */
+async function checkpointingFor(file: string, opts: ReplayCliOptions, o: ReplayOptions): Promise<ReplayCheckpointing | undefined> {
+  const { checkpointEvery: every, checkpoint: dir, resume } = opts;
+  if (every === undefined && dir === undefined && resume === undefined) return undefined;
+  if (file === '-') throw new UsageError('replay: checkpoints identify the trace by its bytes, so it must be a file, not "-"');
+  if (resume === undefined && (every === undefined || dir === undefined)) throw new UsageError('replay: --checkpoint-every N and --checkpoint DIR go together');
+  if (resume !== undefined && opts.from !== undefined) throw new UsageError(`--resume ${resume}: a resumed replay starts from its checkpoint's machine: leave out --from`);
+  if (resume !== undefined && dir !== undefined && dir !== resume) throw new UsageError(`--resume ${resume} goes on writing its checkpoints there: leave out --checkpoint ${dir}`);
+  const trace = await traceIdentity(file);
+  const options = runOptions(o, opts.lenient ?? false);
+  const machineGiven = o.machineGiven ?? o.machine.name;
+  if (resume === undefined) {
+    const run = { trace, options, every: parseEvery(every!) };
+    return { every: run.every, save: checkpointWriter(dir!, run, machineGiven, o.tunables ?? {}) };
+  }
+  const from = resumeCheckpoint(resume, { trace, options, every: 0 });
+  if (every !== undefined && parseEvery(every) !== from.run.every) throw new UsageError(`--resume ${resume}: the replay checkpoints every ${from.run.every} events, not --checkpoint-every ${every}`);
+  return { every: from.run.every, save: checkpointWriter(resume, from.run, machineGiven, o.tunables ?? {}), from };
+}
+
 async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo, total?: number): Promise<ReplayReport> {
   const header = imageHeaderFor(opts);
+  const options = { ...replayOptionsFrom(file, opts, pcpu), ...(header === undefined ? {} : { machine: header.machine, machineGiven: header.machineGiven, tunables: header.tunables }) };
+  const checkpoint = await checkpointingFor(file, opts, options);
   const reader = await TraceReader.open(file, { lenient: opts.lenient ?? false });
   const bar = io.progress === true ? startProgress({ label: pcpu ? 'replay' : 'replay (locked)', total, unit: 'events' }) : undefined;
   try {
     const report = await replay(reader, {
-      ...replayOptionsFrom(file, opts, pcpu),
+      ...options,
       ...fromImage(opts, header),
+      ...(checkpoint === undefined ? {} : { checkpoint }),
       onProgress: (events) => bar?.update(events),
       onFinish: (k) => {
         if (opts.vmstat === true && opts.json === true) vmstatData = vmstatRows(k, opts.allocator);
@@ -263,6 +305,9 @@ export function replayCommand(): Command {
     .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
     .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m); with --json, in the document')
     .option('--netstat', 'after the report, netstat -m (the mbuf figures; with --json they are always in the document\'s mbuf section)')
+    .option('--checkpoint-every <events>', 'write a resumable checkpoint at the first quiescent point after every N events (with --checkpoint DIR; the result is unchanged)')
+    .option('--checkpoint <dir>', 'the directory of the checkpoints (the newest two are kept)')
+    .option('--resume <dir>', 'continue an interrupted replay from the newest checkpoint in DIR (same trace and options), to the report an uninterrupted run gives')
     .action(async function (this: Command, file: string, opts: ReplayCliOptions) {
       await runReplay(file, givenMachine(this, opts), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), progress: true });
     });

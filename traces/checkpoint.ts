@@ -18,7 +18,9 @@
 // (replay-state in traces/replay.ts). A restore builds a fresh Machine of the image's config
 // and a constructed (not booted) Kernel on it and overlays the image.
 
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { CPU_DONE, Machine, type MachineConfig, SnapshotError, UserError, restoreGraph, snapshotGraph, type GraphImage } from '../emu/index.js';
 import {
@@ -86,17 +88,24 @@ export function freshMachine(header: ImageHeader): FreshMachine {
  * Overlays an image onto a fresh machine, and `driver` (a replay's state made on that machine)
  * with the image's driver state; `classes`: of objects the driver may hold that the fresh one does not.
  */
-export function restoreOnto(fresh: FreshMachine, graph: GraphImage, driver?: object, classes: readonly (abstract new (...args: never[]) => unknown)[] = []): void {
+export function restoreOnto(
+  fresh: FreshMachine, graph: GraphImage, driver?: object, classes: readonly (abstract new (...args: never[]) => unknown)[] = [], file = 'machine image',
+): void {
   const root: Root = { machine: fresh.machine, kernel: fresh.kernel, kstate: fresh.kstate };
   if (driver !== undefined) root.driver = driver;
-  restoreGraph(root, graph, { functions: () => kernelRestoreFunctions(fresh.kernel), classes });
+  try {
+    restoreGraph(root, graph, { functions: () => kernelRestoreFunctions(fresh.kernel), classes });
+  } catch (err) {
+    if (err instanceof SnapshotError) throw new UserError(`${file}: the machine image does not fit this kmemu's machine: ${err.message}`);
+    throw err;
+  }
   installKernelJsState(fresh.kernel, root.kstate);
 }
 
 /** Builds the machine an image holds: a fresh Machine of its config, a Kernel constructed on it, the image overlaid. */
-export function restoreMachine(header: ImageHeader, graph: GraphImage): { machine: Machine; kernel: Kernel } {
+export function restoreMachine(header: ImageHeader, graph: GraphImage, file?: string): { machine: Machine; kernel: Kernel } {
   const fresh = freshMachine(header);
-  restoreOnto(fresh, graph);
+  restoreOnto(fresh, graph, undefined, [], file);
   return { machine: fresh.machine, kernel: fresh.kernel };
 }
 
@@ -200,13 +209,7 @@ export function saveBootImage(file: string, config: MachineConfig, machineGiven:
 export function loadBootImage(file: string): { header: ImageHeader; machine: Machine; kernel: Kernel } {
   const { header, body } = readImageFile(file);
   if (header.kind !== 'boot') throw new UserError(`${file}: a replay checkpoint, not a boot image; resume it with kmemu replay TRACE --resume DIR`);
-  const graph = decodeBody(file, body);
-  try {
-    return { header, ...restoreMachine(header, graph) };
-  } catch (err) {
-    if (err instanceof SnapshotError) throw new UserError(`${file}: the machine image does not fit this kmemu's machine: ${err.message}`);
-    throw err;
-  }
+  return { header, ...restoreMachine(header, decodeBody(file, body), file) };
 }
 
 // Replay checkpoints. The driver (traces/replay.ts) takes one only at a quiescent point: after
@@ -223,8 +226,8 @@ export interface ReplayCheckpointing {
   every: number;
   /** Writes a checkpoint of the machine and the driver's state, `events` events completed. */
   save(m: Machine, k: Kernel, driver: object, events: number): void;
-  /** A replay checkpoint to resume from. */
-  from?: { header: ImageHeader; graph: GraphImage };
+  /** A replay checkpoint to resume from (`file` for messages). */
+  from?: { file: string; header: ImageHeader; graph: GraphImage };
 }
 
 /** The checkpoint part of the driver's state (it is captured with the rest). */
@@ -286,4 +289,92 @@ export async function skipEvents(source: EventSource, n: number, eof: boolean): 
   };
   if (source.name !== undefined) Object.defineProperty(out, 'name', { value: source.name });
   return out;
+}
+
+/** What identifies a checkpointed replay: its trace and its options (a resume must give the same). */
+export interface CheckpointRun {
+  trace: { name: string; bytes: number; sha256: string };
+  /** The replay options that shape the run, as JSON values. */
+  options: Record<string, unknown>;
+  /** Events between checkpoints. */
+  every: number;
+}
+
+/** The identity of a trace file: its base name, size and sha256. */
+export async function traceIdentity(file: string): Promise<CheckpointRun['trace']> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const chunk of createReadStream(file)) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+  } catch (err) {
+    throw new UserError(`${file}: cannot read the trace: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return { name: basename(file), bytes, sha256: hash.digest('hex') };
+}
+
+const CHECKPOINT_FILE = /^replay-(\d{12})\.kmemu-ckpt$/;
+
+/** The checkpoint files in `dir`, newest (most events) first. */
+export function checkpointFiles(dir: string): { file: string; events: number }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    throw new UserError(`${dir}: cannot read the checkpoint directory: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return names
+    .map((n) => ({ n, m: CHECKPOINT_FILE.exec(n) }))
+    .filter((x) => x.m !== null)
+    .map((x) => ({ file: join(dir, x.n), events: Number(x.m![1]) }))
+    .sort((a, b) => b.events - a.events);
+}
+
+/** How many checkpoint files a directory keeps: the newest, and the one before it. */
+const KEEP = 2;
+
+/**
+ * Checkpoints of a replay to `dir` every `run.every` events: each a file
+ * replay-EVENTS.kmemu-ckpt written complete or not at all; older ones than the newest two are
+ * removed once a new one is complete.
+ */
+export function checkpointWriter(dir: string, run: CheckpointRun, machineGiven: string, tunables: Tunables): (m: Machine, k: Kernel, driver: object, events: number) => void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new UserError(`${dir}: cannot make the checkpoint directory: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return (m, k, driver, events) => {
+    const file = join(dir, `replay-${String(events).padStart(12, '0')}.kmemu-ckpt`);
+    writeImage(file, { kind: 'replay', machineGiven, machine: m.config, tunables, replay: { run, events } }, captureMachine(m, k, driver));
+    for (const old of checkpointFiles(dir).slice(KEEP)) rmSync(old.file, { force: true });
+  };
+}
+
+/** The options of `run` that differ from `given`'s, as NAME=VALUE of the checkpoint's. */
+function differences(saved: Record<string, unknown>, given: Record<string, unknown>): string[] {
+  const keys = [...new Set([...Object.keys(saved), ...Object.keys(given)])];
+  return keys.filter((key) => JSON.stringify(saved[key]) !== JSON.stringify(given[key])).map((key) => `${key} ${JSON.stringify(saved[key]) ?? 'unset'} (given: ${JSON.stringify(given[key]) ?? 'unset'})`);
+}
+
+/**
+ * The newest checkpoint in `dir`, checked against the replay asked for: the same trace (size
+ * and sha256) and options, or a UserError naming what differs.
+ */
+export function resumeCheckpoint(dir: string, run: CheckpointRun): { file: string; header: ImageHeader; graph: GraphImage; run: CheckpointRun; events: number } {
+  const newest = checkpointFiles(dir)[0];
+  if (newest === undefined) throw new UserError(`${dir}: no checkpoint to resume from (expected replay-NNNNNNNNNNNN.kmemu-ckpt files, written by kmemu replay --checkpoint-every N --checkpoint ${dir})`);
+  const { file } = newest;
+  const { header, body } = readImageFile(file);
+  if (header.kind !== 'replay') throw new UserError(`${file}: a boot image, not a replay checkpoint; start from it with --from`);
+  const saved = header.replay as { run: CheckpointRun; events: number };
+  if (saved.run.trace.sha256 !== run.trace.sha256 || saved.run.trace.bytes !== run.trace.bytes) {
+    throw new UserError(`${file}: the checkpoint is of trace ${saved.run.trace.name} (${saved.run.trace.bytes} bytes, sha256 ${saved.run.trace.sha256.slice(0, 12)}…), not of ${run.trace.name} (${run.trace.bytes} bytes, sha256 ${run.trace.sha256.slice(0, 12)}…)`);
+  }
+  const diff = differences(saved.run.options, run.options);
+  if (diff.length > 0) throw new UserError(`${file}: the checkpoint is of a replay with other options: ${diff.join(', ')}; give the options it was started with`);
+  const graph = decodeBody(file, body);
+  return { file, header, graph, run: saved.run, events: saved.events };
 }

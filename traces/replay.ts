@@ -843,7 +843,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   });
   if (fresh !== undefined) {
     const d = driver();
-    restoreOnto(fresh, ck!.from!.graph, d, [Histogram, CounterSnapshot]);
+    restoreOnto(fresh, ck!.from!.graph, d, [Histogram, CounterSnapshot], ck!.from!.file);
     ({ vmemStarting, mbufStarting, mbufContext, eof, traceCpus, freeAfterBoot, usablePages, start, serial, read } = d);
     source = await skipEvents(source, read, eof);
     m.restart(m.cpus.map((c) => (cpu: Cpu) => program(cpu, ckState!.pending[c.id]!)));
