@@ -15,6 +15,8 @@ export { Tlb, TLB_RW, TLB_US, TLB_NX, TLB_G, TLB_D } from './tlb.js';
 export { Cpu, PageFault, YIELD_SYNC, YIELD_BLOCK, YIELD_INPUT, CPU_RUNNABLE, CPU_BLOCKED, CPU_DONE } from './cpu.js';
 export type { Task, Program } from './cpu.js';
 export { Machine, MachineDeadlock } from './machine.js';
+export { snapshotGraph, restoreGraph, SnapshotError } from './snapshot.js';
+export type { GraphImage, RestoreCatalog } from './snapshot.js';
 export {
   CachesimHierarchy, CachesimLevel, CachesimTlb, DineroEngine, checkCacheLevelSpec,
   ACCESS_READ, ACCESS_WRITE, ACCESS_IFETCH, ACCESS_MISC, ACCESS_COPYBACK, ACCESS_INVALIDATE,

@@ -98,6 +98,19 @@ export class Machine {
   }
 
   /**
+   * Installs programs on CPUs restored from a checkpoint (emu/snapshot.ts), leaving each CPU's
+   * status as restored (a CPU that had finished gets none); resume() runs them.
+   */
+  restart(programs: readonly (Program | undefined)[]): void {
+    for (let c = 0; c < this.ncpus; c++) {
+      const p = programs[c];
+      const cpu = this.cpus[c]!;
+      if (p === undefined || cpu.status === CPU_DONE) continue;
+      this.tasks[c] = p(cpu);
+    }
+  }
+
+  /**
    * Runs the started programs until all finish ('done'), or until the CPU whose turn it is
    * yields YIELD_INPUT ('input': the whole machine pauses there so that its driver can read
    * more input; call resume() again). Deadlock and program errors as in run().

@@ -164,6 +164,48 @@ export class PhysMem {
     this.lastBytes!.fill(byte, at, at + length);
   }
 
+  /**
+   * The backed frames (a checkpoint's part of memory): their numbers, ascending, and their
+   * contents, 4096 bytes each in that order.
+   */
+  snapshot(): { frames: Float64Array; data: Uint8Array } {
+    const frames = new Float64Array(this.touched);
+    const data = new Uint8Array(this.touched * PAGE_SIZE);
+    let n = 0;
+    for (let d = 0; d < this.dir.length; d++) {
+      const page = this.dir[d];
+      if (page === undefined) continue;
+      for (let i = 0; i <= DIR_MASK; i++) {
+        const slot = page[i]! - 1;
+        if (slot < 0) continue;
+        frames[n] = d * (DIR_MASK + 1) + i;
+        const at = (slot & (FRAMES_PER_CHUNK - 1)) * PAGE_SIZE;
+        data.set(this.chunkBytes[slot >>> CHUNK_FRAME_SHIFT]!.subarray(at, at + PAGE_SIZE), n * PAGE_SIZE);
+        n++;
+      }
+    }
+    return { frames, data };
+  }
+
+  /** Replaces the whole memory with a snapshot()'s frames. */
+  restore(frames: Float64Array, data: Uint8Array): void {
+    if (data.byteLength !== frames.length * PAGE_SIZE) throw new RangeError(`physmem restore: ${frames.length} frames need ${frames.length * PAGE_SIZE} bytes, got ${data.byteLength}`);
+    this.dir.fill(undefined);
+    this.chunks.length = 0;
+    this.chunkBytes.length = 0;
+    this.touched = 0;
+    this.lastFrame = -1;
+    for (let n = 0; n < frames.length; n++) {
+      const frame = frames[n]!;
+      if (!(frame >= 0 && frame < this.frames)) throw new RangeError(`physmem restore: frame ${frame} is outside memory (${this.frames} frames)`);
+      this.frameFor(frame * PAGE_SIZE, true);
+      this.lastBytes!.set(data.subarray(n * PAGE_SIZE, (n + 1) * PAGE_SIZE), this.lastBase);
+    }
+    this.lastFrame = -1;
+    this.lastView = undefined;
+    this.lastBytes = undefined;
+  }
+
   /** Copies bytes out (functional; for tests and dumps). */
   readBytes(pa: number, length: number): Uint8Array {
     const out = new Uint8Array(length);

@@ -1,6 +1,7 @@
 // `kmemu boot`: boot a kernel and show what boot built; --layout prints the kernel's address
 // space (virtual and physical) and kernel_map's entries.
 
+import { statSync } from 'node:fs';
 import { Machine, UsageError, hex64 } from '../emu/index.js';
 import {
   DMAP_MAX_ADDRESS, DMAP_MIN_ADDRESS, DMPML4I, KERNBASE, KERNEL_TEXT_SIZE, KERNLOAD, KvaEnd, KvaStart, NBPDP,
@@ -8,7 +9,7 @@ import {
 } from '../kernel/index.js';
 import type { Kernel } from '../kernel/index.js';
 import { z } from 'zod';
-import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema } from '../traces/index.js';
+import { KMEMU_VERSION, kmemuVersionSchema, machineRun, machineRunSchema, saveBootImage } from '../traces/index.js';
 import { LAYOUT_SCHEMA, bootCommand, type BootOptions } from './commands/boot.js';
 import { machineConfigFrom, machineLabel, parseTunables } from './machine-options.js';
 
@@ -323,10 +324,12 @@ export function bootMain(opts: BootOptions, io: BootIo, done: (layout: KernelLay
   if (opts.json === true && opts.layout !== true) throw new UsageError('boot: --json goes with --layout');
   const tunables = parseTunables(opts.tunable);
   const config = machineConfigFrom(opts);
-  const k = boot(new Machine(config), tunables);
   const name = machineLabel(opts);
+  if (opts.save === '-' || opts.save === '') throw new UsageError('boot: --save: expected a file name for the machine image');
+  const k = opts.save === undefined ? boot(new Machine(config), tunables) : saveBootImage(opts.save, config, name, tunables).kernel;
   if (opts.layout !== true) {
     io.stdout.write(formatSummary(k, name));
+    if (opts.save !== undefined) io.stdout.write(`saved the booted machine to ${opts.save} (${statSync(opts.save).size} bytes); kmemu replay TRACE --from ${opts.save} starts from it\n`);
     done(undefined);
     return;
   }

@@ -4,9 +4,12 @@
 import { basename } from 'node:path';
 import { UsageError } from '../emu/index.js';
 import { malloc_vmstat_m, mbuf_started, netstat_m, sysctlCheck, sysctl_vm_zone, uma_vmstat_z, type Kernel } from '../kernel/index.js';
-import { TraceReader, kernelVmstat as vmstatRows, replay, writeFileAtomic, type AllocatorName, type ReplayOptions, type ReplayReport, type Vmstat } from '../traces/index.js';
+import {
+  TraceReader, checkpointWriter, kernelVmstat as vmstatRows, loadBootImage, readImageFile, replay, resumeCheckpoint, traceIdentity, writeFileAtomic,
+  type AllocatorName, type ImageHeader, type ReplayCheckpointing, type ReplayOptions, type ReplayReport, type Vmstat,
+} from '../traces/index.js';
 import type { ReplayCliOptions } from './commands/replay.js';
-import { machineConfigFrom, machineLabel, parseTunables } from './machine-options.js';
+import { machineConfigFrom, machineLabel, parseCpus, parseTunables } from './machine-options.js';
 import { countTraceEvents, progressShown, startProgress } from './progress.js';
 import { compareDoc, formatCompare, formatReport } from './report.js';
 
@@ -111,12 +114,80 @@ export function replayOptionsFrom(file: string, opts: ReplayCliOptions, pcpu: bo
   };
 }
 
+/**
+ * --from IMAGE: the image's header, checked against the command line: the machine, --cpus and
+ * the tunables are the image's, and a different one given is refused.
+ */
+export function imageHeaderFor(opts: ReplayCliOptions): ImageHeader | undefined {
+  if (opts.from === undefined) return undefined;
+  const file = opts.from;
+  const { header } = readImageFile(file);
+  if (header.kind !== 'boot') throw new UsageError(`--from ${file}: a replay checkpoint, not a boot image; continue it with --resume DIR`);
+  const refuse = (what: string) => new UsageError(`--from ${file}: ${what}; a replay from an image runs on the machine and tunables it was booted with: leave the option out`);
+  if (opts.machine !== undefined && opts.machine !== header.machineGiven) throw refuse(`the image was booted with --machine ${header.machineGiven}, not ${opts.machine}`);
+  if (opts.cpus !== undefined && parseCpus(opts.cpus) !== header.machine.cpus) throw refuse(`the image's machine has ${header.machine.cpus} CPUs, not --cpus ${opts.cpus}`);
+  const given = parseTunables(opts.tunable);
+  const same = (a: object, b: object) => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+  if (Object.keys(given).length > 0 && !same(given, header.tunables)) {
+    const shown = Object.entries(header.tunables).map(([n, v]) => `${n}=${String(v)}`).join(' ');
+    throw refuse(`the image was booted with tunables ${shown === '' ? '(none)' : shown}, not ${(opts.tunable ?? []).join(' ')}`);
+  }
+  return header;
+}
+
+/** The replay options of --from: the image's machine and tunables, and its machine booted. */
+function fromImage(opts: ReplayCliOptions, header: ImageHeader | undefined): Partial<ReplayOptions> {
+  if (header === undefined || opts.from === undefined) return {};
+  const img = loadBootImage(opts.from);
+  return { machine: img.header.machine, machineGiven: img.header.machineGiven, tunables: img.header.tunables, booted: { machine: img.machine, kernel: img.kernel } };
+}
+
+function parseEvery(text: string): number {
+  const n = Number(text);
+  if (!/^\d{1,15}$/.test(text) || n < 1) throw new UsageError(`--checkpoint-every: expected a number of events of 1 or more, got "${text}"`);
+  return n;
+}
+
+/** The options of a replay that shape its result, as a checkpoint records them (and a resume must repeat). */
+function runOptions(o: ReplayOptions, lenient: boolean): Record<string, unknown> {
+  return {
+    machine: o.machineGiven ?? o.machine.name, config: o.machine, allocator: o.allocator ?? 'vmzone', pcpu: o.pcpu ?? true, aligned: o.aligned ?? false,
+    touch: o.touch ?? 1, warmup: o.warmup ?? 0, traceName: o.traceName ?? '', sysctl: o.sysctl ?? {}, tunables: o.tunables ?? {}, packetZone: o.packetZone ?? true,
+    cacheLock: o.cacheLock ?? null, bucketSize: o.bucketSize ?? null, autoTune: o.autoTune ?? false, invariants: o.invariants ?? false, lenient,
+  };
+}
+
+/** --checkpoint-every N --checkpoint DIR, or --resume DIR: how the replay checkpoints and what it resumes from. */
+async function checkpointingFor(file: string, opts: ReplayCliOptions, o: ReplayOptions): Promise<ReplayCheckpointing | undefined> {
+  const { checkpointEvery: every, checkpoint: dir, resume } = opts;
+  if (every === undefined && dir === undefined && resume === undefined) return undefined;
+  if (file === '-') throw new UsageError('replay: checkpoints identify the trace by its bytes, so it must be a file, not "-"');
+  if (resume === undefined && (every === undefined || dir === undefined)) throw new UsageError('replay: --checkpoint-every N and --checkpoint DIR go together');
+  if (resume !== undefined && opts.from !== undefined) throw new UsageError(`--resume ${resume}: a resumed replay starts from its checkpoint's machine: leave out --from`);
+  if (resume !== undefined && dir !== undefined && dir !== resume) throw new UsageError(`--resume ${resume} goes on writing its checkpoints there: leave out --checkpoint ${dir}`);
+  const trace = await traceIdentity(file);
+  const options = runOptions(o, opts.lenient ?? false);
+  const machineGiven = o.machineGiven ?? o.machine.name;
+  if (resume === undefined) {
+    const run = { trace, options, every: parseEvery(every!) };
+    return { every: run.every, save: checkpointWriter(dir!, run, machineGiven, o.tunables ?? {}) };
+  }
+  const from = resumeCheckpoint(resume, { trace, options, every: 0 });
+  if (every !== undefined && parseEvery(every) !== from.run.every) throw new UsageError(`--resume ${resume}: the replay checkpoints every ${from.run.every} events, not --checkpoint-every ${every}`);
+  return { every: from.run.every, save: checkpointWriter(resume, from.run, machineGiven, o.tunables ?? {}), from };
+}
+
 async function replayFile(file: string, opts: ReplayCliOptions, pcpu: boolean, io: ReplayIo, total?: number): Promise<ReplayReport> {
+  const header = imageHeaderFor(opts);
+  const options = { ...replayOptionsFrom(file, opts, pcpu), ...(header === undefined ? {} : { machine: header.machine, machineGiven: header.machineGiven, tunables: header.tunables }) };
+  const checkpoint = await checkpointingFor(file, opts, options);
   const reader = await TraceReader.open(file, { lenient: opts.lenient ?? false });
   const bar = io.progress === true ? startProgress({ label: pcpu ? 'replay' : 'replay (locked)', total, unit: 'events' }) : undefined;
   try {
     const report = await replay(reader, {
-      ...replayOptionsFrom(file, opts, pcpu),
+      ...options,
+      ...fromImage(opts, header),
+      ...(checkpoint === undefined ? {} : { checkpoint }),
       onProgress: (events) => bar?.update(events),
       onFinish: (k) => {
         if (opts.vmstat === true && opts.json === true) vmstatData = vmstatRows(k, opts.allocator);

@@ -30,3 +30,7 @@ export type { TraceStatsSummary, TraceStatsZone, TraceStatsArena, TraceStatsMbuf
 export { importLinuxKmem, LINUX_IMPORT_SCHEMA, MAX_THINK_NS, ZERO_SIZE_AS } from './import-linux.js';
 export type { LinuxImportOptions, LinuxImportSummary } from './import-linux.js';
 export { linuxImportSummarySchema, traceStatsDocSchema, traceStatsSummaryShape, LINUX_IMPORT_SCHEMA_ID, TRACE_STATS_SCHEMA_ID } from './trace-schemas.js';
+export {
+  IMAGE_FORMAT, IMAGE_MAGIC, checkpointFiles, checkpointWriter, resumeCheckpoint, traceIdentity, captureMachine, restoreMachine, encodeImage, writeImage, readImageFile, parseImage, decodeBody, saveBootImage, loadBootImage,
+} from './checkpoint.js';
+export type { ImageHeader, CheckpointRun, ReplayCheckpointing } from './checkpoint.js';

@@ -46,6 +46,7 @@ import {
 } from './format.js';
 import { Histogram } from './histogram.js';
 import { buildReport, type ReplayReport } from './report.js';
+import { checkpointDue, freshMachine, newCheckpointState, restoreOnto, skipEvents, type ReplayCheckpointing } from './checkpoint.js';
 import { type AllocatorRun, KMEMU_VERSION, machineRun } from './run.js';
 
 /** Where events come from: batches in trace order; null at the end. */
@@ -96,6 +97,10 @@ export interface ReplayOptions {
   onFinish?: (k: Kernel) => void;
   /** A driver that looks at the machine between events and may pause the replay (kmemu view). */
   control?: ReplayControl;
+  /** Start from this booted machine (a boot image, traces/checkpoint.ts) instead of booting one of `machine` and `tunables`. */
+  booted?: { machine: Machine; kernel: Kernel };
+  /** Resumable checkpoints every so many events, and a checkpoint to resume from (replay-checkpoint.ts). */
+  checkpoint?: ReplayCheckpointing;
 }
 
 /**
@@ -303,9 +308,11 @@ export function allocatorRun(name: AllocatorName, o: AllocatorOptions): Allocato
 
 /** Replays the events of `source`; returns the report. */
 export async function replay(source: EventSource, opts: ReplayOptions): Promise<ReplayReport> {
-  const m = new Machine(opts.machine);
-  const k = boot(m, opts.tunables ?? {});
-  for (const [name, value] of Object.entries(opts.sysctl ?? {})) {
+  const ck = opts.checkpoint;
+  const fresh = ck?.from === undefined ? undefined : freshMachine(ck.from.header);
+  const m = fresh?.machine ?? opts.booted?.machine ?? new Machine(opts.machine);
+  const k = fresh?.kernel ?? opts.booted?.kernel ?? boot(m, opts.tunables ?? {});
+  for (const [name, value] of fresh === undefined ? Object.entries(opts.sysctl ?? {}) : []) {
     if (!sysctlSet(k, name, value)) throw new UserError(`--sysctl ${name}=${value}: ${name} is not a writable sysctl of this kernel`);
   }
   const allocOpts: AllocatorOptions = { pcpu: opts.pcpu ?? true, aligned: opts.aligned ?? false };
@@ -379,11 +386,11 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   // Pages an allocation may take: what was free after boot, less what the VM keeps for itself
   // (VM_ALLOC_NORMAL stops at v_free_reserved). Whatever the trace frees, no allocation can
   // have more.
-  const freeAfterBoot = sysctl(k, 'vm.stats.vm.v_free_count') ?? 0;
-  const usablePages = freeAfterBoot - (sysctl(k, 'vm.stats.vm.v_free_reserved') ?? 0);
+  let freeAfterBoot = sysctl(k, 'vm.stats.vm.v_free_count') ?? 0;
+  let usablePages = freeAfterBoot - (sysctl(k, 'vm.stats.vm.v_free_reserved') ?? 0);
 
-  m.barrier();
-  const start = m.snapshot();
+  if (fresh === undefined) m.barrier();
+  let start = m.snapshot();
 
   function wakeWaiters(waiters: Map<number, number[]>, key: number, time: number): void {
     const list = waiters.get(key);
@@ -738,19 +745,29 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     }
   }
 
-  const program = function* (cpu: Cpu): Task {
+  // `resumeKey`: resumed from a checkpoint with the event of that key taken (in `current`) and
+  // its start's yield (cpu.checkpoint) done.
+  const program = function* (cpu: Cpu, resumeKey = -1): Task {
     const q = queues[cpu.id]!;
     const ev = current[cpu.id]!;
-    for (;;) {
-      if (q.empty) {
-        if (eof) return;
-        yield YIELD_INPUT;
-        continue;
+    for (let key = resumeKey; ; key = -1) {
+      let n: number;
+      if (key < 0) {
+        if (q.empty) {
+          if (eof) return;
+          yield YIELD_INPUT;
+          continue;
+        }
+        key = q.shift(ev);
+        n = ++taken[cpu.id]!;
+        ev.cpu = cpu.id;
+        if (ckState !== undefined) ckState.pending[cpu.id] = key;
+        yield* cpu.checkpoint();
+        if (ckState !== undefined) ckState.pending[cpu.id] = -1;
+      } else {
+        n = taken[cpu.id]!;
+        ckState!.pending[cpu.id] = -1;
       }
-      const key = q.shift(ev);
-      const n = ++taken[cpu.id]!;
-      ev.cpu = cpu.id;
-      yield* cpu.checkpoint();
       if (control !== undefined) {
         opLabel[cpu.id] = -1;
         control.beforeEvent?.(cpu, ev);
@@ -763,6 +780,11 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       }
       if (control !== undefined && control.afterEvent(cpu, ev, opLabel[cpu.id]!, opCycles[cpu.id]!)) {
         pausing = cpu.id;
+        yield YIELD_INPUT;
+      }
+      if (ckState !== undefined && checkpointDue(ckState, m, cpu.id)) {
+        pausing = cpu.id;
+        checkpointing = true;
         yield YIELD_INPUT;
       }
     }
@@ -808,11 +830,28 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
     }
   }
 
-  if (control?.onBoot !== undefined) await control.onBoot(m, k);
-  m.start(m.cpus.map(() => program));
   let read = 0;
   let lastProgress = 0;
   let proceed = -1;
+  // Checkpoints (replay-checkpoint.ts): the driver's state, restored from one or captured in one.
+  const ckState = ck === undefined ? undefined : newCheckpointState(ncpus, ck.every);
+  let checkpointing = false;
+  const driver = () => ({
+    queues, objects, zones, arenas, vmemReady, vmemStarting, vmemTotals, mbufTotals, mbufReady, mbufStarting, mbufContext, mbufWaiters,
+    objectWaiters, zoneWaiters, arenaWaiters, vmemWaiters, current, ops, totals, warm, taken, windowCtr, windowClock, opLabel, opCycles,
+    eof, traceCpus, freeAfterBoot, usablePages, start, liveKeys, earlyFrees, serial, read, allocator, ckState,
+  });
+  if (fresh !== undefined) {
+    const d = driver();
+    restoreOnto(fresh, ck!.from!.graph, d, [Histogram, CounterSnapshot], ck!.from!.file);
+    ({ vmemStarting, mbufStarting, mbufContext, eof, traceCpus, freeAfterBoot, usablePages, start, serial, read } = d);
+    source = await skipEvents(source, read, eof);
+    m.restart(m.cpus.map((c) => (cpu: Cpu) => program(cpu, ckState!.pending[c.id]!)));
+    proceed = ckState!.cpu;
+  } else {
+    if (control?.onBoot !== undefined) await control.onBoot(m, k);
+    m.start(m.cpus.map(() => program));
+  }
   for (;;) {
     let r: ReturnType<Machine['resume']>;
     try {
@@ -829,6 +868,12 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
       pausing = -1;
       paused.viewPause = false;
       proceed = r.cpu;
+      if (checkpointing) {
+        checkpointing = false;
+        ckState!.cpu = r.cpu;
+        ck!.save(m, k, driver(), ckState!.completed);
+        continue;
+      }
       await control!.paused();
       continue;
     }

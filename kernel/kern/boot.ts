@@ -15,7 +15,7 @@
 import { type Cpu, type Machine, type Task } from '../../emu/index.js';
 import { Kernel, VMEM_STORAGE } from './kernel.js';
 import { type Tunables } from './kern_environment.js';
-import { vmem, vmem_init, vmem_set_import, vmem_startup } from './subr_vmem.js';
+import { type VmemImport, vmem, vmem_init, vmem_set_import, vmem_startup } from './subr_vmem.js';
 import { atop, KERNBASE, KvaEnd, KvaStart, PAGE_SIZE, VM_MIN_KERNEL_ADDRESS } from '../amd64/index.js';
 import { panic } from './panic.js';
 import { pmap, vm_map_entry, vmstats } from './structs.js';
@@ -64,13 +64,22 @@ function* vm_mem_init(k: Kernel, cpu: Cpu): Task {
   yield* kmeminit(k, cpu);
 }
 
+function kvaImportFn(k: Kernel): VmemImport {
+  return (c, arg, size, flags) => kva_import(k, c, arg, size, flags);
+}
+
+/** The closures over `k` boot leaves in the kernel's function tables (machine checkpoints). */
+export function bootRestoreFunctions(k: Kernel): ((...args: never[]) => unknown)[] {
+  return [kvaImportFn(k)];
+}
+
 /** vm.kmem_backend=vmem: vmem_startup, kernel_arena, kmem_object and kmem_arena. */
 function* vmem_arenas_init(k: Kernel, cpu: Cpu): Task {
   if (vmem.sizeof > VMEM_STORAGE) panic(cpu, `boot: struct vmem (${vmem.sizeof} bytes) does not fit its ${VMEM_STORAGE} bytes of .bss`);
   yield* vmem_startup(k, cpu);
   _vm_object_allocate(cpu, OBJT_PHYS, atop(KvaEnd - KvaStart), k.kmem_object);
   yield* vmem_init(k, cpu, k.kernel_arena, 'kernel arena', 0n, 0n, BigInt(PAGE_SIZE), 0n, 0);
-  yield* vmem_set_import(k, cpu, k.kernel_arena, (c, arg, size, flags) => kva_import(k, c, arg, size, flags), undefined, 0, BigInt(KVA_QUANTUM));
+  yield* vmem_set_import(k, cpu, k.kernel_arena, kvaImportFn(k), undefined, 0, BigInt(KVA_QUANTUM));
   yield* kmem_arena_init(k, cpu);
 }
 

@@ -18,3 +18,4 @@ export * from './mbuf.js';
 export * from './kern_mbuf.js';
 export * from './uipc_mbuf.js';
 export * from './subr_trap.js';
+export * from './kernel-state.js';

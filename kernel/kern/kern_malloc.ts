@@ -22,7 +22,7 @@ import { type Kernel } from './kernel.js';
 import { panic } from './panic.js';
 import { bzero, PAGE_SIZE, round_page } from '../amd64/index.js';
 import { crit_enter, crit_exit, spin_lock, spin_unlock } from './sync.js';
-import { vmem_init, vmem_set_reclaim } from './subr_vmem.js';
+import { type VmemReclaim, vmem_init, vmem_set_reclaim } from './subr_vmem.js';
 import { KvaEnd, KvaStart } from '../amd64/index.js';
 import { vmstats } from './structs.js';
 import {
@@ -86,7 +86,7 @@ export function* kmem_arena_init(k: Kernel, cpu: Cpu): Task {
   const base = yield* kva_alloc(k, cpu, size);
   if (base === 0) panic(cpu, 'kmeminit: no kernel virtual memory for kmem_arena');
   yield* vmem_init(k, cpu, k.kmem_arena, 'kmem arena', kva64(base), BigInt(size), BigInt(PAGE_SIZE), 0n, 0);
-  yield* vmem_set_reclaim(k, cpu, k.kmem_arena, (c) => kmem_reclaim(k, c));
+  yield* vmem_set_reclaim(k, cpu, k.kmem_arena, kmemReclaimFn(k));
 }
 
 /** malloc_init: a new malloc type (MALLOC_DEFINE), on the kmemstatistics list. */
@@ -252,3 +252,12 @@ export function malloc_vmstat_m(k: Kernel): string {
   return s;
 }
 
+
+function kmemReclaimFn(k: Kernel): VmemReclaim {
+  return (c) => kmem_reclaim(k, c);
+}
+
+/** The closures over `k` malloc(9) leaves in vmem's function table (machine checkpoints). */
+export function mallocRestoreFunctions(k: Kernel): ((...args: never[]) => unknown)[] {
+  return [kmemReclaimFn(k)];
+}

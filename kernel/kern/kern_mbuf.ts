@@ -89,6 +89,8 @@ interface MbufState {
 }
 
 const states = new WeakMap<Kernel, MbufState>();
+/** The mbuf state of each kernel (machine checkpoints). */
+export const mbufJsStates = states as WeakMap<Kernel, object>;
 
 /**
  * mb_reclaim, mbuf_init's vm_lowmem handler: counts the call (mbstat.m_drain, netstat -m's "calls
@@ -144,6 +146,11 @@ function pkthdrInit(cpu: Cpu, m: number): void {
   cpu.store32(h + pkthdr.csum_flags, 0);
   cpu.store32(h + pkthdr.csum_data, 0);
   cpu.storePtr(h + pkthdr.tags, 0);
+}
+
+/** The closures over `k` the mbuf zones and the vm_lowmem event hold (machine checkpoints; the state as installed then). */
+export function mbufRestoreFunctions(k: Kernel): ((...args: never[]) => unknown)[] {
+  return [...Object.values(callbacks(k, () => states.get(k)!)), mb_reclaim];
 }
 
 /** The callbacks of one kernel's mbuf zones (closures over k). */

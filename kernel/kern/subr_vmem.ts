@@ -50,7 +50,7 @@ import { array, embed, struct } from './struct.js';
 import { cv, cv_signal, cv_wait, spin_lock, spin_unlock, spinlock } from './sync.js';
 import {
   kmem_back, kvaOf, M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, UMA_ALIGN_PTR, uma_prealloc, UMA_SLAB_KMEM, uma_zalloc, uma_zcache_create,
-  uma_zcreate, uma_zdestroy, uma_zfree, uma_zone_reserve, uma_zone_set_allocf, UMA_ZONE_NOFREE, UMA_ZONE_VM, type UmaZone, vm_wait,
+  uma_zcreate, uma_zdestroy, uma_zfree, uma_zone_reserve, uma_zone_set_allocf, UMA_ZONE_NOFREE, UMA_ZONE_VM, type UmaAllocf, type UmaImport, type UmaRelease, type UmaZone, vm_wait,
   zone_drain,
 } from '../vm/index.js';
 
@@ -180,6 +180,8 @@ interface VmemState {
 }
 
 const states = new WeakMap<Kernel, VmemState>();
+/** vmem's JS-side state of a kernel (machine checkpoints): its table, and the import pair of child arenas. */
+export const vmemJsStates = { states: states as WeakMap<Kernel, object>, importPairs: undefined as unknown as WeakMap<Kernel, object> };
 
 function st(k: Kernel): VmemState {
   let s = states.get(k);
@@ -599,8 +601,8 @@ function* qc_init(k: Kernel, cpu: Cpu, vm: number, qcache_max: bigint): Task {
     st64(cpu, qc + qcache.qc_size, size);
     const z = yield* uma_zcache_create(
       k, cpu, qcName, Number(size), undefined, undefined, undefined, undefined,
-      (c, arg, store, count, fl) => qc_import(k, c, arg, store, count, fl),
-      (c, arg, store, count) => qc_release(k, c, arg, store, count),
+      qcImportFn(k),
+      qcReleaseFn(k),
       qc, 0,
     );
     cpu.storePtr(qc + qcache.qc_cache, z.z);
@@ -652,8 +654,26 @@ export function* vmem_startup(k: Kernel, cpu: Cpu): Task {
     cpu.store32(k.vmem_bt_lock, 0);
     yield* uma_prealloc(k, cpu, s.vmem_bt_zone, BT_MAXALLOC);
     yield* uma_zone_reserve(k, cpu, s.vmem_bt_zone, Math.floor((BT_MAXALLOC * (k.ncpus + 1)) / 2));
-    yield* uma_zone_set_allocf(k, cpu, s.vmem_bt_zone, (c, _zone, bytes, wait) => vmem_bt_alloc(k, c, bytes, wait));
+    yield* uma_zone_set_allocf(k, cpu, s.vmem_bt_zone, btAllocFn(k));
   }
+}
+
+function btAllocFn(k: Kernel): UmaAllocf {
+  return (c, _zone, bytes, wait) => vmem_bt_alloc(k, c, bytes, wait);
+}
+
+function qcImportFn(k: Kernel): UmaImport {
+  return (c, arg, store, count, fl) => qc_import(k, c, arg, store, count, fl);
+}
+
+function qcReleaseFn(k: Kernel): UmaRelease {
+  return (c, arg, store, count) => qc_release(k, c, arg, store, count);
+}
+
+/** The closures over `k` vmem puts in UMA's function table, and its child arenas' import pair (machine checkpoints). */
+export function vmemRestoreFunctions(k: Kernel): ((...args: never[]) => unknown)[] {
+  const pair = importPairOf(k);
+  return [btAllocFn(k), qcImportFn(k), qcReleaseFn(k), pair.importfn, pair.releasefn];
 }
 
 /**
@@ -1242,15 +1262,20 @@ export function* vmem_size(k: Kernel, cpu: Cpu, vm: number, typemask: number): T
 export function vmemImportXalloc(k: Kernel): { importfn: VmemImport; releasefn: VmemRelease } {
   let pair = importPairs.get(k);
   if (pair === undefined) {
-    pair = {
-      importfn: (cpu, arg, size, flags) => vmem_xalloc(k, cpu, arg, size, 0n, 0n, 0n, VMEM_ADDR_MIN, VMEM_ADDR_MAX, flags),
-      releasefn: (cpu, arg, addr, size) => vmem_xfree(k, cpu, arg, addr, size),
-    };
+    pair = importPairOf(k);
     importPairs.set(k, pair);
   }
   return pair;
 }
+
+function importPairOf(k: Kernel): { importfn: VmemImport; releasefn: VmemRelease } {
+  return {
+    importfn: (cpu, arg, size, flags) => vmem_xalloc(k, cpu, arg, size, 0n, 0n, 0n, VMEM_ADDR_MIN, VMEM_ADDR_MAX, flags),
+    releasefn: (cpu, arg, addr, size) => vmem_xfree(k, cpu, arg, addr, size),
+  };
+}
 const importPairs = new WeakMap<Kernel, { importfn: VmemImport; releasefn: VmemRelease }>();
+vmemJsStates.importPairs = importPairs;
 
 /** Whether vmem_startup has run on this kernel (boot may run it one day; callers start it once). */
 export function vmem_started(k: Kernel): boolean {

@@ -171,6 +171,10 @@ interface UmaState {
 }
 
 const states = new WeakMap<Kernel, UmaState>();
+/** UMA's JS-side state of a kernel, for machine checkpoints (kernel/kern/kernel-state.ts); made on first use. */
+export function umaJsState(k: Kernel): object {
+  return st(k);
+}
 
 function st(k: Kernel): UmaState {
   let s = states.get(k);

@@ -46,6 +46,8 @@ export interface Pagedaemon {
 }
 
 const daemons = new WeakMap<Kernel, Pagedaemon>();
+/** The pagedaemon of each kernel (machine checkpoints). */
+export const pagedaemonJsStates = daemons as WeakMap<Kernel, object>;
 
 export function pagedaemon(k: Kernel): Pagedaemon {
   let d = daemons.get(k);

@@ -66,4 +66,18 @@ describe('PhysMem', () => {
     expect(() => mem.write8(1 << 20, 1)).toThrow('physical address 0x100000 is outside memory (0..0x100000)');
     expect(() => new PhysMem(4095)).toThrow('physical memory size: expected a multiple of 4096 up to 1 TiB, got 4095');
   });
+
+  it('snapshot() lists the backed frames ascending and restore() brings back the same memory', () => {
+    const mem = new PhysMem(2 ** 34);
+    for (const f of [0x3_0000, 5, 0x1234, 2000, 5]) mem.write32(f * 4096 + 0x10, f + 1);
+    const { frames, data } = mem.snapshot();
+    expect([...frames]).toEqual([5, 2000, 0x1234, 0x3_0000]);
+    const copy = new PhysMem(2 ** 34);
+    copy.write8(77 * 4096, 1);
+    copy.restore(frames, data);
+    expect(copy.touchedFrames).toBe(4);
+    expect(copy.read8(77 * 4096)).toBe(0);
+    for (const f of [5, 2000, 0x1234, 0x3_0000]) expect(copy.read32(f * 4096 + 0x10)).toBe(f + 1);
+    expect(() => copy.restore(new Float64Array([2 ** 22]), new Uint8Array(4096))).toThrow('physmem restore: frame 4194304 is outside memory (4194304 frames)');
+  });
 });

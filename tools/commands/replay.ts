@@ -29,6 +29,12 @@ export interface ReplayCliOptions extends MachineOptions {
   autoTune?: boolean;
   invariants?: boolean;
   legend?: boolean;
+  /** --from IMAGE: start from a boot image (kmemu boot --save) instead of booting. */
+  from?: string;
+  /** --checkpoint-every N --checkpoint DIR: resumable checkpoints; --resume DIR: continue from the newest. */
+  checkpointEvery?: string;
+  checkpoint?: string;
+  resume?: string;
 }
 
 /** The options that shape a replay (the machine, the allocator and its what-ifs, the trace reader's leniency); kmemu view takes these. */
@@ -53,7 +59,14 @@ export function addReplayOptions(c: Command): Command {
     .option('--zones <n>', 'zones shown in the per-zone table', '8')
     .option('--json', 'print the JSON document instead of tables')
     .option('--no-legend', 'leave out the legend of columns and path labels under the tables')
-    .option('-o, --output <file>', 'write the output to a file (complete or not at all; a device or FIFO directly; "-": stdout)');
+    .option('-o, --output <file>', 'write the output to a file (complete or not at all; a device or FIFO directly; "-": stdout)')
+    .option('--from <image>', 'start from a boot image (kmemu boot --save) instead of booting: its machine and tunables, --machine, --cpus and --tunable left out');
+}
+
+/** --machine as the user gave it: its default is not given (--from refuses only a machine given). */
+function givenMachine(c: Command, opts: ReplayCliOptions): ReplayCliOptions {
+  if (c.getOptionValueSource('machine') === 'default') delete opts.machine;
+  return opts;
 }
 
 const stdio = () => ({ out: (t: string) => void process.stdout.write(t), err: (t: string) => void process.stderr.write(t), progress: true });
@@ -67,9 +80,12 @@ export function replayCommand(): Command {
     .option('--locked', 'per-CPU caching off: every request on the locked zone/depot path')
     .option('--vmstat', 'after the report, the kernel\'s own allocator statistics (vm.zone; UMA: vmstat -z and -m); with --json, in the document')
     .option('--netstat', 'after the report, netstat -m (the mbuf figures; with --json they are always in the document\'s mbuf section)')
-    .action(async (file: string, opts: ReplayCliOptions) => {
+    .option('--checkpoint-every <events>', 'write a resumable checkpoint at the first quiescent point after every N events (with --checkpoint DIR; the result is unchanged)')
+    .option('--checkpoint <dir>', 'the directory of the checkpoints (the newest two are kept)')
+    .option('--resume <dir>', 'continue an interrupted replay from the newest checkpoint in DIR (same trace and options), to the report an uninterrupted run gives')
+    .action(async function (this: Command, file: string, opts: ReplayCliOptions) {
       const { runReplay } = await import('../replay.js');
-      await runReplay(file, opts, stdio());
+      await runReplay(file, givenMachine(this, opts), stdio());
     });
 }
 
@@ -78,8 +94,8 @@ export function compareCommand(): Command {
     new Command('compare')
       .description('Replay a trace twice, per-CPU caching on and off, and show the costs side by side')
       .argument('<trace>', 'a kmemu trace (plain or gzip)'),
-  ).action(async (file: string, opts: ReplayCliOptions) => {
+  ).action(async function (this: Command, file: string, opts: ReplayCliOptions) {
     const { runCompare } = await import('../replay.js');
-    await runCompare(file, opts, stdio());
+    await runCompare(file, givenMachine(this, opts), stdio());
   });
 }
