@@ -63,6 +63,59 @@ async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerat
 }
 
 /**
+ * A file read in chunks. With `reuse` (set when the reader is done with each chunk before it
+ * asks for the next: plain text) every chunk is read into the same buffer, so that the input
+ * does not pile up as garbage buffers waiting for a GC; otherwise (a decompressor may hold on to
+ * chunks) each read gets a buffer of its own.
+ */
+class FileChunks {
+  reuse = false;
+  private shared: Buffer | null = null;
+  private reading = false;
+  private closed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+  ) {}
+
+  async *read(): AsyncGenerator<Buffer> {
+    for (;;) {
+      const buf = this.reuse ? (this.shared ??= Buffer.allocUnsafe(this.size)) : Buffer.allocUnsafe(this.size);
+      const n = await this.readInto(buf);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  }
+
+  /** Bytes read into `buf`; 0 at the end of the file or once closed. */
+  private readInto(buf: Buffer): Promise<number> {
+    if (this.closed) return Promise.resolve(0);
+    this.reading = true;
+    return new Promise((resolve, reject) => {
+      fs.read(this.fd, buf, 0, buf.length, null, (err, n) => {
+        this.reading = false;
+        if (this.closed) {
+          fs.close(this.fd, () => undefined);
+          resolve(0);
+        } else if (err !== null) {
+          reject(err);
+        } else {
+          resolve(n);
+        }
+      });
+    });
+  }
+
+  /** Closes the file (after a read under way). Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.reading) fs.closeSync(this.fd);
+  }
+}
+
+/**
  * A text input read as blocks of whole lines, each block ending in "\n" (one is added to a
  * last line without it). Memory is one read chunk plus the longest line.
  */
@@ -86,9 +139,10 @@ export class LineInput {
 
   static async open(file: string, options: LineInputOptions = {}): Promise<LineInput> {
     const name = file === '-' ? '<stdin>' : file;
-    let stream: NodeJS.ReadableStream;
+    let stream: AsyncIterable<Buffer | string>;
+    let chunks: FileChunks | null = null;
     if (file === '-') {
-      stream = options.stdin ?? process.stdin;
+      stream = (options.stdin ?? process.stdin) as AsyncIterable<Buffer | string>;
     } else {
       let fd: number;
       try {
@@ -96,13 +150,14 @@ export class LineInput {
       } catch (err) {
         throw new UserError(`cannot open ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
-      stream = fs.createReadStream(file, { fd, highWaterMark: options.chunkSize ?? 1 << 20 });
+      chunks = new FileChunks(fd, options.chunkSize ?? 1 << 20);
+      stream = chunks.read();
     }
     const input = new LineInput(name, (async function* () {})());
-    input.cleanups.push(() => (stream as Readable).destroy?.());
+    input.cleanups.push(() => (chunks === null ? (stream as Readable).destroy?.() : chunks.close()));
     const raw = (async function* (): AsyncGenerator<Buffer> {
       try {
-        for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        for await (const chunk of stream) {
           const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
           input.bytesRead += b.length;
           input.hash.update(b);
@@ -125,7 +180,11 @@ export class LineInput {
       return input;
     }
     const kind = compressionOf(head);
-    if (kind === 'none') input.it = prepend(head, raw);
+    if (kind === 'none') {
+      input.it = prepend(head, raw);
+      // nextBytes() is done with each chunk before it reads the next.
+      if (chunks !== null) chunks.reuse = true;
+    }
     else if (kind === 'gzip') input.it = input.gunzip(prepend(head, raw));
     else if (options.decompress === true) input.it = input.external(prepend(head, raw), kind, options.commands?.[kind] ?? kind);
     else {
@@ -237,7 +296,8 @@ export class LineInput {
       const nl = buf.lastIndexOf(10);
       if (nl < 0) {
         if (buf.length > MAX_LINE_BYTES) throw new UserError(`${this.name}: a line is longer than ${MAX_LINE_BYTES >> 20} MiB; is this a text trace?`);
-        this.rest = buf;
+        // Copied: the chunk's buffer may be read into again.
+        this.rest = Buffer.from(buf);
         continue;
       }
       // Copied so that the big chunk it came from can be collected.
