@@ -14,7 +14,7 @@
 //   hands the event on as numbers. A line it does not recognize as plainly well formed (any
 //   error, non-ASCII or control bytes, the rare shapes that need the regular expression's
 //   backtracking) goes to its exact path, which reads the decoded text with the regular
-//   expressions and words every error message;
+//   expressions and decides every error and its message;
 // - the event mapping (EventMapper) orders the events in the window (typed arrays), maps
 //   pointers to object ids in open-addressing tables and writes the trace.
 // Nothing of an input block is kept after it is read, so memory grows with the objects live

@@ -82,6 +82,8 @@ export class TraceStats {
   maxLive = 0;
   crossCpuFrees = 0;
   private readonly perCpu = new Map<number, TraceStatsCpu>();
+  /** The entry of the last event's CPU: runs of one CPU's events skip the lookup. */
+  private lastCpu: TraceStatsCpu | undefined;
   private readonly zones = new Map<number, TraceStatsZone>();
   private readonly arenas = new Map<number, TraceStatsArena>();
   /** Allocating CPU by live object id; the arena of a `v` object. */
@@ -97,10 +99,14 @@ export class TraceStats {
   add(ev: TraceEvent): void {
     this.events++;
     this.byOp[ev.op]!++;
-    let c = this.perCpu.get(ev.cpu);
-    if (c === undefined) {
-      c = { cpu: ev.cpu, events: 0, allocs: 0, frees: 0 };
-      this.perCpu.set(ev.cpu, c);
+    let c = this.lastCpu;
+    if (c === undefined || c.cpu !== ev.cpu) {
+      c = this.perCpu.get(ev.cpu);
+      if (c === undefined) {
+        c = { cpu: ev.cpu, events: 0, allocs: 0, frees: 0 };
+        this.perCpu.set(ev.cpu, c);
+      }
+      this.lastCpu = c;
     }
     c.events++;
     switch (ev.op) {
