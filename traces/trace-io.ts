@@ -184,10 +184,11 @@ export class LineInput {
       input.it = prepend(head, raw);
       // nextBytes() is done with each chunk before it reads the next.
       if (chunks !== null) chunks.reuse = true;
-    }
-    else if (kind === 'gzip') input.it = input.gunzip(prepend(head, raw));
-    else if (options.decompress === true) input.it = input.external(prepend(head, raw), kind, options.commands?.[kind] ?? kind);
-    else {
+    } else if (kind === 'gzip') {
+      input.it = input.gunzip(prepend(head, raw));
+    } else if (options.decompress === true) {
+      input.it = input.external(prepend(head, raw), kind, options.commands?.[kind] ?? kind);
+    } else {
       input.close();
       throw new UserError(`${name}: ${kind}-compressed input is not read here; decompress it first (${kind} -d) or compress it with gzip`);
     }
