@@ -36,6 +36,7 @@ export interface LineInputOptions {
 
 /** A line longer than this is not text we can read (a binary file, say). */
 const MAX_LINE_BYTES = 16 << 20;
+const NEWLINE = Buffer.from('\n');
 
 type ExternalCompression = 'xz' | 'zstd' | 'bzip2';
 type Compression = 'none' | 'gzip' | ExternalCompression;
@@ -62,6 +63,59 @@ async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerat
 }
 
 /**
+ * A file read in chunks. With `reuse` (set when the reader is done with each chunk before it
+ * asks for the next: plain text) every chunk is read into the same buffer, so that the input
+ * does not pile up as garbage buffers waiting for a GC; otherwise (a decompressor may hold on to
+ * chunks) each read gets a buffer of its own.
+ */
+class FileChunks {
+  reuse = false;
+  private shared: Buffer | null = null;
+  private reading = false;
+  private closed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+  ) {}
+
+  async *read(): AsyncGenerator<Buffer> {
+    for (;;) {
+      const buf = this.reuse ? (this.shared ??= Buffer.allocUnsafe(this.size)) : Buffer.allocUnsafe(this.size);
+      const n = await this.readInto(buf);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  }
+
+  /** Bytes read into `buf`; 0 at the end of the file or once closed. */
+  private readInto(buf: Buffer): Promise<number> {
+    if (this.closed) return Promise.resolve(0);
+    this.reading = true;
+    return new Promise((resolve, reject) => {
+      fs.read(this.fd, buf, 0, buf.length, null, (err, n) => {
+        this.reading = false;
+        if (this.closed) {
+          fs.close(this.fd, () => undefined);
+          resolve(0);
+        } else if (err !== null) {
+          reject(err);
+        } else {
+          resolve(n);
+        }
+      });
+    });
+  }
+
+  /** Closes the file (after a read under way). Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.reading) fs.closeSync(this.fd);
+  }
+}
+
+/**
  * A text input read as blocks of whole lines, each block ending in "\n" (one is added to a
  * last line without it). Memory is one read chunk plus the longest line.
  */
@@ -69,6 +123,8 @@ export class LineInput {
   /** Input bytes read so far (compressed bytes for compressed input). */
   bytesRead = 0;
   private rest: Buffer | null = null;
+  /** The rest of a chunk after the line that ended `rest`: the next block's bytes. */
+  private pending: Buffer | null = null;
   private done = false;
   private readonly cleanups: (() => void)[] = [];
   private readonly hash = createHash('sha256');
@@ -83,9 +139,10 @@ export class LineInput {
 
   static async open(file: string, options: LineInputOptions = {}): Promise<LineInput> {
     const name = file === '-' ? '<stdin>' : file;
-    let stream: NodeJS.ReadableStream;
+    let stream: AsyncIterable<Buffer | string>;
+    let chunks: FileChunks | null = null;
     if (file === '-') {
-      stream = options.stdin ?? process.stdin;
+      stream = (options.stdin ?? process.stdin) as AsyncIterable<Buffer | string>;
     } else {
       let fd: number;
       try {
@@ -93,13 +150,14 @@ export class LineInput {
       } catch (err) {
         throw new UserError(`cannot open ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }
-      stream = fs.createReadStream(file, { fd, highWaterMark: options.chunkSize ?? 1 << 20 });
+      chunks = new FileChunks(fd, options.chunkSize ?? 1 << 20);
+      stream = chunks.read();
     }
     const input = new LineInput(name, (async function* () {})());
-    input.cleanups.push(() => (stream as Readable).destroy?.());
+    input.cleanups.push(() => (chunks === null ? (stream as Readable).destroy?.() : chunks.close()));
     const raw = (async function* (): AsyncGenerator<Buffer> {
       try {
-        for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        for await (const chunk of stream) {
           const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
           input.bytesRead += b.length;
           input.hash.update(b);
@@ -122,10 +180,15 @@ export class LineInput {
       return input;
     }
     const kind = compressionOf(head);
-    if (kind === 'none') input.it = prepend(head, raw);
-    else if (kind === 'gzip') input.it = input.gunzip(prepend(head, raw));
-    else if (options.decompress === true) input.it = input.external(prepend(head, raw), kind, options.commands?.[kind] ?? kind);
-    else {
+    if (kind === 'none') {
+      input.it = prepend(head, raw);
+      // nextBytes() is done with each chunk before it reads the next.
+      if (chunks !== null) chunks.reuse = true;
+    } else if (kind === 'gzip') {
+      input.it = input.gunzip(prepend(head, raw));
+    } else if (options.decompress === true) {
+      input.it = input.external(prepend(head, raw), kind, options.commands?.[kind] ?? kind);
+    } else {
       input.close();
       throw new UserError(`${name}: ${kind}-compressed input is not read here; decompress it first (${kind} -d) or compress it with gzip`);
     }
@@ -191,32 +254,56 @@ export class LineInput {
 
   /** The next block of whole lines, or null at the end of the input. */
   async nextBlock(): Promise<string | null> {
+    const block = await this.nextBytes();
+    return block === null ? null : block.toString('utf8');
+  }
+
+  /**
+   * The next block of whole lines as bytes (UTF-8 as read), or null at the end of the input.
+   * The block is the caller's until the next call; nothing of it is kept here.
+   */
+  async nextBytes(): Promise<Buffer | null> {
     for (;;) {
-      if (this.done) {
-        if (this.rest === null) return null;
-        const last = this.rest.toString('utf8');
-        this.rest = null;
-        return `${last}\n`;
-      }
-      const r = await this.it.next();
-      if (r.done === true) {
-        this.done = true;
-        continue;
-      }
-      let buf = r.value;
-      if (this.rest !== null) {
-        buf = Buffer.concat([this.rest, buf]);
-        this.rest = null;
+      let buf: Buffer;
+      if (this.pending !== null) {
+        buf = this.pending;
+        this.pending = null;
+      } else {
+        if (this.done) {
+          if (this.rest === null) return null;
+          const last = Buffer.concat([this.rest, NEWLINE]);
+          this.rest = null;
+          return last;
+        }
+        const r = await this.it.next();
+        if (r.done === true) {
+          this.done = true;
+          continue;
+        }
+        buf = r.value;
+        if (this.rest !== null) {
+          // The line begun in the last chunk is a block of its own, so that the chunk is not copied.
+          const first = buf.indexOf(10);
+          if (first >= 0) {
+            const line = Buffer.concat([this.rest, buf.subarray(0, first + 1)]);
+            this.rest = null;
+            if (first < buf.length - 1) this.pending = buf.subarray(first + 1);
+            return line;
+          }
+          buf = Buffer.concat([this.rest, buf]);
+          this.rest = null;
+        }
       }
       const nl = buf.lastIndexOf(10);
       if (nl < 0) {
         if (buf.length > MAX_LINE_BYTES) throw new UserError(`${this.name}: a line is longer than ${MAX_LINE_BYTES >> 20} MiB; is this a text trace?`);
-        this.rest = buf;
+        // Copied: the chunk's buffer may be read into again.
+        this.rest = Buffer.from(buf);
         continue;
       }
       // Copied so that the big chunk it came from can be collected.
       if (nl < buf.length - 1) this.rest = Buffer.from(buf.subarray(nl + 1));
-      return buf.toString('utf8', 0, nl + 1);
+      return buf.subarray(0, nl + 1);
     }
   }
 
@@ -234,6 +321,7 @@ export class LineInput {
   close(): void {
     this.done = true;
     this.rest = null;
+    this.pending = null;
     for (const c of this.cleanups.splice(0)) c();
     void this.it.return?.();
   }
@@ -797,19 +885,38 @@ export interface TraceWriterOptions {
   version?: number;
 }
 
-/** Text buffered before a write; with gzip each flush is one gzip member (readers join them). */
+/**
+ * Text buffered before a write, counted in UTF-16 code units as when the buffer was a string:
+ * with gzip each flush is one gzip member (readers join them), so where the flushes fall is
+ * part of the output's bytes.
+ */
 const FLUSH_CHARS = 1 << 20;
+/** Room for the longest line of numbers an event has: three 16-digit fields, the CPU, the op, spaces and LF. */
+const EVENT_BYTES = 96;
+/** Bytes of the ops written as a character: a, f, m, x, P, Q, t. */
+const CH_A = 0x61;
+const CH_F = 0x66;
+const CH_M = 0x6d;
+const CH_X = 0x78;
+const CH_P = 0x50;
+const CH_Q = 0x51;
+const CH_T = 0x74;
 
 /**
  * Writes a kmemu trace to `file` (`-`: standard output), gzip-compressed when it ends in `.gz`,
  * through openAtomic: a file is complete or absent, renamed into place by close(); a device or
  * FIFO is written directly. It checks
- * the fields it writes, not the Rules.
+ * the fields it writes, not the Rules. The common events (a, f, m, x, P, Q, t) are written as
+ * bytes straight into the buffer, the others as text.
  */
 export class TraceWriter {
   /** Events written. */
   events = 0;
-  private buf = '';
+  private buf = Buffer.allocUnsafe(FLUSH_CHARS + EVENT_BYTES);
+  /** Bytes in buf. */
+  private pos = 0;
+  /** UTF-16 code units in buf (equal to the bytes for ASCII): when to flush. */
+  private chars = 0;
   private readonly gzip: boolean;
 
   private constructor(
@@ -826,7 +933,7 @@ export class TraceWriter {
     const version = options.version ?? TRACE_VERSION_1;
     if (version !== TRACE_VERSION_1 && version !== TRACE_VERSION) throw new Error(`not a trace format version: ${version}`);
     const w = new TraceWriter(openAtomic(file), options.gzip ?? file.endsWith('.gz'), version);
-    w.buf = `${TRACE_MAGIC} ${version}\n`;
+    w.put(`${TRACE_MAGIC} ${version}\n`);
     const meta = header.meta ?? {};
     for (const [key, value] of Object.entries(meta)) w.comment(`${key}: ${value}`);
     if (header.cpus !== undefined && meta.cpus === undefined) w.comment(`cpus: ${header.cpus}`);
@@ -873,31 +980,31 @@ export class TraceWriter {
   }
 
   alloc(cpu: number, zone: number, obj: number): void {
-    this.event(`${check(cpu)} a ${check(zone)} ${check(obj)}\n`);
+    this.event3(cpu, CH_A, zone, obj);
   }
 
   free(cpu: number, zone: number, obj: number): void {
-    this.event(`${check(cpu)} f ${check(zone)} ${check(obj)}\n`);
+    this.event3(cpu, CH_F, zone, obj);
   }
 
   malloc(cpu: number, size: number, obj: number): void {
-    this.event(`${check(cpu)} m ${check(size)} ${check(obj)}\n`);
+    this.event3(cpu, CH_M, size, obj);
   }
 
   mfree(cpu: number, obj: number): void {
-    this.event(`${check(cpu)} x ${check(obj)}\n`);
+    this.event2(cpu, CH_X, obj);
   }
 
   palloc(cpu: number, order: number, obj: number): void {
-    this.event(`${check(cpu)} P ${check(order)} ${check(obj)}\n`);
+    this.event3(cpu, CH_P, order, obj);
   }
 
   pfree(cpu: number, obj: number): void {
-    this.event(`${check(cpu)} Q ${check(obj)}\n`);
+    this.event2(cpu, CH_Q, obj);
   }
 
   think(cpu: number, cycles: number): void {
-    this.event(`${check(cpu)} t ${check(cycles)}\n`);
+    this.event2(cpu, CH_T, cycles);
   }
 
   /**
@@ -953,16 +1060,73 @@ export class TraceWriter {
     this.put(line);
   }
 
+  /** `CPU OP A B`, its fields checked before anything is written. */
+  private event3(cpu: number, op: number, a: number, b: number): void {
+    check(cpu);
+    check(a);
+    check(b);
+    const start = this.reserve(EVENT_BYTES);
+    const buf = this.buf;
+    let p = putDecimal(buf, start, cpu);
+    buf[p++] = 0x20;
+    buf[p++] = op;
+    buf[p++] = 0x20;
+    p = putDecimal(buf, p, a);
+    buf[p++] = 0x20;
+    p = putDecimal(buf, p, b);
+    buf[p++] = 0x0a;
+    this.events++;
+    this.written(start, p);
+  }
+
+  /** `CPU OP A`. */
+  private event2(cpu: number, op: number, a: number): void {
+    check(cpu);
+    check(a);
+    const start = this.reserve(EVENT_BYTES);
+    const buf = this.buf;
+    let p = putDecimal(buf, start, cpu);
+    buf[p++] = 0x20;
+    buf[p++] = op;
+    buf[p++] = 0x20;
+    p = putDecimal(buf, p, a);
+    buf[p++] = 0x0a;
+    this.events++;
+    this.written(start, p);
+  }
+
+  /** Appends whole lines of text. */
   private put(text: string): void {
+    // UTF-8 takes at most 3 bytes for a UTF-16 code unit.
+    const start = this.reserve(3 * text.length);
+    this.pos = start + this.buf.write(text, start, 'utf8');
+    this.chars += text.length;
+    if (this.chars >= FLUSH_CHARS) this.flush();
+  }
+
+  /** Room for `bytes` more at the end of the buffer; returns where they go. */
+  private reserve(bytes: number): number {
     if (this.out.fd < 0) throw new Error(`trace ${this.out.path} written after close`);
-    this.buf += text;
-    if (this.buf.length >= FLUSH_CHARS) this.flush();
+    if (this.pos + bytes > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.pos + bytes));
+      this.buf.copy(bigger, 0, 0, this.pos);
+      this.buf = bigger;
+    }
+    return this.pos;
+  }
+
+  /** ASCII bytes [start, end) of whole lines were put at the end of the buffer. */
+  private written(start: number, end: number): void {
+    this.pos = end;
+    this.chars += end - start;
+    if (this.chars >= FLUSH_CHARS) this.flush();
   }
 
   private flush(): void {
-    if (this.buf.length === 0) return;
-    const data = Buffer.from(this.buf, 'utf8');
-    this.buf = '';
+    if (this.pos === 0) return;
+    const data = this.buf.subarray(0, this.pos);
+    this.pos = 0;
+    this.chars = 0;
     try {
       writeAll(this.out.fd, this.gzip ? gzipSync(data) : data);
     } catch (err) {
@@ -979,7 +1143,8 @@ export class TraceWriter {
 
   /** Removes the temporary file; nothing appears at `path`. Safe after close() (then does nothing). */
   abort(): void {
-    this.buf = '';
+    this.pos = 0;
+    this.chars = 0;
     if (this.out.fd >= 0) this.out.abort();
   }
 }
@@ -995,6 +1160,31 @@ export function escapeComment(text: string): string {
 /** Undoes escapeComment (a backslash before anything else stays as it is). */
 export function unescapeComment(text: string): string {
   return text.includes('\\') ? text.replace(/\\([\\nr])/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : '\\')) : text;
+}
+
+/** 10^k for k = 0..16: a safe integer has at most 16 digits. */
+const POW10 = Array.from({ length: 17 }, (_, k) => 10 ** k);
+
+/** Writes `n` (a safe integer, at least 0) in decimal at `p` of `buf`; returns the end. */
+function putDecimal(buf: Buffer, p: number, n: number): number {
+  let digits = 1;
+  while (digits < 16 && n >= POW10[digits]!) digits++;
+  let q = p + digits;
+  const end = q;
+  if (n <= 0x7fffffff) {
+    for (let v = n; q > p; ) {
+      const d = (v / 10) | 0;
+      buf[--q] = 0x30 + (v - 10 * d);
+      v = d;
+    }
+  } else {
+    for (let v = n; q > p; ) {
+      const d = Math.floor(v / 10);
+      buf[--q] = 0x30 + (v - 10 * d);
+      v = d;
+    }
+  }
+  return end;
 }
 
 function check(n: number): number {

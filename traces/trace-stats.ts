@@ -82,10 +82,12 @@ export class TraceStats {
   maxLive = 0;
   crossCpuFrees = 0;
   private readonly perCpu = new Map<number, TraceStatsCpu>();
+  /** The entry of the last event's CPU: runs of one CPU's events skip the lookup. */
+  private lastCpu: TraceStatsCpu | undefined;
   private readonly zones = new Map<number, TraceStatsZone>();
   private readonly arenas = new Map<number, TraceStatsArena>();
   /** Allocating CPU by live object id; the arena of a `v` object. */
-  private readonly live = new Map<number, number>();
+  private readonly live = new LiveCpus();
   private readonly arenaOf = new Map<number, TraceStatsArena>();
   private readonly mbufs: TraceStatsMbufs = { mbuf: 0, pkthdr: 0, cluster: 0, chain: 0, chainMbufs: 0 };
 
@@ -97,10 +99,14 @@ export class TraceStats {
   add(ev: TraceEvent): void {
     this.events++;
     this.byOp[ev.op]!++;
-    let c = this.perCpu.get(ev.cpu);
-    if (c === undefined) {
-      c = { cpu: ev.cpu, events: 0, allocs: 0, frees: 0 };
-      this.perCpu.set(ev.cpu, c);
+    let c = this.lastCpu;
+    if (c === undefined || c.cpu !== ev.cpu) {
+      c = this.perCpu.get(ev.cpu);
+      if (c === undefined) {
+        c = { cpu: ev.cpu, events: 0, allocs: 0, frees: 0 };
+        this.perCpu.set(ev.cpu, c);
+      }
+      this.lastCpu = c;
     }
     c.events++;
     switch (ev.op) {
@@ -173,10 +179,10 @@ export class TraceStats {
 
   private freed(c: TraceStatsCpu, obj: number): void {
     c.frees++;
-    const from = this.live.get(obj);
-    if (from === undefined) return;
-    if (from !== c.cpu) this.crossCpuFrees++;
-    this.live.delete(obj);
+    const at = this.live.find(obj);
+    if (at < 0) return;
+    if (this.live.cpuAt(at) !== c.cpu) this.crossCpuFrees++;
+    this.live.removeAt(at);
   }
 
   /** Objects live now. */
@@ -204,4 +210,83 @@ export class TraceStats {
       crossCpuFrees: this.crossCpuFrees,
     };
   }
+}
+
+/**
+ * Live object ids and the CPU that allocated each: open addressing with linear probing on typed
+ * arrays (an empty slot's key is NaN), deleted by backward shift, so that a trace's churn of
+ * allocations and frees leaves no garbage; it grows with the objects live at once.
+ */
+class LiveCpus {
+  size = 0;
+  private mask = 1023;
+  private keys = new Float64Array(1024).fill(Number.NaN);
+  private cpus = new Int32Array(1024);
+
+  /** The slot of object `obj`, or -1. */
+  find(obj: number): number {
+    const keys = this.keys;
+    for (let i = idHash(obj) & this.mask; ; i = (i + 1) & this.mask) {
+      const k = keys[i]!;
+      if (k === obj) return i;
+      if (Number.isNaN(k)) return -1;
+    }
+  }
+
+  cpuAt(slot: number): number {
+    return this.cpus[slot]!;
+  }
+
+  /** Object `obj` is live, allocated on `cpu` (replacing what was said of it). */
+  set(obj: number, cpu: number): void {
+    const at = this.find(obj);
+    if (at >= 0) {
+      this.cpus[at] = cpu;
+      return;
+    }
+    if (2 * (this.size + 1) > this.mask + 1) this.resize(2 * (this.mask + 1));
+    this.put(obj, cpu);
+    this.size++;
+  }
+
+  private put(obj: number, cpu: number): void {
+    let i = idHash(obj) & this.mask;
+    while (!Number.isNaN(this.keys[i]!)) i = (i + 1) & this.mask;
+    this.keys[i] = obj;
+    this.cpus[i] = cpu;
+  }
+
+  /** Removes slot `i`: each later entry of its probe run moves back into the gap unless its home lies after the gap. */
+  removeAt(i: number): void {
+    const keys = this.keys;
+    const mask = this.mask;
+    let gap = i;
+    for (let j = (gap + 1) & mask; !Number.isNaN(keys[j]!); j = (j + 1) & mask) {
+      const home = idHash(keys[j]!) & mask;
+      if (gap <= j ? home > gap && home <= j : home > gap || home <= j) continue;
+      keys[gap] = keys[j]!;
+      this.cpus[gap] = this.cpus[j]!;
+      gap = j;
+    }
+    keys[gap] = Number.NaN;
+    this.size--;
+  }
+
+  private resize(capacity: number): void {
+    const { keys, cpus } = this;
+    this.mask = capacity - 1;
+    this.keys = new Float64Array(capacity).fill(Number.NaN);
+    this.cpus = new Int32Array(capacity);
+    for (let i = 0; i < keys.length; i++) if (!Number.isNaN(keys[i]!)) this.put(keys[i]!, cpus[i]!);
+  }
+}
+
+/** A 32-bit hash of an object id (an integer up to 2^53): its two halves mixed (murmur3's finalizer). */
+function idHash(obj: number): number {
+  let h = (obj >>> 0) ^ Math.imul((obj / 4294967296) | 0, 0x9e3779b1);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }

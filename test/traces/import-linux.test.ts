@@ -459,3 +459,60 @@ describe('TraceReader.open() on compressed input it does not read', () => {
     await expect(TraceReader.open(file)).rejects.toThrow(new UserError(`${file}: ${kind}-compressed input is not read here; decompress it first (${kind} -d) or compress it with gzip`));
   });
 });
+
+describe('importLinuxKmem() byte-level reading: pointers, pages and the lines left to the exact path', () => {
+  it('64-bit pointers that differ only in their upper or lower 32 bits are different objects; 0x, case and leading zeros are not', async () => {
+    const { s, lines } = await imp({
+      text: FT(0, '1.1', ALLOC('ffff888100000010')) + FT(0, '1.2', ALLOC('ffff888200000010')) + FT(0, '1.3', ALLOC('ffff888100000011'))
+        + FT(0, '1.4', FREE('0xFFFF888200000010')) + FT(0, '1.5', FREE('ffff888100000010')) + FT(0, '1.6', FREE('0000000100000011')),
+    });
+    expect(lines.slice(2)).toEqual(['0 zone 1 filp 192', '0 a 1 1', '0 a 1 2', '0 a 1 3', '0 f 1 2', '0 f 1 1']);
+    expect(s.unmatchedFrees).toEqual({ kmem_cache_free: 1 });
+  });
+
+  it('a page by pfn= and a page by page= alone are different keys, and a 20-digit decimal pfn is the same page as its hex', async () => {
+    const { s, lines } = await imp({
+      text: FT(0, '1.1', 'mm_page_alloc: page=0xffffea0000040000 pfn=0x1000 order=0 migratetype=0 gfp_flags=GFP_KERNEL')
+        + FT(0, '1.2', 'mm_page_free: page=0x1000 order=0')
+        + FT(0, '1.3', 'mm_page_alloc: page=0xffffea0000080000 pfn=18446744073709551615 order=1 migratetype=0 gfp_flags=GFP_KERNEL')
+        + FT(0, '1.4', 'mm_page_free: page=0xffffea0000080000 pfn=0xffffffffffffffff order=1')
+        + FT(0, '1.5', 'mm_page_free: page=0xffffea0000040000 pfn=4096 order=0'),
+    });
+    expect(lines.slice(2)).toEqual(['0 P 0 1', '0 P 1 2', '0 Q 2', '0 Q 1']);
+    expect(s.unmatchedFrees).toEqual({ mm_page_free: 1 });
+  });
+
+  it('frees find their objects among many live ones, in any order', async () => {
+    const n = 5000;
+    const ptr = (k: number) => `ffff8881${((k * 2654435761) >>> 0).toString(16).padStart(8, '0')}`;
+    let text = '';
+    for (let k = 0; k < n; k++) text += FT(k % 2, `1.${String(k).padStart(6, '0')}`, ALLOC(ptr(k)));
+    for (let k = 0; k < n; k++) text += FT(0, `2.${String(k).padStart(6, '0')}`, FREE(ptr((k * 7919) % n)));
+    const { s, lines } = await imp({ text });
+    expect(s.live).toBe(0);
+    expect(s.maxLive).toBe(n);
+    const frees = lines.filter((l) => l.startsWith('0 f '));
+    expect(frees).toEqual(Array.from({ length: n }, (_, k) => `0 f 1 ${((k * 7919) % n) + 1}`));
+  });
+
+  it('reads lines the byte-level parser leaves to the regular expressions (a non-ASCII command, a short timestamp, a tab) as the same events', async () => {
+    const plain = await imp({ text: FT(0, '1.000001', ALLOC('aa')) + FT(1, '1.000002', FREE('aa')) });
+    const odd = await imp({
+      text: `            bäsh-6000    [000] .....   1.000001: ${ALLOC('aa')}\n`
+        + `bash-6000 [001] 1.000002:\tkmem_cache_free: call_site=__fput+0x141/0x2a0 ptr=aa name=filp\n`,
+    });
+    expect(odd.lines).toEqual(plain.lines);
+    const short = await imp({ text: `bash-6000 [000] 1.5: ${ALLOC('aa')}\nbash-6000 [000] 1.6: ${FREE('aa')}\n` });
+    expect(short.lines.slice(2)).toEqual(['0 zone 1 filp 192', '0 a 1 1', '0 f 1 1']);
+  });
+
+  it('reads input handed out in small pieces, lines split across them, as the same capture', async () => {
+    const bytes = fs.readFileSync(SAMPLE);
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 997) pieces.push(bytes.subarray(at, at + 997));
+    const out = path.join(tmp, `pieces${serial++}.trace`);
+    const s = await importLinuxKmem('-', out, { stdin: Readable.from(pieces) });
+    expect(s.events).toBe(4552);
+    expect(fs.readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').slice(2)).toEqual((await imp({ file: SAMPLE })).lines.slice(2));
+  });
+});
