@@ -893,6 +893,8 @@ export interface TraceWriterOptions {
 const FLUSH_CHARS = 1 << 20;
 /** Room for the longest line of numbers an event has: three 16-digit fields, the CPU, the op, spaces and LF. */
 const EVENT_BYTES = 96;
+/** putEvent()'s b of a two-field event (fields are never negative). */
+const NO_FIELD = -1;
 /** Bytes of the ops written as a character: a, f, m, x, P, Q, t. */
 const CH_A = 0x61;
 const CH_F = 0x66;
@@ -980,31 +982,31 @@ export class TraceWriter {
   }
 
   alloc(cpu: number, zone: number, obj: number): void {
-    this.event3(cpu, CH_A, zone, obj);
+    this.putEvent(cpu, CH_A, zone, obj);
   }
 
   free(cpu: number, zone: number, obj: number): void {
-    this.event3(cpu, CH_F, zone, obj);
+    this.putEvent(cpu, CH_F, zone, obj);
   }
 
   malloc(cpu: number, size: number, obj: number): void {
-    this.event3(cpu, CH_M, size, obj);
+    this.putEvent(cpu, CH_M, size, obj);
   }
 
   mfree(cpu: number, obj: number): void {
-    this.event2(cpu, CH_X, obj);
+    this.putEvent(cpu, CH_X, obj, NO_FIELD);
   }
 
   palloc(cpu: number, order: number, obj: number): void {
-    this.event3(cpu, CH_P, order, obj);
+    this.putEvent(cpu, CH_P, order, obj);
   }
 
   pfree(cpu: number, obj: number): void {
-    this.event2(cpu, CH_Q, obj);
+    this.putEvent(cpu, CH_Q, obj, NO_FIELD);
   }
 
   think(cpu: number, cycles: number): void {
-    this.event2(cpu, CH_T, cycles);
+    this.putEvent(cpu, CH_T, cycles, NO_FIELD);
   }
 
   /**
@@ -1060,11 +1062,11 @@ export class TraceWriter {
     this.put(line);
   }
 
-  /** `CPU OP A B`, its fields checked before anything is written. */
-  private event3(cpu: number, op: number, a: number, b: number): void {
+  /** `CPU OP A B`, or `CPU OP A` when b is NO_FIELD; its fields checked before anything is written. */
+  private putEvent(cpu: number, op: number, a: number, b: number): void {
     check(cpu);
     check(a);
-    check(b);
+    if (b !== NO_FIELD) check(b);
     const start = this.reserve(EVENT_BYTES);
     const buf = this.buf;
     let p = putDecimal(buf, start, cpu);
@@ -1072,24 +1074,10 @@ export class TraceWriter {
     buf[p++] = op;
     buf[p++] = 0x20;
     p = putDecimal(buf, p, a);
-    buf[p++] = 0x20;
-    p = putDecimal(buf, p, b);
-    buf[p++] = 0x0a;
-    this.events++;
-    this.written(start, p);
-  }
-
-  /** `CPU OP A`. */
-  private event2(cpu: number, op: number, a: number): void {
-    check(cpu);
-    check(a);
-    const start = this.reserve(EVENT_BYTES);
-    const buf = this.buf;
-    let p = putDecimal(buf, start, cpu);
-    buf[p++] = 0x20;
-    buf[p++] = op;
-    buf[p++] = 0x20;
-    p = putDecimal(buf, p, a);
+    if (b !== NO_FIELD) {
+      buf[p++] = 0x20;
+      p = putDecimal(buf, p, b);
+    }
     buf[p++] = 0x0a;
     this.events++;
     this.written(start, p);
