@@ -21,7 +21,10 @@
 //      ≥ 500 k lines/s, and peak RSS independent of the input's size (taken as: the larger
 //      input's at most 10% above the smaller's).
 //   4. start-up: `kmemu --help` ≤ 0.15 s wall; a replay of a 12-event trace (`kmemu trace gen
-//      pairs --cpus 2 --events 12`), boot included, ≤ 0.25 s wall.
+//      pairs --cpus 2 --events 12`), boot included, ≤ 0.25 s wall; and the same replay from a
+//      boot image (`kmemu boot --save`, then `replay --from`), whose output must be the same.
+// With KMEMU_BASELINE=DIR (another checkout, built) every kmemu command also runs with DIR's
+// CLI, and its line says how much faster this checkout is: before and after, side by side.
 // Each row prints one line as it finishes; a Markdown table of the goals ends the suite. Counts
 // that differ from Dinero's or documents that differ between runs make the run fail (exit 1);
 // a goal not met does not.
@@ -43,6 +46,9 @@ import { registerBenchSuite } from './suite.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CLI = path.join('dist', 'tools', 'cli.js');
+/** KMEMU_BASELINE=DIR: another kmemu checkout (built), whose CLI runs every kmemu command too, side by side. */
+const BASELINE = process.env.KMEMU_BASELINE;
+const BOOT_IMAGE = path.join('bench-data', 'amd64-host-2cpu.kmemu-img');
 const REPLAY_TRACE = path.join('bench-data', 'linux-x82.trace');
 const TINY_TRACE = path.join('bench-data', 'pairs-2cpu-12.trace');
 const LEVELS = [{ size: 32 << 10, ways: 8, line: 64 }, { size: 1 << 20, ways: 16, line: 64 }];
@@ -74,6 +80,24 @@ function kmemu(label: string, args: string[]): Command {
 
 function say(line: string): void {
   process.stdout.write(`commands: ${line}\n`);
+}
+
+/** The same kmemu command run by the baseline checkout's CLI. */
+function baselineOf(c: Command): Command | undefined {
+  if (BASELINE === undefined || c.argv[0] !== process.execPath) return undefined;
+  const cli = path.join(BASELINE, CLI);
+  const b: Command = { label: `${c.label} [baseline]`, shown: `node ${cli} ${c.argv.slice(2).join(' ')}`, argv: [process.execPath, cli, ...c.argv.slice(2)] };
+  if (c.stdin !== undefined) b.stdin = c.stdin;
+  return b;
+}
+
+/** Runs the baseline's `c` when KMEMU_BASELINE is set and prints its line and how much faster this checkout is. */
+function sayBaseline(c: Command, m: Measured, count?: number, unit?: string): void {
+  const b = baselineOf(c);
+  if (b === undefined) return;
+  const bm = measure(b);
+  say(`${usageLine(b, bm.summary, count, unit)}; this checkout ${(bm.summary.bestCpuSeconds / m.summary.bestCpuSeconds).toFixed(2)}× of CPU time, ` +
+    `${(bm.summary.bestWallSeconds / m.summary.bestWallSeconds).toFixed(2)}× of wall time, peak RSS ${megabytes(m.summary.maxRssKiB)} against ${megabytes(bm.summary.maxRssKiB)}`);
 }
 
 function measure(c: Command): Measured {
@@ -152,6 +176,7 @@ function setup(): Inputs {
   const captures = [IMPORT_TILES, REPLAY_TILES].map((tiles) => ensureScaledCapture(tiles));
   if (!fs.existsSync(REPLAY_TRACE)) prepare(['trace', 'import', '--from', 'linux-kmem', captures[1]!, '-o', REPLAY_TRACE]);
   if (!fs.existsSync(TINY_TRACE)) prepare(['trace', 'gen', 'pairs', '--cpus', '2', '--events', '12', '--seed', '1', '-o', TINY_TRACE]);
+  if (!fs.existsSync(BOOT_IMAGE)) prepare(['boot', '--machine', 'amd64-host', '--cpus', '2', '--save', BOOT_IMAGE]);
   const din7m3 = ensureBenchDin(BENCH_DIN_7M3.references, BENCH_DIN_7M3.path);
   const kernelWalk = ensureKernelWalkDin();
   return {
@@ -182,6 +207,7 @@ async function run(): Promise<void> {
     const same = m.stdouts.every((s) => s.equals(m.stdouts[0]!));
     if (!same) failures.push(`${c.label}: the --json documents of the ${RUNS} runs differ`);
     say(`${usageLine(c, m.summary, inp.replayEvents, 'events')}; --json ${same ? 'byte-identical' : 'DIFFERENT'} across runs`);
+    sayBaseline(c, m, inp.replayEvents, 'events');
     const s = m.summary;
     rows.push({
       row: `1. replay linux-x82, ${allocator}: events/s`,
@@ -204,6 +230,7 @@ async function run(): Promise<void> {
     const c = kmemu(`cachesim ${d.name}`, ['cachesim', ...CACHESIM_OPTIONS, d.file]);
     const m = measure(c);
     say(usageLine(c, m.summary, d.refs, 'references'));
+    sayBaseline(c, m, d.refs, 'references');
     const got = kmemuLevels(m.stdouts[0]!);
     const wrong: string[] = [];
     if (!m.stdouts.every((s) => s.equals(m.stdouts[0]!))) wrong.push(`the --json documents of the ${RUNS} runs differ`);
@@ -258,6 +285,7 @@ async function run(): Promise<void> {
       const m = measure(c);
       imports.push(m.summary);
       say(usageLine(c, m.summary, cap.lines, 'lines'));
+      sayBaseline(c, m, cap.lines, 'lines');
       rows.push({
         row: `3. trace import ${perSecond(cap.lines, 1)} lines: lines/s`,
         measured: `${perSecond(cap.lines, m.summary.bestCpuSeconds)} of CPU time, ${perSecond(cap.lines, m.summary.bestWallSeconds)} of wall time`,
@@ -281,11 +309,20 @@ async function run(): Promise<void> {
   const help = kmemu('kmemu --help', ['--help']);
   const hm = measure(help);
   say(usageLine(help, hm.summary));
+  sayBaseline(help, hm);
   rows.push({ row: '4. start-up: kmemu --help, wall', measured: `${hm.summary.bestWallSeconds.toFixed(2)} s (CPU ${hm.summary.bestCpuSeconds.toFixed(2)} s)`, goal: `≤ ${HELP_GOAL_S} s`, met: hm.summary.bestWallSeconds <= HELP_GOAL_S });
   const tiny = kmemu('replay of 12 events, 2 CPUs of amd64-host (boot included)', ['replay', TINY_TRACE, '--machine', 'amd64-host', '--cpus', '2']);
   const tm = measure(tiny);
   say(usageLine(tiny, tm.summary));
+  sayBaseline(tiny, tm);
   rows.push({ row: '4. start-up: replay of 12 events, wall', measured: `${tm.summary.bestWallSeconds.toFixed(2)} s (CPU ${tm.summary.bestCpuSeconds.toFixed(2)} s)`, goal: `≤ ${TINY_REPLAY_GOAL_S} s`, met: tm.summary.bestWallSeconds <= TINY_REPLAY_GOAL_S });
+  // The same replay from a boot image (kmemu boot --save): what is left when boot is not run.
+  const fromImage = kmemu('replay of 12 events from a boot image (replay --from)', ['replay', TINY_TRACE, '--from', BOOT_IMAGE]);
+  const fm = measure(fromImage);
+  say(usageLine(fromImage, fm.summary));
+  const same = fm.stdouts[0]!.equals(tm.stdouts[0]!);
+  if (!same) failures.push('the 12-event replay from a boot image does not print what the booting one prints');
+  rows.push({ row: '4. start-up: replay of 12 events from a boot image (--from), wall', measured: `${fm.summary.bestWallSeconds.toFixed(2)} s (CPU ${fm.summary.bestCpuSeconds.toFixed(2)} s), output ${same ? 'identical' : 'DIFFERENT'}`, goal: `≤ ${TINY_REPLAY_GOAL_S} s`, met: fm.summary.bestWallSeconds <= TINY_REPLAY_GOAL_S && same });
 
   const met = rows.filter((r) => r.met === true).length;
   say(`goals: ${met} of ${rows.length} met (best of ${RUNS} runs; rates judged on CPU time, start-up on wall time)\n`);
