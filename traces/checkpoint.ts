@@ -44,7 +44,7 @@ export interface ImageHeader {
   machine: MachineConfig;
   /** The boot tunables as given. */
   tunables: Tunables;
-  /** A replay checkpoint: what identifies the run (replay-checkpoint's CheckpointRun). */
+  /** A replay checkpoint: what identifies the run (CheckpointRun). */
   replay?: unknown;
   /** The deflated body's length in bytes. */
   bodyBytes: number;

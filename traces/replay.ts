@@ -99,7 +99,7 @@ export interface ReplayOptions {
   control?: ReplayControl;
   /** Start from this booted machine (a boot image, traces/checkpoint.ts) instead of booting one of `machine` and `tunables`. */
   booted?: { machine: Machine; kernel: Kernel };
-  /** Resumable checkpoints every so many events, and a checkpoint to resume from (replay-checkpoint.ts). */
+  /** Resumable checkpoints every so many events, and a checkpoint to resume from (traces/checkpoint.ts). */
   checkpoint?: ReplayCheckpointing;
 }
 
@@ -833,7 +833,7 @@ export async function replay(source: EventSource, opts: ReplayOptions): Promise<
   let read = 0;
   let lastProgress = 0;
   let proceed = -1;
-  // Checkpoints (replay-checkpoint.ts): the driver's state, restored from one or captured in one.
+  // Checkpoints (traces/checkpoint.ts): the driver's state, restored from one or captured in one.
   const ckState = ck === undefined ? undefined : newCheckpointState(ncpus, ck.every);
   let checkpointing = false;
   const driver = () => ({

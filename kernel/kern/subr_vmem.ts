@@ -180,8 +180,10 @@ interface VmemState {
 }
 
 const states = new WeakMap<Kernel, VmemState>();
+/** Per kernel, vmem_xalloc/vmem_xfree as the import pair of child arenas (vmemImportXalloc). */
+const importPairs = new WeakMap<Kernel, { importfn: VmemImport; releasefn: VmemRelease }>();
 /** vmem's JS-side state of a kernel (machine checkpoints): its table, and the import pair of child arenas. */
-export const vmemJsStates = { states: states as WeakMap<Kernel, object>, importPairs: undefined as unknown as WeakMap<Kernel, object> };
+export const vmemJsStates = { states: states as WeakMap<Kernel, object>, importPairs: importPairs as WeakMap<Kernel, object> };
 
 function st(k: Kernel): VmemState {
   let s = states.get(k);
@@ -1274,8 +1276,6 @@ function importPairOf(k: Kernel): { importfn: VmemImport; releasefn: VmemRelease
     releasefn: (cpu, arg, addr, size) => vmem_xfree(k, cpu, arg, addr, size),
   };
 }
-const importPairs = new WeakMap<Kernel, { importfn: VmemImport; releasefn: VmemRelease }>();
-vmemJsStates.importPairs = importPairs;
 
 /** Whether vmem_startup has run on this kernel (boot may run it one day; callers start it once). */
 export function vmem_started(k: Kernel): boolean {
